@@ -1,0 +1,308 @@
+/* Admin API under /api/v1/admin: plugin listing and reload, server status,
+ * connector status. Bearer-token protected; with no admin token set, only
+ * loopback peers are served. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/internal.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "plugin/plugin.h"
+
+static bool token_ok(const char *want, const char *auth)
+{
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+		return false;
+	const char *got = auth + 7;
+	size_t wl = strlen(want), gl = strlen(got);
+	/* Compare in constant time over the expected length. */
+	return wl == gl && CRYPTO_memcmp(want, got, wl) == 0;
+}
+
+static bool authorized(im_app *app, const im_http_request *req,
+		       im_http_response *resp)
+{
+	pthread_mutex_lock(&app->mu);
+	char *want = strdup(app->admin_token ? app->admin_token : "");
+	pthread_mutex_unlock(&app->mu);
+	bool ok;
+	if (!want) {
+		ok = false;
+	} else if (!*want) {
+		ok = req->loopback;
+		if (!ok)
+			im_resp_error(resp, 403, "forbidden",
+				      "the admin API is open to loopback "
+				      "only; set server.admin_token "
+				      "(IM_ADMIN_TOKEN) to reach it remotely");
+	} else {
+		ok = token_ok(want, im_req_header(req, "Authorization"));
+		if (!ok)
+			im_resp_error(resp, 401, "unauthorized",
+				      "missing or wrong admin token; send "
+				      "Authorization: Bearer $IM_ADMIN_TOKEN");
+	}
+	free(want);
+	return ok;
+}
+
+static json_t *dirs_json(const im_config *cfg)
+{
+	im_plugin_dirs d;
+	json_t *out = json_array();
+	if (im_plugin_dirs_from(cfg, &d) == 0) {
+		for (size_t i = 0; i < d.n; i++)
+			json_array_append_new(out, json_string(d.dirs[i]));
+		im_plugin_dirs_free(&d);
+	}
+	return out;
+}
+
+static int plugins_list(void *ud, const im_http_request *req,
+			im_http_response *resp)
+{
+	im_app *app = ud;
+	if (!authorized(app, req, resp))
+		return 0;
+	return im_resp_json(resp, 200,
+			    json_pack("{s:o}", "instances",
+				      im_registry_describe()));
+}
+
+static int plugins_reload(void *ud, const im_http_request *req,
+			  im_http_response *resp)
+{
+	im_app *app = ud;
+	if (!authorized(app, req, resp))
+		return 0;
+	pthread_mutex_lock(&app->mu);
+	unsigned long mine = ++app->reload_seq;
+	uint64_t one = 1;
+	if (write(app->wake_fd, &one, sizeof(one)) < 0)
+		(void)0; /* the counter is still set; the loop will see it */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 60;
+	int rc = 0;
+	while (app->reload_done < mine && rc == 0)
+		rc = pthread_cond_timedwait(&app->cv, &app->mu, &deadline);
+	json_t *res = app->reload_result && app->reload_done >= mine
+			  ? json_deep_copy(app->reload_result)
+			  : NULL;
+	pthread_mutex_unlock(&app->mu);
+	if (!res)
+		return im_resp_error(resp, 503, "unavailable",
+				     "the server is stopping or the reload "
+				     "did not finish in 60 s");
+	int status = json_is_true(json_object_get(res, "ok")) ? 200 : 409;
+	return im_resp_json(resp, status, res);
+}
+
+static int status(void *ud, const im_http_request *req,
+		  im_http_response *resp)
+{
+	im_app *app = ud;
+	if (!authorized(app, req, resp))
+		return 0;
+	char abi[16];
+	snprintf(abi, sizeof(abi), "%d.%d", IM_ABI_MAJOR, IM_ABI_MINOR);
+	return im_resp_json(
+	    resp, 200,
+	    json_pack("{s:s,s:s,s:f,s:s,s:i}", "version", IM_VERSION, "abi",
+		      abi, "uptime_s", im_app_uptime(app), "config_dir",
+		      app->config_dir, "pid", (int)getpid()));
+}
+
+static int connector_status(void *ud, const im_http_request *req,
+			    im_http_response *resp)
+{
+	im_app *app = ud;
+	if (!authorized(app, req, resp))
+		return 0;
+	/* rest = "<id>/status" */
+	char id[128];
+	const char *slash = strchr(req->rest, '/');
+	size_t n = slash ? (size_t)(slash - req->rest) : 0;
+	if (!slash || n == 0 || n >= sizeof(id) || strcmp(slash, "/status"))
+		return im_resp_error(resp, 404, "not_found",
+				     "use /api/v1/admin/connectors/<id>/status");
+	memcpy(id, req->rest, n);
+	id[n] = '\0';
+	im_snapshot *s = im_registry_acquire();
+	im_instance *in = im_snapshot_find(s, id);
+	int rc;
+	if (!in || !in->mod || in->mod->n_connectors == 0) {
+		rc = im_resp_error(resp, 404, "not_found",
+				   "no connector instance '%s'", id);
+	} else {
+		json_t *out = json_pack(
+		    "{s:s,s:s,s:s}", "id", in->id, "platform",
+		    in->mod->connectors[0]->platform, "state",
+		    im_instance_state_name(in->st));
+		if (in->reason)
+			json_object_set_new(out, "reason",
+					    json_string(in->reason));
+		json_t *detail = NULL;
+		if (in->st == IM_STATE_RUNNING &&
+		    in->mod->connectors[0]->status) {
+			in->mod->connectors[0]->status(in->state, &detail);
+			if (detail)
+				json_object_set_new(out, "detail", detail);
+		}
+		rc = im_resp_json(resp, 200, out);
+	}
+	im_registry_release(s);
+	return rc;
+}
+
+static int commands_invoke(void *ud, const im_http_request *req,
+			   im_http_response *resp)
+{
+	im_app *app = ud;
+	if (!authorized(app, req, resp))
+		return 0;
+	json_error_t jerr;
+	json_t *in = json_loadb(req->body, req->body_len, 0, &jerr);
+	const char *verb = json_string_value(json_object_get(in, "verb"));
+	if (!verb) {
+		json_decref(in);
+		return im_resp_error(resp, 400, "bad_request",
+				     "send {\"verb\":\"...\",\"text\":\"...\"}");
+	}
+	im_invocation inv = {
+	    .struct_size = sizeof(inv),
+	    .platform = "admin",
+	    .instance = "admin",
+	    .user_id = "admin",
+	    .user_name = "admin",
+	    .command = "/incident",
+	    .text = json_string_value(json_object_get(in, "text")),
+	};
+	if (!inv.text)
+		inv.text = "";
+	im_reply reply = {.struct_size = sizeof(reply)};
+	int rc = im_registry_invoke(verb, &inv, &reply);
+	int ret;
+	if (rc == IM_ENOTFOUND)
+		ret = im_resp_error(resp, 404, "unknown_verb",
+				    "no command plugin serves '%s'", verb);
+	else if (rc != 0)
+		ret = im_resp_error(resp, 500, "command_failed",
+				    "'%s' failed (%d)", verb, rc);
+	else
+		ret = im_resp_json(
+		    resp, 200,
+		    json_pack("{s:s?,s:s}", "text", reply.text, "visibility",
+			      reply.visibility == IM_REPLY_IN_CHANNEL
+				  ? "in_channel"
+				  : "ephemeral"));
+	free(reply.text);
+	json_decref(in);
+	return ret;
+}
+
+int im_admin_routes(im_app *app, im_router *r)
+{
+	int rc = 0;
+	rc |= im_router_add(r, "GET", "/api/v1/admin/plugins", plugins_list,
+			    app);
+	rc |= im_router_add(r, "POST", "/api/v1/admin/plugins/reload",
+			    plugins_reload, app);
+	rc |= im_router_add(r, "GET", "/api/v1/admin/status", status, app);
+	rc |= im_router_add(r, "GET", "/api/v1/admin/connectors/*",
+			    connector_status, app);
+	rc |= im_router_add(r, "POST", "/api/v1/admin/commands",
+			    commands_invoke, app);
+	return rc ? IM_ENOMEM : 0;
+}
+
+static void add_secret(json_t *list, const json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (s && strlen(s) >= 4)
+		json_array_append_new(list, json_string(s));
+}
+
+void im_app_update_secrets(im_app *app)
+{
+	json_t *list = json_array();
+	add_secret(list, im_config_get(app->cfg, "server.admin_token"));
+	size_t i;
+	const json_t *v;
+	json_array_foreach(im_config_get(app->cfg, "server.api_tokens"), i, v)
+	    add_secret(list, v);
+	im_snapshot *s = im_registry_acquire();
+	for (size_t k = 0; s && k < s->n; k++) {
+		const im_instance *in = s->insts[k];
+		if (!in->mod || !in->mod->desc.config_keys)
+			continue;
+		for (const im_config_key *key = in->mod->desc.config_keys;
+		     key->name; key++)
+			if (key->flags & IM_CFG_SECRET)
+				add_secret(list,
+					   json_object_get(in->config, key->name));
+	}
+	im_registry_release(s);
+	size_t n = json_array_size(list);
+	const char **vals = calloc(n ? n : 1, sizeof(*vals));
+	if (vals) {
+		for (size_t k = 0; k < n; k++)
+			vals[k] = json_string_value(json_array_get(list, k));
+		im_log_set_secrets(vals, n);
+	}
+	free(vals);
+	json_decref(list);
+}
+
+static void count_reload(const char *result)
+{
+	static const char *const labels[] = {"result", NULL};
+	im_metric *m = im_metrics_family("im_plugin_reloads_total",
+					 "Plugin reloads by result",
+					 IM_METRIC_COUNTER, labels, NULL, 0);
+	const char *v[] = {result, NULL};
+	if (m)
+		im_metric_add(m, v, 1);
+}
+
+json_t *im_app_reload(im_app *app)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char err[2048];
+	im_config *cfg = im_config_load_dir(app->config_dir, err, sizeof(err));
+	im_snapshot *s = cfg ? im_registry_build(cfg, err, sizeof(err)) : NULL;
+	if (!s) {
+		im_config_free(cfg);
+		LOG_ERROR("reload", "reload failed, nothing changed: %s", err);
+		count_reload("failed");
+		return json_pack("{s:b,s:s}", "ok", 0, "error", err);
+	}
+	im_registry_swap(s);
+	im_config *old = app->cfg;
+	app->cfg = cfg;
+	im_config_free(old);
+	pthread_mutex_lock(&app->mu);
+	free(app->admin_token);
+	app->admin_token =
+	    strdup(im_config_string(cfg, "server.admin_token", ""));
+	pthread_mutex_unlock(&app->mu);
+	if (im_log_configure(im_config_string(cfg, "log.level", "info"),
+			     im_config_string(cfg, "log.format", "text")) == 0)
+		im_log_init_env();
+	im_app_update_secrets(app);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	LOG_INFO("reload", "reloaded %zu instances in %.2f ms", s->n, ms);
+	count_reload("ok");
+	return json_pack("{s:b,s:f,s:I,s:o,s:o}", "ok", 1, "elapsed_ms", ms,
+			 "generation", (json_int_t)s->generation, "instances",
+			 im_registry_describe(), "dirs", dirs_json(cfg));
+}

@@ -1,0 +1,293 @@
+/* `im serve`: start-up, the control loop, reload and shutdown. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/internal.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "net/net.h"
+#include "plugin/plugin.h"
+#include "store/store.h"
+
+static volatile sig_atomic_t stop_requested;
+static int stop_fd = -1;
+
+void im_serve_stop(void)
+{
+	stop_requested = 1;
+	if (stop_fd >= 0) {
+		uint64_t one = 1;
+		if (write(stop_fd, &one, sizeof(one)) < 0)
+			(void)0; /* the flag alone still stops the loop */
+	}
+}
+
+double im_app_uptime(const im_app *app)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - app->started.tv_sec) +
+	       (double)(now.tv_nsec - app->started.tv_nsec) / 1e9;
+}
+
+static void apply_log_config(const im_config *cfg)
+{
+	if (im_log_configure(im_config_string(cfg, "log.level", "info"),
+			     im_config_string(cfg, "log.format", "text")) != 0)
+		LOG_WARN("serve", "log.level/log.format not understood; "
+				  "keeping the defaults");
+	im_log_init_env();
+}
+
+static int health(void *ud, const im_http_request *req,
+		  im_http_response *resp)
+{
+	im_app *app = ud;
+	return im_resp_json(resp, 200,
+			    json_pack("{s:s,s:s,s:f}", "status", "healthy",
+				      "version", IM_VERSION, "uptime_s",
+				      im_app_uptime(app)));
+}
+
+static int metrics(void *ud, const im_http_request *req,
+		   im_http_response *resp)
+{
+	size_t len;
+	char *text = im_metrics_render(&len);
+	if (!text)
+		return IM_ENOMEM;
+	int rc = im_resp_set(resp, 200, "text/plain; version=0.0.4", text,
+			     len);
+	free(text);
+	return rc;
+}
+
+static long long parse_size(const im_config *cfg, const char *path,
+			    long long def)
+{
+	const json_t *v = im_config_get(cfg, path);
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	const char *s = json_string_value(v);
+	if (!s)
+		return def;
+	char *end;
+	double n = strtod(s, &end);
+	long long mul = 1;
+	if (!strcmp(end, "KiB") || !strcmp(end, "K") || !strcmp(end, "KB"))
+		mul = 1024;
+	else if (!strcmp(end, "MiB") || !strcmp(end, "M") || !strcmp(end, "MB"))
+		mul = 1024 * 1024;
+	else if (*end)
+		return def;
+	return (long long)(n * (double)mul);
+}
+
+static int start_http(im_app *app)
+{
+	char err[512];
+	app->api_router = im_router_new();
+	app->metrics_router = im_router_new();
+	if (!app->api_router || !app->metrics_router)
+		return IM_ENOMEM;
+	im_router_add(app->api_router, "GET", "/health", health, app);
+	im_router_add(app->api_router, NULL, "/hooks/*",
+		      im_registry_hook_handler, NULL);
+	im_admin_routes(app, app->api_router);
+	im_router_add(app->metrics_router, "GET", "/metrics", metrics, app);
+	im_router_add(app->metrics_router, "GET", "/health", health, app);
+
+	double timeout = 30;
+	const char *ts = im_config_string(app->cfg, "server.request_timeout",
+					  NULL);
+	if (ts && im_config_parse_duration(ts, &timeout) != 0)
+		timeout = 30;
+	im_httpd_opts o = {
+	    .max_body = (size_t)parse_size(app->cfg, "server.max_body",
+					   1 << 20),
+	    .timeout_s = timeout < 1 ? 1 : (unsigned)timeout,
+	    .threads = (unsigned)im_config_int(app->cfg, "server.threads", 0),
+	    .name = "http",
+	};
+	const char *listen =
+	    im_config_string(app->cfg, "server.listen", "127.0.0.1:8080");
+	if (!(app->api = im_httpd_start(listen, &o, app->api_router, err,
+					sizeof(err)))) {
+		LOG_ERROR("serve", "server.listen: %s", err);
+		return IM_EIO;
+	}
+	const char *mlisten = im_config_string(
+	    app->cfg, "server.metrics_listen", "127.0.0.1:9090");
+	o.name = "metrics";
+	o.threads = 1;
+	if (!(app->metrics = im_httpd_start(mlisten, &o, app->metrics_router,
+					    err, sizeof(err)))) {
+		LOG_ERROR("serve", "server.metrics_listen: %s", err);
+		return IM_EIO;
+	}
+	LOG_INFO("serve", "listening on %s (API, hooks, /health) and %s "
+			  "(/metrics)", listen, mlisten);
+	return 0;
+}
+
+static int setup_signals(sigset_t *set)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	/* Blocked before any thread starts, so only signalfd sees them. */
+	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+		return -1;
+	return signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void answer_reloads(im_app *app)
+{
+	pthread_mutex_lock(&app->mu);
+	unsigned long want = app->reload_seq;
+	pthread_mutex_unlock(&app->mu);
+	if (want == app->reload_done)
+		return;
+	json_t *res = im_app_reload(app);
+	pthread_mutex_lock(&app->mu);
+	json_decref(app->reload_result);
+	app->reload_result = res;
+	/* One reload answers every request made before it started. */
+	app->reload_done = want;
+	pthread_cond_broadcast(&app->cv);
+	pthread_mutex_unlock(&app->mu);
+}
+
+static void control_loop(im_app *app, int sfd)
+{
+	struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN},
+				{.fd = app->wake_fd, .events = POLLIN},
+				{.fd = stop_fd, .events = POLLIN}};
+	while (!stop_requested) {
+		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					LOG_INFO("serve", "SIGHUP: reloading");
+					json_decref(im_app_reload(app));
+				} else {
+					LOG_INFO("serve", "%s: stopping",
+						 strsignal((int)si.ssi_signo));
+					stop_requested = 1;
+				}
+			}
+		}
+		if (fds[1].revents & POLLIN) {
+			uint64_t n;
+			if (read(app->wake_fd, &n, sizeof(n)) < 0)
+				(void)0; /* spurious wake-up: nothing to read */
+			answer_reloads(app);
+		}
+	}
+}
+
+static void teardown(im_app *app)
+{
+	im_httpd_stop(app->api);
+	im_httpd_stop(app->metrics);
+	/* Wake admin callers still waiting for a reload answer. */
+	pthread_mutex_lock(&app->mu);
+	app->reload_done = app->reload_seq;
+	pthread_cond_broadcast(&app->cv);
+	pthread_mutex_unlock(&app->mu);
+	im_registry_shutdown();
+	im_net_stop(app->net);
+	im_host_bind(NULL, NULL);
+	im_store_close(app->store);
+	im_router_free(app->api_router);
+	im_router_free(app->metrics_router);
+	im_config_free(app->cfg);
+	json_decref(app->reload_result);
+	free(app->admin_token);
+	if (app->wake_fd >= 0)
+		close(app->wake_fd);
+	pthread_mutex_destroy(&app->mu);
+	pthread_cond_destroy(&app->cv);
+}
+
+static int start(im_app *app)
+{
+	char err[2048];
+	if (!(app->cfg = im_config_load_dir(app->config_dir, err,
+					    sizeof(err)))) {
+		LOG_ERROR("serve", "%s", err);
+		return IM_ECONFIG;
+	}
+	apply_log_config(app->cfg);
+	app->admin_token =
+	    strdup(im_config_string(app->cfg, "server.admin_token", ""));
+	const char *db =
+	    im_config_string(app->cfg, "storage.path", "./var/im.db");
+	if (!(app->store = im_store_open(db, err, sizeof(err)))) {
+		LOG_ERROR("serve", "storage.path: %s", err);
+		return IM_EIO;
+	}
+	if (im_net_start(&app->net) != 0) {
+		LOG_ERROR("serve", "cannot start the network thread");
+		return IM_EIO;
+	}
+	im_host_bind(app->net, app->store);
+	im_snapshot *s = im_registry_build(app->cfg, err, sizeof(err));
+	if (!s) {
+		LOG_ERROR("serve", "%s", err);
+		return IM_ECONFIG;
+	}
+	im_registry_swap(s);
+	im_app_update_secrets(app);
+	return start_http(app);
+}
+
+int im_serve(const im_serve_opts *opts)
+{
+	im_app app;
+	memset(&app, 0, sizeof(app));
+	clock_gettime(CLOCK_MONOTONIC, &app.started);
+	snprintf(app.config_dir, sizeof(app.config_dir), "%s",
+		 opts->config_dir);
+	pthread_mutex_init(&app.mu, NULL);
+	pthread_cond_init(&app.cv, NULL);
+	app.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	stop_requested = 0;
+	sigset_t set;
+	int sfd = setup_signals(&set);
+	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd < 0 || app.wake_fd < 0 || stop_fd < 0) {
+		LOG_ERROR("serve", "cannot set up signal handling: %s",
+			  strerror(errno));
+		return 1;
+	}
+	int rc = start(&app);
+	if (rc == 0) {
+		LOG_INFO("serve", "im %s ready in %.1f ms (config %s)",
+			 IM_VERSION, im_app_uptime(&app) * 1000,
+			 app.config_dir);
+		if (opts->on_ready)
+			opts->on_ready(opts->ud, im_httpd_port(app.api),
+				       im_httpd_port(app.metrics));
+		control_loop(&app, sfd);
+		LOG_INFO("serve", "stopped");
+	}
+	teardown(&app);
+	close(sfd);
+	close(stop_fd);
+	stop_fd = -1;
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,382 @@
+/*
+ * The core schema: which sections and keys the host itself reads, and their
+ * types. Plugin `config:` blocks are only checked to be mappings here; their
+ * keys belong to the plugin's table (keys.c).
+ *
+ * To add a key, add a row to the section's table below. A null value is
+ * accepted everywhere as "not set" (except for required keys).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config_private.h"
+
+typedef enum skind {
+	SK_STRING,   /* text */
+	SK_INT,      /* integer */
+	SK_BOOL,     /* true / false */
+	SK_SIZE,     /* integer bytes or "1MiB" */
+	SK_DURATION, /* seconds or "5s" */
+	SK_MAP,      /* any mapping */
+	SK_SECTION,  /* mapping with the keys in `keys` */
+	SK_LIST,     /* list of `elem` */
+} skind;
+
+/* Extra check of a value that has the right type; writes why on failure. */
+typedef int (*scheck)(const json_t *v, char *why, size_t whylen);
+
+typedef struct skey skey;
+struct skey {
+	const char *name;
+	skind kind;
+	int required;
+	skind elem;                  /* SK_LIST: kind of the elements */
+	const skey *keys;            /* SK_SECTION, or a list of sections */
+	const char *const *choices;  /* strings: the allowed values */
+	scheck check;                /* the value, or each list element */
+};
+
+static int check_listen(const json_t *v, char *why, size_t whylen);
+static int check_listen_opt(const json_t *v, char *why, size_t whylen);
+static int check_name(const json_t *v, char *why, size_t whylen);
+static int check_nonneg(const json_t *v, char *why, size_t whylen);
+
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const formats[] = {"text", "json", NULL};
+static const char *const severities[] = {"SEV-1", "SEV-2", "SEV-3", "SEV-4",
+					 NULL};
+static const char *const modes[] = {"update", "thread", "post", NULL};
+
+static const skey server_keys[] = {
+	{.name = "listen", .kind = SK_STRING, .check = check_listen},
+	{.name = "metrics_listen", .kind = SK_STRING,
+	 .check = check_listen_opt},
+	{.name = "public_url", .kind = SK_STRING},
+	{.name = "admin_token", .kind = SK_STRING},
+	{.name = "api_tokens", .kind = SK_LIST, .elem = SK_STRING},
+	{.name = "max_body", .kind = SK_SIZE},
+	{.name = "request_timeout", .kind = SK_DURATION},
+	{.name = "threads", .kind = SK_INT, .check = check_nonneg},
+	{0},
+};
+
+static const skey storage_keys[] = {
+	{.name = "path", .kind = SK_STRING},
+	{0},
+};
+
+static const skey log_keys[] = {
+	{.name = "level", .kind = SK_STRING, .choices = levels},
+	{.name = "format", .kind = SK_STRING, .choices = formats},
+	{0},
+};
+
+static const skey instance_keys[] = {
+	{.name = "id", .kind = SK_STRING, .required = 1, .check = check_name},
+	{.name = "module", .kind = SK_STRING, .required = 1,
+	 .check = check_name},
+	{.name = "required", .kind = SK_BOOL},
+	{.name = "config", .kind = SK_MAP},
+	{0},
+};
+
+static const skey plugins_keys[] = {
+	{.name = "dirs", .kind = SK_LIST, .elem = SK_STRING},
+	{.name = "instances", .kind = SK_LIST, .elem = SK_SECTION,
+	 .keys = instance_keys},
+	{0},
+};
+
+static const skey chatops_keys[] = {
+	{.name = "batch_window", .kind = SK_DURATION},
+	{.name = "critical_severities", .kind = SK_LIST, .elem = SK_STRING,
+	 .choices = severities},
+	{.name = "templates_dir", .kind = SK_STRING},
+	{0},
+};
+
+static const skey subscription_keys[] = {
+	{.name = "connector", .kind = SK_STRING},
+	{.name = "channel", .kind = SK_STRING},
+	{.name = "events", .kind = SK_LIST, .elem = SK_STRING},
+	{.name = "min_severity", .kind = SK_STRING, .choices = severities},
+	{.name = "services", .kind = SK_LIST, .elem = SK_STRING},
+	{.name = "mode", .kind = SK_STRING, .choices = modes},
+	{0},
+};
+
+static const skey top_keys[] = {
+	{.name = "server", .kind = SK_SECTION, .keys = server_keys},
+	{.name = "storage", .kind = SK_SECTION, .keys = storage_keys},
+	{.name = "log", .kind = SK_SECTION, .keys = log_keys},
+	{.name = "plugins", .kind = SK_SECTION, .keys = plugins_keys},
+	{.name = "chatops", .kind = SK_SECTION, .keys = chatops_keys},
+	{.name = "subscriptions", .kind = SK_LIST, .elem = SK_SECTION,
+	 .keys = subscription_keys},
+	{0},
+};
+
+static int check_listen(const json_t *v, char *why, size_t whylen)
+{
+	const char *s = json_string_value(v), *colon = strrchr(s, ':');
+	size_t hl = colon ? (size_t)(colon - s) : 0;
+	int ok = colon && colon[1] && strlen(colon + 1) <= 5 &&
+		 strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+		 atoi(colon + 1) <= 65535;
+	if (ok && hl && s[0] == '[')
+		ok = s[hl - 1] == ']';
+	else if (ok)
+		ok = memchr(s, ':', hl) == NULL;
+	for (size_t i = 0; ok && i < hl; i++)
+		ok = !isspace((unsigned char)s[i]);
+	if (!ok)
+		imc_err(why, whylen,
+			"expected host:port such as 127.0.0.1:8080, got "
+			"\"%.80s\"", s);
+	return ok ? 0 : IM_ECONFIG;
+}
+
+/* An empty metrics_listen turns the metrics listener off. */
+static int check_listen_opt(const json_t *v, char *why, size_t whylen)
+{
+	return *json_string_value(v) ? check_listen(v, why, whylen) : 0;
+}
+
+/* Instance ids and module names end up in URLs and file names. */
+static int check_name(const json_t *v, char *why, size_t whylen)
+{
+	const char *s = json_string_value(v);
+	size_t n = strlen(s);
+	if (n && n <= 64 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789_-") == n)
+		return 0;
+	imc_err(why, whylen,
+		"\"%.80s\" is not a valid name; use 1 to 64 letters, digits, "
+		"'_' or '-'", s);
+	return IM_ECONFIG;
+}
+
+static int check_nonneg(const json_t *v, char *why, size_t whylen)
+{
+	if (json_integer_value(v) >= 0)
+		return 0;
+	imc_err(why, whylen, "expected 0 or more, got %" JSON_INTEGER_FORMAT,
+		json_integer_value(v));
+	return IM_ECONFIG;
+}
+
+static const char *skey_name_at(const void *table, size_t i)
+{
+	return ((const skey *)table)[i].name;
+}
+
+static const char *choice_at(const void *table, size_t i)
+{
+	return ((const char *const *)table)[i];
+}
+
+static int check_keys(const im_config *cfg, const skey *keys,
+		      const json_t *obj, const char *path, char *err,
+		      size_t errlen);
+
+typedef struct sctx {
+	const im_config *cfg;
+	char *err;
+	size_t errlen;
+} sctx;
+
+/* Whether v has the JSON type `kind` asks for (units checked after). */
+static int type_ok(skind kind, const json_t *v)
+{
+	switch (kind) {
+	case SK_STRING:
+		return json_is_string(v);
+	case SK_INT:
+		return json_is_integer(v);
+	case SK_BOOL:
+		return json_is_boolean(v);
+	case SK_SIZE:
+		return json_is_integer(v) || json_is_string(v);
+	case SK_DURATION:
+		return json_is_number(v) || json_is_string(v);
+	case SK_LIST:
+		return json_is_array(v);
+	default:
+		return json_is_object(v);
+	}
+}
+
+static const char *kind_name(skind kind)
+{
+	static const char *const names[] = {
+		[SK_STRING] = "a string", [SK_INT] = "an integer",
+		[SK_BOOL] = "true or false",
+		[SK_SIZE] = "a size such as 1048576, 512KiB or 1MiB",
+		[SK_DURATION] = "a duration such as 250ms, 5s, 2m or 1h",
+		[SK_MAP] = "a mapping", [SK_SECTION] = "a mapping",
+		[SK_LIST] = "a list"};
+	return names[kind];
+}
+
+/* Units and choices of a value whose JSON type is right. */
+static int check_content(const skey *k, skind kind, const json_t *v,
+			 char *why, size_t whylen)
+{
+	unsigned long long b;
+	double d;
+	if (kind == SK_SIZE && (json_is_string(v)
+				? im_config_parse_size(json_string_value(v), &b)
+				: json_integer_value(v) < 0))
+		goto bad_unit;
+	if (kind == SK_DURATION && (json_is_string(v)
+				    ? im_config_parse_duration(
+					      json_string_value(v), &d)
+				    : json_number_value(v) < 0))
+		goto bad_unit;
+	if (kind == SK_STRING && k->choices) {
+		for (size_t i = 0; k->choices[i]; i++)
+			if (!strcmp(k->choices[i], json_string_value(v)))
+				goto extra;
+		char list[256];
+		imc_join_names(list, sizeof list, k->choices, choice_at);
+		imc_err(why, whylen, "expected one of %s, got \"%.80s\"", list,
+			json_string_value(v));
+		return IM_ECONFIG;
+	}
+extra:
+	return k->check ? k->check(v, why, whylen) : 0;
+bad_unit:
+	if (json_is_string(v))
+		imc_err(why, whylen, "expected %s, got \"%.80s\"",
+			kind_name(kind), json_string_value(v));
+	else
+		imc_err(why, whylen, "expected %s, got a negative number",
+			kind_name(kind));
+	return IM_ECONFIG;
+}
+
+static int check_value(const sctx *c, const skey *k, skind kind,
+		       const json_t *v, const char *path);
+
+static int check_unique_ids(const sctx *c, const json_t *arr,
+			    const char *path)
+{
+	size_t i, j;
+	const json_t *a, *b;
+	json_array_foreach(arr, i, a) {
+		const char *ia = json_string_value(json_object_get(a, "id"));
+		for (j = 0; ia && j < i; j++) {
+			b = json_array_get(arr, j);
+			const char *ib = json_string_value(json_object_get(b, "id"));
+			if (ib && !strcmp(ia, ib))
+				return imc_fail(c->cfg, c->err, c->errlen, path,
+						"duplicate instance id %s", ia);
+		}
+	}
+	return 0;
+}
+
+static int check_list(const sctx *c, const skey *k, const json_t *arr,
+		      const char *path)
+{
+	int inst = !strcmp(path, IMC_INSTANCES);
+	size_t i;
+	const json_t *e;
+	json_array_foreach(arr, i, e) {
+		char idx[32], *label = inst ? imc_id_text(json_object_get(e, "id"))
+					    : NULL;
+		snprintf(idx, sizeof idx, "%zu", i);
+		char *ep = imc_path_index(path, label ? label : idx);
+		int rc = !ep ? IM_ENOMEM
+		       : json_is_null(e)
+			   ? imc_fail(c->cfg, c->err, c->errlen, ep,
+				      "expected %s, got null",
+				      kind_name(k->elem))
+			   : check_value(c, k, k->elem, e, ep);
+		if (!ep)
+			imc_err(c->err, c->errlen, "out of memory");
+		free(ep);
+		free(label);
+		if (rc)
+			return rc;
+	}
+	return inst ? check_unique_ids(c, arr, path) : 0;
+}
+
+static int check_value(const sctx *c, const skey *k, skind kind,
+		       const json_t *v, const char *path)
+{
+	char why[512];
+	if (json_is_null(v))
+		return 0;
+	if (!type_ok(kind, v)) {
+		int num = json_is_number(v) || json_is_boolean(v);
+		return imc_fail(c->cfg, c->err, c->errlen, path,
+				"expected %s, got %s%s", kind_name(kind),
+				imc_type_name(v),
+				kind == SK_STRING && num ? "; put it in quotes"
+							 : "");
+	}
+	if (kind == SK_SECTION)
+		return check_keys(c->cfg, k->keys, v, path, c->err, c->errlen);
+	if (kind == SK_LIST)
+		return check_list(c, k, v, path);
+	if (check_content(k, kind, v, why, sizeof why))
+		return imc_fail(c->cfg, c->err, c->errlen, path, "%s", why);
+	return 0;
+}
+
+static const skey *find_skey(const skey *keys, const char *name)
+{
+	for (; keys->name; keys++)
+		if (!strcmp(keys->name, name))
+			return keys;
+	return NULL;
+}
+
+static int check_keys(const im_config *cfg, const skey *keys,
+		      const json_t *obj, const char *path, char *err,
+		      size_t errlen)
+{
+	sctx c = {.cfg = cfg, .err = err, .errlen = errlen};
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)obj, name, v) {
+		const skey *k = find_skey(keys, name);
+		char *kp = imc_path_key(path, name), known[512];
+		int rc;
+		if (!kp) {
+			imc_err(err, errlen, "out of memory");
+			return IM_ENOMEM;
+		}
+		if (k) {
+			rc = check_value(&c, k, k->kind, v, kp);
+		} else {
+			imc_join_names(known, sizeof known, keys, skey_name_at);
+			rc = imc_fail(cfg, err, errlen, kp,
+				      "unknown key; known keys: %s", known);
+		}
+		free(kp);
+		if (rc)
+			return rc;
+	}
+	for (; keys->name; keys++) {
+		const json_t *kv = json_object_get(obj, keys->name);
+		if (keys->required && (!kv || json_is_null(kv)))
+			return imc_fail(cfg, err, errlen, path,
+					"missing required key %s", keys->name);
+	}
+	return 0;
+}
+
+int im_config_check_core(const im_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg) {
+		imc_err(err, errlen, "no configuration");
+		return IM_EINVAL;
+	}
+	return check_keys(cfg, top_keys, cfg->root, "", err, errlen);
+}

@@ -1,0 +1,418 @@
+/* libmicrohttpd server: buffers each request body (bounded), runs the
+ * router's handler once the request is complete, and turns the handler's
+ * im_http_response into an MHD response. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http/http.h"
+#include "log/log.h"
+
+struct im_httpd {
+	struct MHD_Daemon *mhd;
+	const im_router *router;
+	size_t max_body;
+	unsigned port;
+	char name[32];
+};
+
+typedef struct req_ctx {
+	im_http_request req;
+	size_t cap;
+	bool too_large;
+	char ip[INET6_ADDRSTRLEN];
+} req_ctx;
+
+static void resp_clear(im_http_response *r)
+{
+	free(r->content_type);
+	free(r->body);
+	for (im_http_hdr_node *h = r->headers, *next; h; h = next) {
+		next = h->next;
+		free(h->name);
+		free(h->value);
+		free(h);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+int im_resp_set(im_http_response *resp, int status, const char *ctype,
+		const void *body, size_t len)
+{
+	char *b = malloc(len + 1);
+	char *c = strdup(ctype ? ctype : "text/plain; charset=utf-8");
+	if (!b || !c) {
+		free(b);
+		free(c);
+		return IM_ENOMEM;
+	}
+	if (len)
+		memcpy(b, body, len);
+	b[len] = '\0';
+	free(resp->body);
+	free(resp->content_type);
+	resp->status = status;
+	resp->body = b;
+	resp->body_len = len;
+	resp->content_type = c;
+	return 0;
+}
+
+int im_resp_header(im_http_response *resp, const char *name,
+		   const char *value)
+{
+	im_http_hdr_node *h = calloc(1, sizeof(*h));
+	if (!h)
+		return IM_ENOMEM;
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (!h->name || !h->value) {
+		free(h->name);
+		free(h->value);
+		free(h);
+		return IM_ENOMEM;
+	}
+	h->next = resp->headers;
+	resp->headers = h;
+	return 0;
+}
+
+int im_resp_json(im_http_response *resp, int status, json_t *obj)
+{
+	if (!obj)
+		return IM_ENOMEM;
+	char *s = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!s)
+		return IM_ENOMEM;
+	size_t len = strlen(s);
+	/* Hand the buffer over without another copy. */
+	char *c = strdup("application/json");
+	if (!c) {
+		free(s);
+		return IM_ENOMEM;
+	}
+	free(resp->body);
+	free(resp->content_type);
+	resp->status = status;
+	resp->body = s;
+	resp->body_len = len;
+	resp->content_type = c;
+	return 0;
+}
+
+int im_resp_error(im_http_response *resp, int status, const char *code,
+		  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return im_resp_json(resp, status,
+			    json_pack("{s:{s:s,s:s}}", "error", "code", code,
+				      "message", msg));
+}
+
+const char *im_req_header(const im_http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *im_req_query(const im_http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+					   name);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn,
+				     im_http_response *r)
+{
+	struct MHD_Response *mr = MHD_create_response_from_buffer(
+	    r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!mr)
+		return MHD_NO;
+	r->body = NULL; /* now owned by MHD */
+	if (r->content_type)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+					r->content_type);
+	for (im_http_hdr_node *h = r->headers; h; h = h->next)
+		MHD_add_response_header(mr, h->name, h->value);
+	enum MHD_Result ret = MHD_queue_response(
+	    conn, (unsigned)(r->status ? r->status : 500), mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, int status,
+				  const char *code, const char *msg)
+{
+	im_http_response r = {0};
+	enum MHD_Result ret = MHD_NO;
+	if (im_resp_error(&r, status, code, "%s", msg) == 0)
+		ret = send_response(conn, &r);
+	resp_clear(&r);
+	return ret;
+}
+
+static void fill_peer(req_ctx *c, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	c->ip[0] = '\0';
+	c->req.loopback = false;
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, c->ip, sizeof(c->ip));
+		c->req.loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->ip, sizeof(c->ip));
+		c->req.loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	c->req.remote_ip = c->ip;
+}
+
+static bool append_body(req_ctx *c, const char *data, size_t len, size_t max)
+{
+	if (c->too_large || c->req.body_len + len > max) {
+		c->too_large = true;
+		return false;
+	}
+	if (c->req.body_len + len + 1 > c->cap) {
+		size_t cap = c->cap ? c->cap : 4096;
+		while (cap < c->req.body_len + len + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		char *n = realloc(c->req.body, cap);
+		if (!n)
+			return false;
+		c->req.body = n;
+		c->cap = cap;
+	}
+	memcpy(c->req.body + c->req.body_len, data, len);
+	c->req.body_len += len;
+	c->req.body[c->req.body_len] = '\0';
+	return true;
+}
+
+static enum MHD_Result dispatch(im_httpd *d, req_ctx *c,
+				struct MHD_Connection *conn)
+{
+	im_handler_fn fn;
+	void *ud;
+	size_t rest;
+	if (!c->req.body)
+		c->req.body = calloc(1, 1);
+	if (!c->req.body)
+		return MHD_NO;
+	int m = im_router_match(d->router, c->req.method, c->req.url, &fn,
+				&ud, &rest);
+	if (m == 404)
+		return send_error(conn, 404, "not_found", "no such route");
+	if (m == 405)
+		return send_error(conn, 405, "method_not_allowed",
+				  "method not allowed on this route");
+	c->req.rest = c->req.url + rest;
+	im_http_response r = {0};
+	int rc = fn(ud, &c->req, &r);
+	enum MHD_Result ret;
+	if (rc < 0 || r.status == 0) {
+		LOG_ERROR(d->name, "%s %s: handler failed (%d)", c->req.method,
+			  c->req.url, rc);
+		ret = send_error(conn, 500, "internal",
+				 "the handler failed; see the server log");
+	} else {
+		ret = send_response(conn, &r);
+	}
+	resp_clear(&r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	im_httpd *d = cls;
+	req_ctx *c = *con_cls;
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return MHD_NO;
+		c->req.conn = conn;
+		c->req.method = method;
+		c->req.url = url;
+		fill_peer(c, conn);
+		*con_cls = c;
+		const char *cl = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > d->max_body) {
+			c->too_large = true;
+			return send_error(conn, 413, "payload_too_large",
+					  "request body exceeds the limit");
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!append_body(c, upload, *upload_size, d->max_body) &&
+		    !c->too_large)
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (c->too_large)
+		return send_error(conn, 413, "payload_too_large",
+				  "request body exceeds the limit");
+	return dispatch(d, c, conn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	req_ctx *c = *con_cls;
+	if (!c)
+		return;
+	free(c->req.body);
+	free(c);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	im_httpd *d = cls;
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	LOG_DEBUG(d->name, "libmicrohttpd: %s", buf);
+}
+
+int im_parse_listen(const char *listen, char *host, size_t hostlen,
+		    unsigned *port)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon)
+		return IM_EINVAL;
+	const char *h = listen;
+	size_t hl = (size_t)(colon - listen);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= hostlen)
+		return IM_EINVAL;
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || p > 65535)
+		return IM_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (hl == 0)
+		snprintf(host, hostlen, "0.0.0.0");
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int resolve(const char *host, unsigned port,
+		   struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	int rc = getaddrinfo(host, ps, &hints, &ai);
+	if (rc != 0 || !ai) {
+		snprintf(err, errlen, "cannot resolve listen host %s: %s",
+			 host, gai_strerror(rc));
+		return IM_EINVAL;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
+			 const im_router *router, char *err, size_t errlen)
+{
+	char host[256];
+	unsigned port;
+	if (im_parse_listen(listen, host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen,
+			 "bad listen address '%s': use host:port, e.g. "
+			 "127.0.0.1:8080 or [::1]:8080",
+			 listen);
+		return NULL;
+	}
+	struct sockaddr_storage ss;
+	if (resolve(host, port, &ss, err, errlen) != 0)
+		return NULL;
+	im_httpd *d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->router = router;
+	d->max_body = opts && opts->max_body ? opts->max_body : 1u << 20;
+	snprintf(d->name, sizeof(d->name), "%s",
+		 opts && opts->name ? opts->name : "http");
+	unsigned threads = opts && opts->threads ? opts->threads : 0;
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	unsigned timeout = opts && opts->timeout_s ? opts->timeout_s : 30;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* A pool of one is no pool: MHD wants 0 then. */
+	d->mhd = MHD_start_daemon(
+	    flags, (uint16_t)port, NULL, NULL, on_request, d,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, d,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+	if (!d->mhd) {
+		snprintf(err, errlen,
+			 "cannot listen on %s: the address is in use or not "
+			 "available; change server.listen or stop the other "
+			 "process",
+			 listen);
+		free(d);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	d->port = di ? di->port : port;
+	return d;
+}
+
+unsigned im_httpd_port(const im_httpd *d)
+{
+	return d->port;
+}
+
+void im_httpd_stop(im_httpd *d)
+{
+	if (!d)
+		return;
+	MHD_stop_daemon(d->mhd);
+	free(d);
+}

@@ -1,0 +1,38 @@
+/*
+ * core/net - outbound HTTP on libcurl's multi interface, one network thread.
+ *
+ * Contract: im_net_start() spawns the network thread; im_net_send() may be
+ * called from any thread (including from a completion callback) and copies
+ * the call before it returns. Each request's callback runs exactly once on
+ * the network thread: with the answer, with IM_ETIMEDOUT / IM_EIO, or with
+ * IM_ECANCELED when im_net_stop() ends pending requests. Callbacks must not
+ * block for long: they hold up every other transfer.
+ * Response headers are lowercased; repeated headers keep the last value.
+ * Response bodies are capped at 16 MiB (IM_EIO "response too large").
+ * Redirects are not followed. TLS verification is on.
+ */
+#ifndef IM_CORE_NET_H
+#define IM_CORE_NET_H
+
+#include <im/http.h>
+
+typedef struct im_net im_net;
+
+int im_net_start(im_net **out);
+/* Cancels pending requests (their callbacks run with IM_ECANCELED), joins
+ * the thread and frees everything. NULL is a no-op. */
+void im_net_stop(im_net *net);
+
+int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
+		void *userdata);
+
+/* Blocking helper built on im_net_send for the CLI and tests; never call it
+ * from the network thread. *out is a deep copy owned by the caller. */
+int im_net_send_sync(im_net *net, const im_http_call *call,
+		     im_http_result **out);
+void im_net_result_free(im_http_result *res);
+
+/* Header value from a result (case-insensitive), or NULL. */
+const char *im_http_result_header(const im_http_result *res, const char *name);
+
+#endif

@@ -1,0 +1,215 @@
+/* The im_host table: the only way plugins reach the host. Each function
+ * checks its arguments, since a plugin bug must not crash the host. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "net/net.h"
+#include "plugin/plugin.h"
+
+static struct im_net *host_net;
+
+void im_host_bind(struct im_net *net, struct im_store *store)
+{
+	host_net = net;
+	(void)store;
+}
+
+static void h_logv(im_instance *in, im_log_level lvl, const char *fmt,
+		   va_list ap)
+{
+	im_logv(lvl, "plugin", in ? in->module_name : "?", in ? in->id : NULL,
+		fmt, ap);
+}
+
+static void h_log(im_instance *in, im_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	h_logv(in, lvl, fmt, ap);
+	va_end(ap);
+}
+
+static int h_log_enabled(im_instance *in, im_log_level lvl)
+{
+	return lvl >= im_log_get_level();
+}
+
+static const char *h_instance_id(im_instance *in)
+{
+	return in ? in->id : NULL;
+}
+
+static const json_t *h_config(im_instance *in)
+{
+	return in ? in->config : NULL;
+}
+
+static void h_set_state(im_instance *in, im_instance_state st,
+			const char *reason)
+{
+	if (in && (unsigned)st <= IM_STATE_STOPPED)
+		im_instance_set_state(in, st, reason);
+}
+
+static void h_set_connected(im_instance *in, const char *platform,
+			    int connected)
+{
+	static const char *const labels[] = {"platform", "instance", NULL};
+	im_metric *m = im_metrics_family(
+	    "chatops_connection_status",
+	    "Connection health per connector instance (1 = connected)",
+	    IM_METRIC_GAUGE, labels, NULL, 0);
+	if (!in || !platform || !m)
+		return;
+	const char *v[] = {platform, in->id, NULL};
+	im_metric_set(m, v, connected ? 1 : 0);
+}
+
+static int h_route_add(im_instance *in, const char *method, const char *path,
+		       im_route_fn fn)
+{
+	if (!in || !in->creating || !method || !path || !fn)
+		return IM_EINVAL;
+	if (path[0] == '/')
+		path++;
+	im_route *n = realloc(in->routes, (in->n_routes + 1) * sizeof(*n));
+	if (!n)
+		return IM_ENOMEM;
+	in->routes = n;
+	im_route *r = &n[in->n_routes];
+	r->method = strdup(method);
+	r->path = strdup(path);
+	r->fn = fn;
+	if (!r->method || !r->path) {
+		free(r->method);
+		free(r->path);
+		return IM_ENOMEM;
+	}
+	in->n_routes++;
+	return 0;
+}
+
+static const char *h_req_method(const im_http_request *req)
+{
+	return req ? req->method : NULL;
+}
+
+static const char *h_req_path(const im_http_request *req)
+{
+	return req ? req->rest : NULL;
+}
+
+static const char *h_req_header(const im_http_request *req, const char *name)
+{
+	return req && name ? im_req_header(req, name) : NULL;
+}
+
+static const char *h_req_query(const im_http_request *req, const char *name)
+{
+	return req && name ? im_req_query(req, name) : NULL;
+}
+
+static const char *h_req_body(const im_http_request *req, size_t *len)
+{
+	if (!req)
+		return NULL;
+	if (len)
+		*len = req->body_len;
+	return req->body;
+}
+
+static int h_resp_set(im_http_response *resp, int status, const char *ctype,
+		      const void *body, size_t len)
+{
+	if (!resp || status < 100 || status > 599 || (len && !body))
+		return IM_EINVAL;
+	return im_resp_set(resp, status, ctype, body, len);
+}
+
+static int h_resp_header(im_http_response *resp, const char *name,
+			 const char *value)
+{
+	if (!resp || !name || !value || strpbrk(name, "\r\n:") ||
+	    strpbrk(value, "\r\n"))
+		return IM_EINVAL;
+	return im_resp_header(resp, name, value);
+}
+
+static int h_http_send(im_instance *in, const im_http_call *call,
+		       im_http_done_fn done, void *ud)
+{
+	if (!call || !done || !call->url ||
+	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
+		return IM_EINVAL;
+	if (!host_net)
+		return IM_EUNSUPPORTED;
+	/* Copy into a host-sized struct: an older plugin's call is shorter. */
+	im_http_call c = {0};
+	memcpy(&c, call,
+	       call->struct_size < sizeof(c) ? call->struct_size : sizeof(c));
+	c.struct_size = sizeof(c);
+	return im_net_send(host_net, &c, done, ud);
+}
+
+static im_metric *h_metric(im_instance *in, const char *name,
+			   const char *help, im_metric_kind kind,
+			   const char *const *labels)
+{
+	if (!name || (unsigned)kind > IM_METRIC_HISTOGRAM)
+		return NULL;
+	return im_metrics_family(name, help ? help : name, kind, labels, NULL,
+				 0);
+}
+
+static void h_metric_add(im_metric *m, const char *const *v, double x)
+{
+	if (m)
+		im_metric_add(m, v, x);
+}
+
+static void h_metric_set(im_metric *m, const char *const *v, double x)
+{
+	if (m)
+		im_metric_set(m, v, x);
+}
+
+static void h_metric_observe(im_metric *m, const char *const *v, double x)
+{
+	if (m)
+		im_metric_observe(m, v, x);
+}
+
+static const im_host table = {
+    .struct_size = sizeof(im_host),
+    .abi_major = IM_ABI_MAJOR,
+    .abi_minor = IM_ABI_MINOR,
+    .log = h_log,
+    .logv = h_logv,
+    .log_enabled = h_log_enabled,
+    .instance_id = h_instance_id,
+    .config = h_config,
+    .set_state = h_set_state,
+    .set_connected = h_set_connected,
+    .route_add = h_route_add,
+    .req_method = h_req_method,
+    .req_path = h_req_path,
+    .req_header = h_req_header,
+    .req_query = h_req_query,
+    .req_body = h_req_body,
+    .resp_set = h_resp_set,
+    .resp_header = h_resp_header,
+    .http_send = h_http_send,
+    .metric = h_metric,
+    .metric_add = h_metric_add,
+    .metric_set = h_metric_set,
+    .metric_observe = h_metric_observe,
+};
+
+const im_host *im_host_table(void)
+{
+	return &table;
+}

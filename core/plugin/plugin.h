@@ -1,0 +1,162 @@
+/*
+ * core/plugin - loading plugin modules, making instances from the config,
+ * and swapping the running set on reload.
+ *
+ * Threads: the control thread (main) loads, builds, swaps and destroys;
+ * HTTP workers and other threads only acquire the current snapshot, use its
+ * instances, and release it. A snapshot is immutable once published. The
+ * control thread destroys an old snapshot's instances only after every
+ * acquire of it has been released (drain), so a plugin's create(), start(),
+ * stop() and destroy() all run on the control thread.
+ *
+ * Lifetimes: a snapshot holds a reference on each of its instances; an
+ * instance holds one on its module; dlclose() happens when a module's count
+ * reaches zero (unless IM_DLCLOSE=0, for leak checkers).
+ */
+#ifndef IM_CORE_PLUGIN_H
+#define IM_CORE_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include <im/im.h>
+
+#include "config/config.h"
+
+/* --- modules (module.c) ------------------------------------------------ */
+
+typedef struct im_module {
+	struct im_module *next; /* in the module cache */
+	int refs;
+	char *name;  /* "slack" */
+	char *path;  /* resolved file path */
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+	void *dl;
+	im_plugin_desc desc; /* copy of min(struct_size, sizeof) bytes */
+	/* Components copied into zeroed memory of the host's size. */
+	const im_connector *connectors[8];
+	size_t n_connectors;
+	const im_formatter *formatters[8];
+	size_t n_formatters;
+	const im_command *commands[8];
+	size_t n_commands;
+	void *copies; /* allocation holding the component copies */
+} im_module;
+
+/* Plugin folders in search order: IM_PLUGIN_PATH, plugins.dirs (relative
+ * ones from the config folder), then <folder of the im binary>/plugins. */
+typedef struct im_plugin_dirs {
+	char **dirs; /* resolved real paths of existing folders */
+	size_t n;
+} im_plugin_dirs;
+
+int im_plugin_dirs_from(const im_config *cfg, im_plugin_dirs *out);
+void im_plugin_dirs_free(im_plugin_dirs *d);
+
+/* Finds `name`.so in the dirs, checks it and loads it (or returns the
+ * cached module when the same file is loaded already), taking a reference.
+ * On failure writes one line: "<file>: <reason>; <what to do>". */
+im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,
+			  char *err, size_t errlen);
+/* Loads a module from an explicit file path (still checked). */
+im_module *im_module_load_file(const char *path, const char *name,
+			       char *err, size_t errlen);
+void im_module_ref(im_module *m);
+void im_module_unref(im_module *m);
+/* Names of every *.so in the dirs (sorted, unique), for listings. */
+json_t *im_module_scan(const im_plugin_dirs *dirs);
+/* Module as JSON: name, version, abi, components, file, vendor, ... */
+json_t *im_module_describe(const im_module *m);
+
+/* --- instances and snapshots (registry.c) ------------------------------- */
+
+typedef struct im_route {
+	char *method;
+	char *path;
+	im_route_fn fn;
+} im_route;
+
+struct im_instance {
+	int refs;             /* snapshots holding it; control thread only */
+	char *id;
+	char *module_name;
+	im_module *mod;       /* NULL when loading failed */
+	char *where;          /* "file:line" of the entry */
+	bool required;
+	json_t *raw_config;   /* as written, for reload comparison */
+	json_t *config;       /* validated, defaults filled */
+	void *state;          /* from create() */
+	im_instance_state st; /* guarded by the registry's state lock */
+	char *reason;
+	bool creating;        /* route_add allowed */
+	bool started;
+	im_route *routes;
+	size_t n_routes;
+};
+
+typedef struct im_snapshot {
+	im_instance **insts;
+	size_t n;
+	int inflight;  /* guarded by the registry lock */
+	bool retired;
+	unsigned long generation;
+} im_snapshot;
+
+/* The host services handed to plugins (host.c). */
+const im_host *im_host_table(void);
+/* Sets what the host table reaches: the network and the store. */
+struct im_net;
+struct im_store;
+void im_host_bind(struct im_net *net, struct im_store *store);
+
+/* Builds a snapshot from `cfg`: loads modules, validates each instance's
+ * config against its key table, creates instances (reusing running ones
+ * whose module file and config are unchanged). Config errors (unknown key,
+ * wrong type, missing key) and a failed `required: true` instance fail the
+ * build (returns NULL, err says why); other plugin failures leave that
+ * instance `failed` with its reason. Control thread only. */
+im_snapshot *im_registry_build(const im_config *cfg, char *err,
+			       size_t errlen);
+/* Validates without creating anything (im config validate): loads
+ * modules and checks keys. Returns 0 or IM_ECONFIG with err. Modules that
+ * cannot be loaded are reported in `warnings` (a JSON array of strings). */
+int im_registry_check(const im_config *cfg, json_t *warnings, char *err,
+		      size_t errlen);
+/* Publishes `s` as current, waits for the old one to drain, then stops and
+ * destroys instances no longer used. Control thread only. */
+void im_registry_swap(im_snapshot *s);
+/* Drops everything (shutdown). Control thread only. */
+void im_registry_shutdown(void);
+
+/* Any thread: the current snapshot, held until release. NULL when none. */
+im_snapshot *im_registry_acquire(void);
+void im_registry_release(im_snapshot *s);
+im_instance *im_snapshot_find(const im_snapshot *s, const char *id);
+
+/* Any thread: JSON listing for `im plugins list`. */
+json_t *im_registry_describe(void);
+
+/* Routes /hooks/<id>/<path> to the instance's handler (router handler). */
+int im_registry_hook_handler(void *ud, const struct im_http_request *req,
+			     struct im_http_response *resp);
+
+/* Runs a chat command verb on whichever command component serves it.
+ * Returns IM_ENOTFOUND when no component has the verb. */
+int im_registry_invoke(const char *verb, const im_invocation *inv,
+		       im_reply *reply);
+/* Verbs of every running command component: [{verb, usage, summary,
+ * instance}]. */
+json_t *im_registry_verbs(void);
+
+const char *im_instance_state_name(im_instance_state st);
+/* Any thread: sets an instance's state and reason (copied). */
+void im_instance_set_state(im_instance *in, im_instance_state st,
+			   const char *reason);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * core/store - the SQLite database: opening, WAL, migrations, and a small
+ * key-value table for plugins.
+ *
+ * Contract: one im_store per process, shared by all threads. It holds one
+ * write connection guarded by a mutex (im_store_lock/unlock around any
+ * statement sequence on im_store_db) and opens the file in WAL mode with
+ * synchronous=NORMAL, foreign_keys=ON and a busy timeout, so readers in
+ * other processes (the CLI) never block writers for long.
+ * Migrations are an ordered list of SQL scripts; schema_migrations records
+ * each applied version; each runs in its own transaction, and a failed one
+ * leaves the database at the version before it. Later issues append
+ * migrations to core/store/migrations.c, never edit applied ones.
+ */
+#ifndef IM_CORE_STORE_H
+#define IM_CORE_STORE_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+typedef struct im_store im_store;
+
+/* Opens (creating the file and its parent folders, mode 0700 for folders)
+ * and migrates to the latest version. NULL on error with the reason in err,
+ * naming the path. ":memory:" is accepted for tests. */
+im_store *im_store_open(const char *path, char *err, size_t errlen);
+void im_store_close(im_store *st);
+
+/* Highest applied migration version. */
+int im_store_version(im_store *st);
+/* Number of migrations the binary knows. */
+int im_store_latest_version(void);
+
+/* The shared connection; hold the lock while using it. */
+sqlite3 *im_store_db(im_store *st);
+void im_store_lock(im_store *st);
+void im_store_unlock(im_store *st);
+
+/* Key-value table, namespaced (a plugin instance uses its id). Values are
+ * opaque bytes. get: *val is malloc'd (caller frees), IM_ENOTFOUND when
+ * absent. */
+int im_store_kv_put(im_store *st, const char *ns, const char *key,
+		    const void *val, size_t len);
+int im_store_kv_get(im_store *st, const char *ns, const char *key,
+		    void **val, size_t *len);
+int im_store_kv_del(im_store *st, const char *ns, const char *key);
+
+/* For tests only: like im_store_open() but applies the given migrations
+ * (struct im_migration from core/store/migrations.h; versions strictly
+ * increasing from 1) instead of the binary's list. */
+struct im_migration;
+im_store *im_store_open_with(const char *path,
+			     const struct im_migration *migrations, size_t n,
+			     char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Second command of the README: install what is missing, build twice (plain
+# and AddressSanitizer+UndefinedBehaviorSanitizer) with -Werror, and run the
+# whole suite in both builds. Exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test || exit 1
+jobs=$(nproc)
+total_ok=0; total_fail=0; status=0
+run_suite() { # name, build dir, meson options...
+  local name=$1 dir=$2; shift 2
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || { echo "meson setup $dir failed"; return 1; }
+  else
+    meson configure "$dir" "$@" >/dev/null || return 1
+  fi
+  ninja -C "$dir" >/dev/null || { ninja -C "$dir" | tail -40; return 1; }
+  local log="$dir/test-summary.txt"
+  meson test -C "$dir" --print-errorlogs --num-processes "$jobs" >"$log" 2>&1
+  local rc=$?
+  grep -E '^ *[0-9]+/[0-9]+ ' "$log" | sed "s/^/[$name] /"
+  [ $rc -eq 0 ] || sed -n '/stdout:\|stderr:\|FAIL/,+30p' "$log" | head -120
+  local ok fail
+  ok=$(grep -Eo '^Ok: +[0-9]+' "$log" | grep -Eo '[0-9]+' || echo 0)
+  fail=$(grep -Eo '^Fail: +[0-9]+' "$log" | grep -Eo '[0-9]+' || echo 0)
+  total_ok=$((total_ok + ok)); total_fail=$((total_fail + fail))
+  return $rc
+}
+run_suite plain build -Dtests=true -Db_sanitize=none || status=1
+# Sanitizers: leaks, overflows and UB fail the suite.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite asan build-asan -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false || status=1
+[ $status -eq 0 ] || total_fail=$((total_fail > 0 ? total_fail : 1))
+echo "$total_ok passed, $total_fail failed"
+exit $status

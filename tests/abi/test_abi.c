@@ -1,0 +1,182 @@
+/* Pins the size and field offsets of every public ABI struct (x86_64 /
+ * LP64). A failure here means a change broke binary compatibility: structs
+ * may only grow at their end, with an IM_ABI_MINOR bump; anything else
+ * needs an IM_ABI_MAJOR bump and new pinned values. */
+#include <stddef.h>
+
+#include <criterion/criterion.h>
+
+#include <im/im.h>
+
+Test(abi, version_is_1_0)
+{
+	cr_expect_eq(IM_ABI_MAJOR, 1);
+	cr_expect_eq(IM_ABI_MINOR, 0);
+	cr_expect_eq(IM_PLUGIN_MAGIC, 0x31504d49u);
+}
+
+Test(abi, result_codes_keep_their_numbers)
+{
+	cr_expect_eq(IM_EINVAL, -1);
+	cr_expect_eq(IM_EUNCONFIGURED, -8);
+	cr_expect_eq(IM_EASYNC, -12);
+	cr_expect_eq(IM_EUNSUPPORTED, -14);
+	cr_expect_eq(IM_COMPONENT_CONNECTOR, 1);
+	cr_expect_eq(IM_COMPONENT_FORMATTER, 2);
+	cr_expect_eq(IM_COMPONENT_COMMAND, 3);
+	cr_expect_eq(IM_STATE_UNCONFIGURED, 2);
+}
+
+static int fake_enabled(im_instance *in, im_log_level l)
+{
+	return 1;
+}
+
+static int fake_route_add(im_instance *in, const char *m, const char *p,
+			  im_route_fn fn)
+{
+	return 0;
+}
+
+Test(abi, host_has_tests_table_size)
+{
+	/* A table from an older host ends before route_add. */
+	im_host small = {.struct_size = offsetof(im_host, route_add)};
+	small.log_enabled = fake_enabled;
+	small.route_add = fake_route_add;
+	cr_expect(IM_HOST_HAS(&small, log_enabled));
+	cr_expect_not(IM_HOST_HAS(&small, route_add));
+	cr_expect_not(IM_HOST_HAS((const im_host *)NULL, log));
+}
+
+Test(abi, descriptor_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_plugin_desc), 88);
+	cr_expect_eq(offsetof(im_plugin_desc, magic), 0);
+	cr_expect_eq(offsetof(im_plugin_desc, abi_major), 4);
+	cr_expect_eq(offsetof(im_plugin_desc, abi_minor), 6);
+	cr_expect_eq(offsetof(im_plugin_desc, struct_size), 8);
+	cr_expect_eq(offsetof(im_plugin_desc, name), 16);
+	cr_expect_eq(offsetof(im_plugin_desc, version), 24);
+	cr_expect_eq(offsetof(im_plugin_desc, description), 32);
+	cr_expect_eq(offsetof(im_plugin_desc, vendor), 40);
+	cr_expect_eq(offsetof(im_plugin_desc, license), 48);
+	cr_expect_eq(offsetof(im_plugin_desc, components), 56);
+	cr_expect_eq(offsetof(im_plugin_desc, config_keys), 64);
+	cr_expect_eq(offsetof(im_plugin_desc, create), 72);
+	cr_expect_eq(offsetof(im_plugin_desc, destroy), 80);
+}
+
+Test(abi, component_header_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_component), 16);
+	cr_expect_eq(offsetof(im_component, struct_size), 0);
+	cr_expect_eq(offsetof(im_component, kind), 4);
+	cr_expect_eq(offsetof(im_component, name), 8);
+}
+
+Test(abi, config_key_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_config_key), 40);
+	cr_expect_eq(offsetof(im_config_key, name), 0);
+	cr_expect_eq(offsetof(im_config_key, type), 8);
+	cr_expect_eq(offsetof(im_config_key, default_value), 16);
+	cr_expect_eq(offsetof(im_config_key, flags), 24);
+	cr_expect_eq(offsetof(im_config_key, description), 32);
+}
+
+Test(abi, host_table_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_host), 168);
+	cr_expect_eq(offsetof(im_host, struct_size), 0);
+	cr_expect_eq(offsetof(im_host, abi_major), 4);
+	cr_expect_eq(offsetof(im_host, abi_minor), 6);
+	cr_expect_eq(offsetof(im_host, log), 8);
+	cr_expect_eq(offsetof(im_host, logv), 16);
+	cr_expect_eq(offsetof(im_host, log_enabled), 24);
+	cr_expect_eq(offsetof(im_host, instance_id), 32);
+	cr_expect_eq(offsetof(im_host, config), 40);
+	cr_expect_eq(offsetof(im_host, set_state), 48);
+	cr_expect_eq(offsetof(im_host, set_connected), 56);
+	cr_expect_eq(offsetof(im_host, route_add), 64);
+	cr_expect_eq(offsetof(im_host, req_method), 72);
+	cr_expect_eq(offsetof(im_host, req_path), 80);
+	cr_expect_eq(offsetof(im_host, req_header), 88);
+	cr_expect_eq(offsetof(im_host, req_query), 96);
+	cr_expect_eq(offsetof(im_host, req_body), 104);
+	cr_expect_eq(offsetof(im_host, resp_set), 112);
+	cr_expect_eq(offsetof(im_host, resp_header), 120);
+	cr_expect_eq(offsetof(im_host, http_send), 128);
+	cr_expect_eq(offsetof(im_host, metric), 136);
+	cr_expect_eq(offsetof(im_host, metric_add), 144);
+	cr_expect_eq(offsetof(im_host, metric_set), 152);
+	cr_expect_eq(offsetof(im_host, metric_observe), 160);
+}
+
+Test(abi, http_call_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_http_call), 64);
+	cr_expect_eq(offsetof(im_http_call, struct_size), 0);
+	cr_expect_eq(offsetof(im_http_call, method), 8);
+	cr_expect_eq(offsetof(im_http_call, url), 16);
+	cr_expect_eq(offsetof(im_http_call, headers), 24);
+	cr_expect_eq(offsetof(im_http_call, n_headers), 32);
+	cr_expect_eq(offsetof(im_http_call, body), 40);
+	cr_expect_eq(offsetof(im_http_call, body_len), 48);
+	cr_expect_eq(offsetof(im_http_call, timeout_ms), 56);
+	cr_expect_eq(offsetof(im_http_call, connect_timeout_ms), 60);
+}
+
+Test(abi, http_result_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_http_result), 64);
+	cr_expect_eq(offsetof(im_http_result, struct_size), 0);
+	cr_expect_eq(offsetof(im_http_result, error), 4);
+	cr_expect_eq(offsetof(im_http_result, error_text), 8);
+	cr_expect_eq(offsetof(im_http_result, status), 16);
+	cr_expect_eq(offsetof(im_http_result, headers), 24);
+	cr_expect_eq(offsetof(im_http_result, n_headers), 32);
+	cr_expect_eq(offsetof(im_http_result, body), 40);
+	cr_expect_eq(offsetof(im_http_result, body_len), 48);
+	cr_expect_eq(offsetof(im_http_result, elapsed_s), 56);
+	cr_expect_eq(sizeof(im_http_header), 16);
+}
+
+Test(abi, connector_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_connector), 48);
+	cr_expect_eq(offsetof(im_connector, base), 0);
+	cr_expect_eq(offsetof(im_connector, platform), 16);
+	cr_expect_eq(offsetof(im_connector, start), 24);
+	cr_expect_eq(offsetof(im_connector, stop), 32);
+	cr_expect_eq(offsetof(im_connector, status), 40);
+}
+
+Test(abi, formatter_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_formatter), 48);
+	cr_expect_eq(offsetof(im_formatter, extensions), 16);
+	cr_expect_eq(offsetof(im_formatter, compile), 24);
+	cr_expect_eq(offsetof(im_formatter, render), 32);
+	cr_expect_eq(offsetof(im_formatter, release), 40);
+}
+
+Test(abi, command_layouts_are_pinned)
+{
+	cr_expect_eq(sizeof(im_command), 32);
+	cr_expect_eq(offsetof(im_command, verbs), 16);
+	cr_expect_eq(offsetof(im_command, invoke), 24);
+	cr_expect_eq(sizeof(im_command_verb), 24);
+	cr_expect_eq(sizeof(im_invocation), 72);
+	cr_expect_eq(offsetof(im_invocation, platform), 8);
+	cr_expect_eq(offsetof(im_invocation, instance), 16);
+	cr_expect_eq(offsetof(im_invocation, team), 24);
+	cr_expect_eq(offsetof(im_invocation, channel), 32);
+	cr_expect_eq(offsetof(im_invocation, user_id), 40);
+	cr_expect_eq(offsetof(im_invocation, user_name), 48);
+	cr_expect_eq(offsetof(im_invocation, command), 56);
+	cr_expect_eq(offsetof(im_invocation, text), 64);
+	cr_expect_eq(sizeof(im_reply), 24);
+	cr_expect_eq(offsetof(im_reply, text), 8);
+	cr_expect_eq(offsetof(im_reply, visibility), 16);
+}

@@ -1,0 +1,105 @@
+/* A well-formed test plugin with a config table, a connector component,
+ * routes, and counters the loader tests read through the host. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <im/im.h>
+
+typedef struct good {
+	const im_host *host;
+	im_instance *inst;
+	char *greeting;
+} good;
+
+static const im_config_key keys[] = {
+    {"greeting", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "what /hello says"},
+    {"count", IM_CFG_INT, "3", 0, "a number"},
+    {"token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET, "a secret"},
+    {"delay", IM_CFG_DURATION, "0s", 0, "how long /slow takes"},
+    {NULL, 0, NULL, 0, NULL},
+};
+
+static int hello(void *state, const im_http_request *req,
+		 im_http_response *resp)
+{
+	good *g = state;
+	return g->host->resp_set(resp, 200, "text/plain", g->greeting,
+				 strlen(g->greeting));
+}
+
+static int slow(void *state, const im_http_request *req,
+		im_http_response *resp)
+{
+	good *g = state;
+	const char *ms = g->host->req_query(req, "ms");
+	long n = ms ? strtol(ms, NULL, 10) : 200;
+	struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	/* The instance must still be alive here even if a reload happened. */
+	return g->host->resp_set(resp, 200, "text/plain", g->greeting,
+				 strlen(g->greeting));
+}
+
+static int status(void *state, json_t **out)
+{
+	good *g = state;
+	*out = json_pack("{s:b,s:s}", "connected", 1, "greeting", g->greeting);
+	return 0;
+}
+
+static int start(void *state)
+{
+	good *g = state;
+	g->host->set_connected(g->inst, "test", 1);
+	return 0;
+}
+
+static int create(const im_host *host, im_instance *inst,
+		  const json_t *config, void **state)
+{
+	good *g = calloc(1, sizeof(*g));
+	if (!g)
+		return IM_ENOMEM;
+	g->host = host;
+	g->inst = inst;
+	g->greeting = strdup(
+	    json_string_value(json_object_get(config, "greeting")));
+	host->route_add(inst, "GET", "hello", hello);
+	host->route_add(inst, "GET", "slow", slow);
+	*state = g;
+	return 0;
+}
+
+static void destroy(void *state)
+{
+	good *g = state;
+	free(g->greeting);
+	free(g);
+}
+
+static const im_connector connector = {
+    .base = {sizeof(im_connector), IM_COMPONENT_CONNECTOR, "good"},
+    .platform = "test",
+    .start = start,
+    .status = status,
+};
+
+static const im_component *const components[] = {&connector.base, NULL};
+
+static const im_plugin_desc desc = {
+    IM_PLUGIN_HEADER,
+    .name = "good",
+    .version = "2.1.0",
+    .description = "a plugin that loads",
+    .vendor = "tests",
+    .license = "MIT",
+    .components = components,
+    .config_keys = keys,
+    .create = create,
+    .destroy = destroy,
+};
+
+IM_PLUGIN_DEFINE(desc)
