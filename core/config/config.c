@@ -167,9 +167,10 @@ static int add_text(im_config *cfg, const char *file, const char *text,
 		      : nomem(err, errlen);
 	if (rc)
 		goto out;
-	if (!root || (root->kind == IMC_SCALAR && root->plain &&
-		      json_is_null(tree = imc_type_plain(root->text))))
+	if (!root)
 		goto out; /* empty file */
+	if (root->kind == IMC_SCALAR && root->plain && !*root->text)
+		goto out; /* "---" alone */
 	if (root->kind != IMC_MAP) {
 		imc_err(err, errlen,
 			"%s:%d: the top level must be a mapping (key: value)",

@@ -281,12 +281,16 @@ static int conv_map(conv *c, const imc_node *n, const char *path,
 static int instance_path(conv *c, const imc_node *item, const char *path,
 			 size_t i, char **ip)
 {
-	char idx[32], *tmp, *label = NULL;
-	snprintf(idx, sizeof idx, "%zu", i);
-	if (!(tmp = imc_path_index(path, idx)))
-		return nomem(c);
-	int rc = 0;
+	char idx[32], *tmp, *idp = NULL, *label = NULL;
 	const imc_node *id = NULL;
+	json_t *v = NULL;
+	int rc = 0;
+	snprintf(idx, sizeof idx, "%zu", i);
+	if (!(tmp = imc_path_index(path, idx)) ||
+	    !(idp = imc_path_key(tmp, "id"))) {
+		rc = nomem(c);
+		goto out;
+	}
 	if (item->kind != IMC_MAP) {
 		rc = fail(c, item, tmp, "expected a mapping with id and module");
 		goto out;
@@ -294,23 +298,25 @@ static int instance_path(conv *c, const imc_node *item, const char *path,
 	for (size_t k = 0; k < item->nkids && !id; k++)
 		if (!strcmp(item->kids[k]->key, "id"))
 			id = item->kids[k];
-	json_t *v = NULL;
 	if (id && id->kind != IMC_SCALAR) {
-		rc = fail(c, id, tmp, "id must be plain text");
+		rc = fail(c, id, idp, id->kind == IMC_MAP
+			  ? "expected a string, got a mapping"
+			  : "expected a string, got a list");
 		goto out;
 	}
-	if (id && (rc = imc_convert(c->file, id, tmp, c->expand, NULL, &v,
+	if (id && (rc = imc_convert(c->file, id, idp, c->expand, NULL, &v,
 				    c->err, c->errlen)))
 		goto out;
 	label = v ? imc_id_text(v) : NULL;
-	json_decref(v);
 	if (!label || !*label)
 		rc = fail(c, item, tmp, "missing id; every instance needs "
 			  "an id such as `id: slack`");
 	else if (!(*ip = imc_path_index(path, label)))
 		rc = nomem(c);
 out:
+	json_decref(v);
 	free(label);
+	free(idp);
 	free(tmp);
 	return rc;
 }

@@ -57,7 +57,7 @@ static void put(const char *name, const char *text)
 /* "<tmp>/<name>:<line>" */
 static const char *at(const char *name, int line)
 {
-	static char buf[PATH_MAX + 32];
+	static char buf[128];
 	snprintf(buf, sizeof buf, "%s/%s:%d", tmp, name, line);
 	return buf;
 }
@@ -255,18 +255,6 @@ Test(config, reports_a_file_it_cannot_read)
 	assert_err_has("b.yaml: cannot read");
 }
 
-Test(config, reports_a_file_without_read_permission)
-{
-	char path[PATH_MAX];
-	if (geteuid() == 0)
-		cr_skip_test("root reads files whatever their mode");
-	put("a.yaml", "log: {level: info}\n");
-	snprintf(path, sizeof path, "%s/a.yaml", tmp);
-	cr_assert_eq(chmod(path, 0), 0);
-	load_fails();
-	assert_err_has("a.yaml: cannot read: Permission denied");
-}
-
 Test(config, accepts_an_empty_file)
 {
 	put("00-empty.yaml", "");
@@ -286,7 +274,7 @@ Test(config, refuses_an_instance_without_an_id)
 	    "    - {id: b, module: b}\n"
 	    "    - module: c\n");
 	load_fails();
-	char want[PATH_MAX + 64];
+	char want[640];
 	snprintf(want, sizeof want, "%s: plugins.instances[2]: missing id",
 		 at("10-p.yaml", 5));
 	assert_err_has(want);
@@ -428,7 +416,7 @@ Test(config, reports_an_unset_variable_with_file_line_and_key)
 	    "      config:\n"
 	    "        bot_token: ${SLACK_BOT_TOKEN_T}\n");
 	load_fails();
-	char want[PATH_MAX + 256];
+	char want[640];
 	snprintf(want, sizeof want,
 		 "%s: plugins.instances[slack].config.bot_token: environment "
 		 "variable SLACK_BOT_TOKEN_T is not set; export it or write "
@@ -503,7 +491,7 @@ Test(config, reports_an_unknown_key_with_the_known_keys)
 {
 	put("00.yaml", "server:\n  lisen: 127.0.0.1:8080\n");
 	load_fails();
-	char want[PATH_MAX + 256];
+	char want[640];
 	snprintf(want, sizeof want,
 		 "%s: server.lisen: unknown key; known keys: listen, "
 		 "metrics_listen, public_url, admin_token, api_tokens, max_body, "
