@@ -12,7 +12,7 @@ run_suite() { # name, build dir, meson options...
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null || { echo "meson setup $dir failed"; return 1; }
   else
-    meson configure "$dir" "$@" >/dev/null || return 1
+    meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
   fi
   ninja -C "$dir" >/dev/null || { ninja -C "$dir" | tail -40; return 1; }
   local log="$dir/test-summary.txt"
@@ -20,10 +20,12 @@ run_suite() { # name, build dir, meson options...
   local rc=$?
   grep -E '^ *[0-9]+/[0-9]+ ' "$log" | sed "s/^/[$name] /"
   [ $rc -eq 0 ] || sed -n '/stdout:\|stderr:\|FAIL/,+30p' "$log" | head -120
-  local ok fail
-  ok=$(grep -Eo '^Ok: +[0-9]+' "$log" | grep -Eo '[0-9]+' || echo 0)
-  fail=$(grep -Eo '^Fail: +[0-9]+' "$log" | grep -Eo '[0-9]+' || echo 0)
-  total_ok=$((total_ok + ok)); total_fail=$((total_fail + fail))
+  # Count criterion test cases, not executables.
+  local counts
+  counts=$(grep -Eo 'Synthesis: Tested: [0-9]+ \| Passing: [0-9]+ \| Failing: [0-9]+ \| Crashing: [0-9]+' \
+             "$dir/meson-logs/testlog.txt" |
+           awk -F'[:|]' '{p+=$5; f+=$7+$9} END {print p+0, f+0}')
+  total_ok=$((total_ok + ${counts% *})); total_fail=$((total_fail + ${counts#* }))
   return $rc
 }
 run_suite plain build -Dtests=true -Db_sanitize=none || status=1
