@@ -14,7 +14,6 @@ typedef struct im_app {
 	char config_dir[4096];
 	im_config *cfg;          /* control thread only */
 	struct im_store *store;
-	struct im_net *net;
 	im_router *api_router;
 	im_router *metrics_router;
 	im_httpd *api;

@@ -13,7 +13,6 @@
 #include "app/internal.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
-#include "net/net.h"
 #include "plugin/plugin.h"
 #include "store/store.h"
 
@@ -208,8 +207,7 @@ static void teardown(im_app *app)
 	pthread_cond_broadcast(&app->cv);
 	pthread_mutex_unlock(&app->mu);
 	im_registry_shutdown();
-	im_net_stop(app->net);
-	im_host_bind(NULL, NULL);
+	im_host_unbind();
 	im_store_close(app->store);
 	im_router_free(app->api_router);
 	im_router_free(app->metrics_router);
@@ -239,11 +237,7 @@ static int start(im_app *app)
 		LOG_ERROR("serve", "storage.path: %s", err);
 		return IM_EIO;
 	}
-	if (im_net_start(&app->net) != 0) {
-		LOG_ERROR("serve", "cannot start the network thread");
-		return IM_EIO;
-	}
-	im_host_bind(app->net, app->store);
+	im_host_bind(app->store);
 	im_snapshot *s = im_registry_build(app->cfg, err, sizeof(err));
 	if (!s) {
 		LOG_ERROR("serve", "%s", err);

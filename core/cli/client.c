@@ -3,29 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 
 #include "cli/cli.h"
 #include "http/http.h"
-
-typedef struct buf {
-	char *data;
-	size_t len;
-} buf;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	buf *b = ud;
-	size_t add = size * n;
-	char *d = realloc(b->data, b->len + add + 1);
-	if (!d)
-		return 0;
-	memcpy(d + b->len, p, add);
-	b->data = d;
-	b->len += add;
-	d[b->len] = '\0';
-	return add;
-}
+#include "net/net.h"
 
 im_config *cli_load_config(const cli_ctx *ctx, bool quiet)
 {
@@ -79,48 +60,43 @@ int cli_admin_call(const cli_ctx *ctx, const char *method, const char *path,
 	base_url(ctx, url, sizeof(url), token, sizeof(token));
 	size_t n = strlen(url);
 	snprintf(url + n, sizeof(url) - n, "%s", path);
-	CURL *c = curl_easy_init();
-	if (!c)
-		return IM_ENOMEM;
-	struct curl_slist *h = NULL;
+	im_http_header h[2] = {{"Content-Type", "application/json"}};
+	size_t nh = 1;
 	if (*token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		h = curl_slist_append(h, auth);
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		h[nh++] = (im_http_header){"Authorization", auth};
 	}
-	h = curl_slist_append(h, "Content-Type: application/json");
-	buf b = {0};
-	char cerr[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 90L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 3L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	} else if (!strcmp(method, "POST")) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	}
-	CURLcode cc = curl_easy_perform(c);
-	int rc = 0;
-	if (cc != CURLE_OK) {
+	im_http_call call = {
+	    .struct_size = sizeof(call),
+	    .method = method,
+	    .url = url,
+	    .headers = h,
+	    .n_headers = nh,
+	    .body = body,
+	    .body_len = body ? strlen(body) : 0,
+	    .timeout_ms = 90000,
+	};
+	im_net *net = NULL;
+	im_http_result *res = NULL;
+	int rc = im_net_start(&net);
+	if (rc == 0)
+		rc = im_net_send_sync(net, &call, &res);
+	if (rc != 0) {
 		snprintf(err, errlen,
 			 "cannot reach the im server at %s: %s; is `im serve` "
 			 "running? (set IM_URL to its address)",
-			 url, *cerr ? cerr : curl_easy_strerror(cc));
-		rc = IM_EIO;
+			 url, res && res->error_text ? res->error_text
+						     : "network unavailable");
 	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 		json_error_t je;
-		*out = b.len ? json_loadb(b.data, b.len, 0, &je) : NULL;
+		*status = res->status;
+		*out = res->body_len ? json_loadb(res->body, res->body_len, 0,
+						  &je)
+				     : NULL;
 	}
-	free(b.data);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	return rc;
+	im_net_result_free(res);
+	im_net_stop(net);
+	return rc ? IM_EIO : 0;
 }
 
 void cli_print_error(const char *what, const json_t *body)

@@ -753,3 +753,22 @@ const char *im_http_result_header(const im_http_result *res, const char *name)
 			found = res->headers[i].value;
 	return found;
 }
+
+/* --- module entry (see net/module.h) ------------------------------------ */
+
+#include "net/module.h"
+
+__attribute__((visibility("default"))) const im_net_api *im_net_module(void);
+const im_net_api *im_net_module(void)
+{
+	static const im_net_api api = {
+	    .struct_size = sizeof(im_net_api),
+	    .start = im_net_start,
+	    .stop = im_net_stop,
+	    .send = im_net_send,
+	    .send_sync = im_net_send_sync,
+	    .result_free = im_net_result_free,
+	    .result_header = im_http_result_header,
+	};
+	return &api;
+}

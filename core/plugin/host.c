@@ -1,5 +1,7 @@
 /* The im_host table: the only way plugins reach the host. Each function
  * checks its arguments, since a plugin bug must not crash the host. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,38 @@
 #include "net/net.h"
 #include "plugin/plugin.h"
 
+/* The network thread (and libcurl's TLS set-up, a few MB of resident
+ * pages) starts on the first outbound request, not at start-up. */
+static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct im_net *host_net;
+static bool net_enabled;
 
-void im_host_bind(struct im_net *net, struct im_store *store)
+void im_host_bind(struct im_store *store)
 {
-	host_net = net;
 	(void)store;
+	pthread_mutex_lock(&net_mu);
+	net_enabled = true;
+	pthread_mutex_unlock(&net_mu);
+}
+
+void im_host_unbind(void)
+{
+	pthread_mutex_lock(&net_mu);
+	struct im_net *n = host_net;
+	host_net = NULL;
+	net_enabled = false;
+	pthread_mutex_unlock(&net_mu);
+	im_net_stop(n);
+}
+
+static struct im_net *net_get(void)
+{
+	pthread_mutex_lock(&net_mu);
+	if (!host_net && net_enabled && im_net_start(&host_net) != 0)
+		host_net = NULL;
+	struct im_net *n = host_net;
+	pthread_mutex_unlock(&net_mu);
+	return n;
 }
 
 static void h_logv(im_instance *in, im_log_level lvl, const char *fmt,
@@ -145,14 +173,15 @@ static int h_http_send(im_instance *in, const im_http_call *call,
 	if (!call || !done || !call->url ||
 	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
 		return IM_EINVAL;
-	if (!host_net)
+	struct im_net *net = net_get();
+	if (!net)
 		return IM_EUNSUPPORTED;
 	/* Copy into a host-sized struct: an older plugin's call is shorter. */
 	im_http_call c = {0};
 	memcpy(&c, call,
 	       call->struct_size < sizeof(c) ? call->struct_size : sizeof(c));
 	c.struct_size = sizeof(c);
-	return im_net_send(host_net, &c, done, ud);
+	return im_net_send(net, &c, done, ud);
 }
 
 static im_metric *h_metric(im_instance *in, const char *name,

@@ -110,10 +110,13 @@ typedef struct im_snapshot {
 
 /* The host services handed to plugins (host.c). */
 const im_host *im_host_table(void);
-/* Sets what the host table reaches: the network and the store. */
-struct im_net;
+/* Sets what the host table reaches (the store) and allows outbound HTTP;
+ * the network thread starts on first use. unbind stops it (cancelling
+ * pending requests) and is called at shutdown, after the instances are
+ * gone. */
 struct im_store;
-void im_host_bind(struct im_net *net, struct im_store *store);
+void im_host_bind(struct im_store *store);
+void im_host_unbind(void);
 
 /* Builds a snapshot from `cfg`: loads modules, validates each instance's
  * config against its key table, creates instances (reusing running ones

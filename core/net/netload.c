@@ -1,0 +1,118 @@
+/* net.h on top of imnet.so, loaded on first use (see net/module.h). */
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "net/module.h"
+
+#ifndef IM_LIBDIR
+#define IM_LIBDIR "/usr/local/lib"
+#endif
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const im_net_api *api;
+static char load_error[1024];
+
+static void *try_open(const char *path)
+{
+	if (access(path, R_OK) != 0)
+		return NULL;
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl)
+		snprintf(load_error, sizeof(load_error), "%s: %s", path,
+			 dlerror());
+	return dl;
+}
+
+static void load(void)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	void *dl = NULL;
+	const char *env = getenv("IM_NET_MODULE");
+	if (env && *env)
+		dl = try_open(env);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (!dl && n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/imnet.so", exe);
+			dl = try_open(path);
+			if (!dl) {
+				snprintf(path, sizeof(path),
+					 "%s/../lib/im/imnet.so", exe);
+				dl = try_open(path);
+			}
+		}
+	}
+	if (!dl)
+		dl = try_open(IM_LIBDIR "/im/imnet.so");
+	if (!dl) {
+		if (!load_error[0])
+			snprintf(load_error, sizeof(load_error),
+				 "imnet.so not found next to the im binary, "
+				 "in ../lib/im or %s/im; reinstall im or set "
+				 "IM_NET_MODULE",
+				 IM_LIBDIR);
+		return;
+	}
+	union {
+		void *p;
+		im_net_module_fn fn;
+	} sym = {.p = dlsym(dl, "im_net_module")};
+	const im_net_api *a = sym.p ? sym.fn() : NULL;
+	if (!a || a->struct_size < sizeof(im_net_api)) {
+		snprintf(load_error, sizeof(load_error),
+			 "imnet.so does not match this im binary; reinstall im");
+		return;
+	}
+	api = a; /* kept loaded for the life of the process */
+}
+
+static bool ready(void)
+{
+	pthread_once(&once, load);
+	if (!api)
+		LOG_ERROR("net", "outbound HTTP unavailable: %s", load_error);
+	return api != NULL;
+}
+
+int im_net_start(im_net **out)
+{
+	return ready() ? api->start(out) : IM_EUNSUPPORTED;
+}
+
+void im_net_stop(im_net *net)
+{
+	if (net && api)
+		api->stop(net);
+}
+
+int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
+		void *userdata)
+{
+	return net && api ? api->send(net, call, done, userdata) : IM_EINVAL;
+}
+
+int im_net_send_sync(im_net *net, const im_http_call *call,
+		     im_http_result **out)
+{
+	return net && api ? api->send_sync(net, call, out) : IM_EINVAL;
+}
+
+void im_net_result_free(im_http_result *res)
+{
+	if (res && api)
+		api->result_free(res);
+}
+
+const char *im_http_result_header(const im_http_result *res, const char *name)
+{
+	return res && api ? api->result_header(res, name) : NULL;
+}
