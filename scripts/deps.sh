@@ -2,7 +2,7 @@
 # Installs the Debian packages im needs, only when some are missing.
 # Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
-need=(meson ninja-build pkg-config gcc libc6-dev libcurl4-openssl-dev
+need=(meson ninja-build pkg-config gcc make libc6-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev
       libsodium-dev libwslay-dev)
 case "${1:-build}" in

@@ -1,5 +1,6 @@
 /* `im serve` end to end: the real binary on loopback. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,5 +186,30 @@ Test(serve, protects_the_admin_api_with_the_admin_token)
 	r = http(&s, false, "GET", "/api/v1/admin/plugins", NULL, 0, good);
 	cr_expect_eq(r.status, 200);
 	cr_expect(strstr(r.body, "\"id\":\"echo\""), "%s", r.body);
+	reply_free(&r);
+}
+
+Test(serve, lets_plugins_send_outbound_http_through_the_host)
+{
+	start_with_echo();
+	char path[256];
+	snprintf(path, sizeof(path),
+		 "/hooks/g/fetch?url=http://127.0.0.1:%u/health", s.port);
+	reply r = http(&s, false, "GET", path, NULL, 0, NULL);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	cr_expect(strstr(r.body, "200 {\"status\":\"healthy\""), "%s", r.body);
+	reply_free(&r);
+	/* A timeout is reported as such, not as a hang. */
+	snprintf(path, sizeof(path),
+		 "/hooks/g/fetch?timeout_ms=300&url=http://127.0.0.1:%u/hooks/"
+		 "g/slow%%3Fms%%3D3000",
+		 s.port);
+	r = http(&s, false, "GET", path, NULL, 0, NULL);
+	cr_expect_eq(r.status, 504, "%s", r.body);
+	reply_free(&r);
+	/* Nothing listening: a clear connection error. */
+	snprintf(path, sizeof(path), "/hooks/g/fetch?url=http://127.0.0.1:1/");
+	r = http(&s, false, "GET", path, NULL, 0, NULL);
+	cr_expect_eq(r.status, 502, "%s", r.body);
 	reply_free(&r);
 }

@@ -1,5 +1,7 @@
 /* A well-formed test plugin with a config table, a connector component,
  * routes, and counters the loader tests read through the host. */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +45,53 @@ static int slow(void *state, const im_http_request *req,
 				 strlen(g->greeting));
 }
 
+/* GET ?url=...&timeout_ms=... through host->http_send, waiting for the
+ * completion that arrives on the host's network thread. */
+typedef struct wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, error;
+	long status;
+	char body[512];
+} wait_t;
+
+static void fetched(void *ud, const im_http_result *res)
+{
+	wait_t *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->error = res->error;
+	w->status = res->status;
+	snprintf(w->body, sizeof(w->body), "%s",
+		 res->error ? res->error_text : res->body);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int fetch(void *state, const im_http_request *req,
+		 im_http_response *resp)
+{
+	good *g = state;
+	const char *url = g->host->req_query(req, "url");
+	const char *tmo = g->host->req_query(req, "timeout_ms");
+	wait_t w = {.mu = PTHREAD_MUTEX_INITIALIZER,
+		    .cv = PTHREAD_COND_INITIALIZER};
+	im_http_call call = {.struct_size = sizeof(call),
+			     .url = url,
+			     .timeout_ms = tmo ? (uint32_t)atoi(tmo) : 0};
+	int rc = g->host->http_send(g->inst, &call, fetched, &w);
+	if (rc != 0)
+		return g->host->resp_set(resp, 400, "text/plain", "refused", 7);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	char out[700];
+	int n = snprintf(out, sizeof(out), "%ld %s", w.status, w.body);
+	int code = w.error == IM_ETIMEDOUT ? 504 : w.error ? 502 : 200;
+	return g->host->resp_set(resp, code, "text/plain", out, (size_t)n);
+}
+
 static int status(void *state, json_t **out)
 {
 	good *g = state;
@@ -69,6 +118,7 @@ static int create(const im_host *host, im_instance *inst,
 	    json_string_value(json_object_get(config, "greeting")));
 	host->route_add(inst, "GET", "hello", hello);
 	host->route_add(inst, "GET", "slow", slow);
+	host->route_add(inst, "GET", "fetch", fetch);
 	*state = g;
 	return 0;
 }
