@@ -220,6 +220,31 @@ static void teardown(im_app *app)
 	pthread_cond_destroy(&app->cv);
 }
 
+/* The chatops_* families exist from the start, so an operator's
+ * `curl :9090/metrics | grep chatops_` shows them before any traffic. */
+static void register_core_metrics(void)
+{
+	static const char *const platform[] = {"platform", NULL};
+	static const char *const pi[] = {"platform", "instance", NULL};
+	static const char *const pc[] = {"platform", "command", NULL};
+	im_metrics_family("chatops_connection_status",
+			  "Connection health per connector instance "
+			  "(1 = connected)",
+			  IM_METRIC_GAUGE, pi, NULL, 0);
+	im_metrics_family("chatops_messages_sent_total",
+			  "Messages sent by platform", IM_METRIC_COUNTER,
+			  platform, NULL, 0);
+	im_metrics_family("chatops_commands_received_total",
+			  "Chat commands received by platform and command",
+			  IM_METRIC_COUNTER, pc, NULL, 0);
+	im_metrics_family("chatops_command_latency_seconds",
+			  "Time from a chat command to its first answer",
+			  IM_METRIC_HISTOGRAM, platform, NULL, 0);
+	im_metrics_family("chatops_rate_limit_hits_total",
+			  "Rate-limit answers from chat platforms",
+			  IM_METRIC_COUNTER, platform, NULL, 0);
+}
+
 static int start(im_app *app)
 {
 	char err[2048];
@@ -238,6 +263,7 @@ static int start(im_app *app)
 		return IM_EIO;
 	}
 	im_host_bind(app->store);
+	register_core_metrics();
 	im_snapshot *s = im_registry_build(app->cfg, err, sizeof(err));
 	if (!s) {
 		LOG_ERROR("serve", "%s", err);

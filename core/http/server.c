@@ -234,6 +234,9 @@ static enum MHD_Result dispatch(im_httpd *d, req_ctx *c,
 		ret = send_error(conn, 500, "internal",
 				 "the handler failed; see the server log");
 	} else {
+		LOG_DEBUG(d->name, "%s %s -> %d (%zu bytes in, %zu out)",
+			  c->req.method, c->req.url, r.status, c->req.body_len,
+			  r.body_len);
 		ret = send_response(conn, &r);
 	}
 	resp_clear(&r);

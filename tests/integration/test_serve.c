@@ -158,15 +158,19 @@ Test(serve, redacts_secret_config_values_from_logs)
 		 "    - id: g\n      module: good\n      config:\n"
 		 "        greeting: hi\n        token: s3cr3t-value-42\n");
 	cr_assert(srv_start(&s), "%s", srv_log(&s));
-	/* Make the server log the token: a hook for an unknown instance is
-	 * logged at debug, so use the admin command path with the secret. */
-	reply r = http(&s, false, "POST", "/api/v1/admin/commands",
-		       "{\"verb\":\"s3cr3t-value-42\"}", 26, NULL);
+	/* The debug access log writes the path: put the secret and a Slack
+	 * token in it. */
+	reply r = http(&s, false, "GET",
+		       "/hooks/g/s3cr3t-value-42/xoxb-1234-abcdef", NULL, 0,
+		       NULL);
 	cr_expect_eq(r.status, 404);
 	reply_free(&r);
 	srv_stop(&s);
 	char *log = srv_log(&s);
+	cr_expect(strstr(log, "GET /hooks/g/[REDACTED]/xoxb-[REDACTED]"), "%s",
+		  log);
 	cr_expect_null(strstr(log, "s3cr3t-value-42"), "%s", log);
+	cr_expect_null(strstr(log, "abcdef"), "%s", log);
 	free(log);
 }
 
