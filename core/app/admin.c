@@ -32,6 +32,59 @@ static bool token_ok(const char *want, const char *auth)
 	return same_secret(want, auth + 7);
 }
 
+/* API: any of server.api_tokens, or the admin token; with neither set,
+ * loopback callers only. The token's position names the actor. */
+bool im_app_authorize_api(void *ud, const im_http_request *req,
+			  im_http_response *resp, im_actor *who)
+{
+	im_app *app = ud;
+	const char *auth = im_req_header(req, "Authorization");
+	const char *got = auth && strncasecmp(auth, "Bearer ", 7) == 0
+			      ? auth + 7
+			      : NULL;
+	bool any = false, ok = false;
+	pthread_mutex_lock(&app->mu);
+	for (size_t i = 0; i < app->n_api_tokens; i++) {
+		any = true;
+		if (got && same_secret(app->api_tokens[i], got)) {
+			ok = true;
+			snprintf(who->id_buf, sizeof(who->id_buf), "api-token-%zu",
+				 i + 1);
+		}
+	}
+	if (app->admin_token && *app->admin_token) {
+		any = true;
+		if (!ok && got && same_secret(app->admin_token, got)) {
+			ok = true;
+			snprintf(who->id_buf, sizeof(who->id_buf), "admin");
+		}
+	}
+	pthread_mutex_unlock(&app->mu);
+	if (!any && req->loopback) {
+		ok = true;
+		snprintf(who->id_buf, sizeof(who->id_buf), "local");
+	}
+	who->id = who->id_buf;
+	who->name = im_req_header(req, "X-Im-Actor");
+	who->via = "api";
+	if (ok)
+		return true;
+	if (!any)
+		im_resp_error(resp, 403, "forbidden",
+			      "the API is open to loopback only; set "
+			      "server.api_tokens (IM_API_TOKEN) to reach it "
+			      "remotely");
+	else if (!got)
+		im_resp_error(resp, 401, "unauthorized",
+			      "missing bearer token; send Authorization: "
+			      "Bearer <one of server.api_tokens>");
+	else
+		im_resp_error(resp, 401, "unauthorized",
+			      "the bearer token is not one of "
+			      "server.api_tokens");
+	return false;
+}
+
 static bool authorized(im_app *app, const im_http_request *req,
 		       im_http_response *resp)
 {
@@ -295,11 +348,7 @@ json_t *im_app_reload(im_app *app)
 	im_config *old = app->cfg;
 	app->cfg = cfg;
 	im_config_free(old);
-	pthread_mutex_lock(&app->mu);
-	free(app->admin_token);
-	app->admin_token =
-	    strdup(im_config_string(cfg, "server.admin_token", ""));
-	pthread_mutex_unlock(&app->mu);
+	im_app_load_tokens(app);
 	if (im_log_configure(im_config_string(cfg, "log.level", "info"),
 			     im_config_string(cfg, "log.format", "text")) == 0)
 		im_log_init_env();
@@ -312,4 +361,43 @@ json_t *im_app_reload(im_app *app)
 	return json_pack("{s:b,s:f,s:I,s:o,s:o}", "ok", 1, "elapsed_ms", ms,
 			 "generation", (json_int_t)s->generation, "instances",
 			 im_registry_describe(), "dirs", dirs_json(cfg));
+}
+
+static void free_tokens(im_app *app)
+{
+	for (size_t i = 0; i < app->n_api_tokens; i++)
+		free(app->api_tokens[i]);
+	free(app->api_tokens);
+	app->api_tokens = NULL;
+	app->n_api_tokens = 0;
+	free(app->admin_token);
+	app->admin_token = NULL;
+}
+
+void im_app_load_tokens(im_app *app)
+{
+	const json_t *list = im_config_get(app->cfg, "server.api_tokens");
+	char **toks = calloc(json_array_size(list) + 1, sizeof(*toks));
+	size_t n = 0, i;
+	const json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		const char *t = json_string_value(v);
+		if (toks && t && *t)
+			toks[n++] = strdup(t);
+	}
+	pthread_mutex_lock(&app->mu);
+	free_tokens(app);
+	app->api_tokens = toks;
+	app->n_api_tokens = n;
+	app->admin_token =
+	    strdup(im_config_string(app->cfg, "server.admin_token", ""));
+	pthread_mutex_unlock(&app->mu);
+}
+
+void im_app_free_tokens(im_app *app)
+{
+	pthread_mutex_lock(&app->mu);
+	free_tokens(app);
+	pthread_mutex_unlock(&app->mu);
 }

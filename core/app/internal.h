@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "http/http.h"
+#include "incident/repo.h"
 
 typedef struct im_app {
 	char config_dir[4096];
@@ -25,12 +26,20 @@ typedef struct im_app {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *admin_token;       /* "" = loopback only */
+	char **api_tokens;       /* non-empty entries of server.api_tokens */
+	size_t n_api_tokens;
 	unsigned long reload_seq;   /* requests made */
 	unsigned long reload_done;  /* requests answered */
 	json_t *reload_result;      /* answer to reload_done */
 } im_app;
 
 /* admin.c */
+/* API authorization (im_api_ctx.authorize). */
+bool im_app_authorize_api(void *app, const im_http_request *req,
+			  im_http_response *resp, im_actor *who);
+/* (Re)reads admin and API tokens from app->cfg. */
+void im_app_load_tokens(im_app *app);
+void im_app_free_tokens(im_app *app);
 int im_admin_routes(im_app *app, im_router *r);
 /* Runs on the control thread: reloads and returns the JSON answer. */
 json_t *im_app_reload(im_app *app);

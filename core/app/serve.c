@@ -213,7 +213,7 @@ static void teardown(im_app *app)
 	im_router_free(app->metrics_router);
 	im_config_free(app->cfg);
 	json_decref(app->reload_result);
-	free(app->admin_token);
+	im_app_free_tokens(app);
 	if (app->wake_fd >= 0)
 		close(app->wake_fd);
 	pthread_mutex_destroy(&app->mu);
@@ -254,8 +254,7 @@ static int start(im_app *app)
 		return IM_ECONFIG;
 	}
 	apply_log_config(app->cfg);
-	app->admin_token =
-	    strdup(im_config_string(app->cfg, "server.admin_token", ""));
+	im_app_load_tokens(app);
 	const char *db =
 	    im_config_string(app->cfg, "storage.path", "./var/im.db");
 	if (!(app->store = im_store_open(db, err, sizeof(err)))) {

@@ -11,21 +11,63 @@
 
 static const cli_command commands[] = {
     {"serve", cli_serve, "im serve [--config DIR]",
-     "run the server on the config folder", 0, 0},
+     "run the server on the config folder", 0, 0, ""},
     {"config validate", cli_config_validate,
      "im config validate [--config DIR] [--json]",
-     "check the config and plugin settings without starting", 0, 0},
+     "check the config and plugin settings without starting", 0, 0, ""},
     {"plugins list", cli_plugins_list, "im plugins list [--json]",
-     "plugin instances, their modules and state", 0, 0},
+     "plugin instances, their modules and state", 0, 0, ""},
     {"plugins info", cli_plugins_info, "im plugins info NAME [--json]",
-     "a plugin module's details and config keys", 1, 1},
+     "a plugin module's details and config keys", 1, 1, ""},
     {"plugins reload", cli_plugins_reload, "im plugins reload [--json]",
-     "reload the config and plugins of the running server", 0, 0},
+     "reload the config and plugins of the running server", 0, 0, ""},
+    {"declare", cli_declare,
+     "im declare --title TEXT [--sev SEV-n] [--service S] [--description D]",
+     "declare an incident; prints its id and URL", 0, 1,
+     "title=,sev=,severity=,service=,description=,commander=,"
+     "idempotency-key="},
+    {"incident list", cli_incident_list,
+     "im incident list [--status S] [--sev SEV-n] [--service S] [--limit N]",
+     "incidents, newest first", 0, 0,
+     "status=,sev=,severity=,service=,limit=,cursor=,all"},
+    {"incident show", cli_incident_show, "im incident show INC-n",
+     "one incident and its timeline", 1, 1, ""},
+    {"incident ack", cli_incident_transition,
+     "im incident ack INC-n [--note TEXT]", "acknowledge an incident", 1, 1,
+     "note=,idempotency-key="},
+    {"incident mitigate", cli_incident_transition,
+     "im incident mitigate INC-n [--note TEXT]", "mark it mitigated", 1, 1,
+     "note=,idempotency-key="},
+    {"incident resolve", cli_incident_transition,
+     "im incident resolve INC-n [--note TEXT]", "mark it resolved", 1, 1,
+     "note=,idempotency-key="},
+    {"incident close", cli_incident_transition,
+     "im incident close INC-n [--note TEXT]", "close it", 1, 1,
+     "note=,idempotency-key="},
+    {"incident cancel", cli_incident_transition,
+     "im incident cancel INC-n [--note TEXT]", "cancel it (declared by "
+     "mistake)", 1, 1, "note=,idempotency-key="},
+    {"incident duplicate", cli_incident_transition,
+     "im incident duplicate INC-n --of INC-m", "mark it a duplicate", 1, 1,
+     "of=,note=,idempotency-key="},
+    {"incident note", cli_incident_note, "im incident note INC-n TEXT...",
+     "add a note to the timeline", 2, 64, "idempotency-key="},
+    {"incident timeline", cli_incident_timeline,
+     "im incident timeline INC-n", "the incident's events, oldest first", 1,
+     1, ""},
+    {"events status", cli_events_status, "im events status [--json]",
+     "event bus and stream state", 0, 0, ""},
+    {"events tail", cli_events_tail,
+     "im events tail [--type GLOB] [--since N] [--incident INC-n] [--count N]",
+     "follow incident events as they happen", 0, 0,
+     "type=,since=,incident=,count="},
     {"version", cli_version, "im version [--json]",
-     "print the version and plugin ABI", 0, 0},
+     "print the version and plugin ABI", 0, 0, ""},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const char *cli_current_command;
 
 static void usage(FILE *f, const char *prefix)
 {
@@ -41,8 +83,8 @@ static void usage(FILE *f, const char *prefix)
 		"./conf.d)\n"
 		"  --json         machine-readable output\n"
 		"  --help         this help\n"
-		"\nenvironment: IM_URL and IM_ADMIN_TOKEN reach a running "
-		"server's admin API;\n"
+		"\nenvironment: IM_URL, IM_API_TOKEN and IM_ADMIN_TOKEN reach a "
+		"running server;\n"
 		"LOG_LEVEL, CHATOPS_DEBUG, IM_PLUGIN_PATH.\n");
 }
 
@@ -50,16 +92,17 @@ static void usage(FILE *f, const char *prefix)
 static const cli_command *lookup(char **words, int n, int *used)
 {
 	const cli_command *best = NULL;
+	*used = 0;
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		char buf[128] = "";
 		for (int k = 0; k < n && k < 3; k++) {
-			if (k)
-				strcat(buf, " ");
 			if (strlen(buf) + strlen(words[k]) + 2 > sizeof(buf))
 				break;
+			if (k)
+				strcat(buf, " ");
 			strcat(buf, words[k]);
 			if (strcmp(buf, commands[i].name) == 0 &&
-			    (!best || k + 1 > *used)) {
+			    k + 1 > *used) {
 				best = &commands[i];
 				*used = k + 1;
 			}
@@ -68,64 +111,144 @@ static const cli_command *lookup(char **words, int n, int *used)
 	return best;
 }
 
-int im_cli_main(int argc, char **argv)
+/* Looks `name` up in a spec "a=,b,c=": 0 unknown, 1 flag, 2 takes a value. */
+static int opt_kind(const char *spec, const char *name, size_t len)
 {
-	cli_ctx ctx = {0};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	int npos = 0;
-	bool help = false;
-	if (!pos)
-		return CLI_FAIL;
+	const char *p = spec;
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		bool val = n && p[n - 1] == '=';
+		size_t nl = val ? n - 1 : n;
+		if (nl == len && strncmp(p, name, len) == 0)
+			return val ? 2 : 1;
+		p = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+const char *cli_opt_get(const cli_ctx *ctx, const char *name)
+{
+	for (int i = ctx->nopts - 1; i >= 0; i--)
+		if (strcmp(ctx->opts[i].name, name) == 0)
+			return ctx->opts[i].value ? ctx->opts[i].value : "";
+	return NULL;
+}
+
+typedef struct parsed {
+	char **pos;
+	int npos;
+	bool help;
+} parsed;
+
+/* Global options anywhere; a command's own options once it is known. */
+static int parse_args(int argc, char **argv, cli_ctx *ctx, parsed *p,
+		      const cli_command **cmd, int *used)
+{
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			help = true;
+			p->help = true;
 		} else if (!strcmp(a, "--json")) {
-			ctx.json = true;
-		} else if (!strcmp(a, "--version")) {
-			pos[npos++] = "version";
+			ctx->json = true;
+		} else if (!strcmp(a, "--version") && !*cmd) {
+			p->pos[p->npos++] = "version";
 		} else if (!strcmp(a, "--config") || !strcmp(a, "-c")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "im: --config needs a folder\n");
-				free(pos);
 				return CLI_USAGE;
 			}
-			ctx.config_dir = argv[++i];
+			ctx->config_dir = argv[++i];
 		} else if (!strncmp(a, "--config=", 9)) {
-			ctx.config_dir = a + 9;
-		} else if (a[0] == '-' && a[1]) {
+			ctx->config_dir = a + 9;
+		} else if (a[0] == '-' && a[1] == '-' && a[2]) {
+			char *name = a + 2, *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			if (!*cmd)
+				*cmd = lookup(p->pos, p->npos, used);
+			int kind = *cmd ? opt_kind((*cmd)->opts, name, len) : 0;
+			if (kind == 0) {
+				fprintf(stderr,
+					"im: unknown option --%.*s%s%s (see "
+					"im %s --help)\n",
+					(int)len, name, *cmd ? " for " : "",
+					*cmd ? (*cmd)->name : "",
+					*cmd ? (*cmd)->name : "");
+				return CLI_USAGE;
+			}
+			if (ctx->nopts >= 16)
+				return CLI_USAGE;
+			cli_opt *o = &ctx->opts[ctx->nopts++];
+			if (eq)
+				*eq = '\0';
+			o->name = name;
+			o->value = NULL;
+			if (kind == 2) {
+				if (eq)
+					o->value = eq + 1;
+				else if (i + 1 < argc)
+					o->value = argv[++i];
+				else {
+					fprintf(stderr,
+						"im: --%s needs a value\n",
+						name);
+					return CLI_USAGE;
+				}
+			} else if (eq) {
+				fprintf(stderr, "im: --%s takes no value\n",
+					name);
+				return CLI_USAGE;
+			}
+		} else if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
 			fprintf(stderr, "im: unknown option %s (see im --help)\n",
 				a);
-			free(pos);
 			return CLI_USAGE;
 		} else {
-			pos[npos++] = argv[i];
+			p->pos[p->npos++] = a;
 		}
+	}
+	if (!*cmd)
+		*cmd = lookup(p->pos, p->npos, used);
+	return CLI_OK;
+}
+
+int im_cli_main(int argc, char **argv)
+{
+	cli_ctx ctx = {0};
+	parsed p = {.pos = calloc((size_t)argc + 1, sizeof(char *))};
+	const cli_command *cmd = NULL;
+	int used = 0;
+	if (!p.pos)
+		return CLI_FAIL;
+	int rc = parse_args(argc, argv, &ctx, &p, &cmd, &used);
+	if (rc != CLI_OK) {
+		free(p.pos);
+		return rc;
 	}
 	if (!ctx.config_dir)
 		ctx.config_dir = getenv("IM_CONFIG");
 	if (!ctx.config_dir || !*ctx.config_dir)
 		ctx.config_dir = "conf.d";
-	int used = 0;
-	const cli_command *cmd = npos ? lookup(pos, npos, &used) : NULL;
-	int rc;
 	if (!cmd) {
-		if (npos && !help)
-			fprintf(stderr, "im: unknown command '%s'\n\n", pos[0]);
-		usage(help ? stdout : stderr, npos ? pos[0] : NULL);
-		rc = help ? CLI_OK : CLI_USAGE;
-	} else if (help) {
+		if (p.npos && !p.help)
+			fprintf(stderr, "im: unknown command '%s'\n\n",
+				p.pos[0]);
+		usage(p.help ? stdout : stderr, p.npos ? p.pos[0] : NULL);
+		rc = p.help ? CLI_OK : CLI_USAGE;
+	} else if (p.help) {
 		printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
 		rc = CLI_OK;
-	} else if (npos - used < cmd->min_args || npos - used > cmd->max_args) {
+	} else if (p.npos - used < cmd->min_args ||
+		   p.npos - used > cmd->max_args) {
 		fprintf(stderr, "usage: %s\n", cmd->usage);
 		rc = CLI_USAGE;
 	} else {
-		ctx.argc = npos - used;
-		ctx.argv = pos + used;
+		ctx.argc = p.npos - used;
+		ctx.argv = p.pos + used;
+		cli_current_command = cmd->name;
 		rc = cmd->run(&ctx);
 	}
-	free(pos);
+	free(p.pos);
 	return rc;
 }
 

@@ -14,11 +14,18 @@
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+typedef struct cli_opt {
+	const char *name;  /* without the leading "--" */
+	const char *value; /* NULL for a flag */
+} cli_opt;
+
 typedef struct cli_ctx {
 	const char *config_dir; /* --config, IM_CONFIG or ./conf.d */
 	bool json;              /* --json */
 	int argc;               /* positional arguments after the command */
 	char **argv;
+	cli_opt opts[16];       /* the command's own options */
+	int nopts;
 } cli_ctx;
 
 typedef struct cli_command {
@@ -27,7 +34,13 @@ typedef struct cli_command {
 	const char *usage;   /* "im plugins list [--json]" */
 	const char *summary;
 	int min_args, max_args;
+	/* Options the command takes, comma-separated; a trailing '=' means
+	 * it takes a value: "sev=,title=,follow". */
+	const char *opts;
 } cli_command;
+
+/* Value of --name (NULL when absent); for flags, "" when present. */
+const char *cli_opt_get(const cli_ctx *ctx, const char *name);
 
 int im_cli_main(int argc, char **argv);
 
@@ -37,6 +50,13 @@ int im_cli_main(int argc, char **argv);
 int cli_admin_call(const cli_ctx *ctx, const char *method, const char *path,
 		   const char *body, long *status, json_t **out, char *err,
 		   size_t errlen);
+/* Same for the REST API: token IM_API_TOKEN, else the admin token.
+ * `idem` (may be NULL) is sent as Idempotency-Key. */
+int cli_api_call(const cli_ctx *ctx, const char *method, const char *path,
+		 const char *body, const char *idem, long *status,
+		 json_t **out, char *err, size_t errlen);
+/* Base URL of the server the CLI talks to ("http://127.0.0.1:8080"). */
+void cli_base_url(const cli_ctx *ctx, char *url, size_t len);
 /* Loads the config of ctx->config_dir, printing the error on failure. */
 im_config *cli_load_config(const cli_ctx *ctx, bool quiet);
 /* Prints {"error":{"message":...}} or a plain line to stderr. */
@@ -49,5 +69,17 @@ int cli_config_validate(cli_ctx *ctx);
 int cli_plugins_list(cli_ctx *ctx);
 int cli_plugins_info(cli_ctx *ctx);
 int cli_plugins_reload(cli_ctx *ctx);
+/* incidents.c */
+int cli_declare(cli_ctx *ctx);
+int cli_incident_list(cli_ctx *ctx);
+int cli_incident_show(cli_ctx *ctx);
+int cli_incident_transition(cli_ctx *ctx); /* ack|mitigate|resolve|close|cancel|duplicate */
+int cli_incident_note(cli_ctx *ctx);
+int cli_incident_timeline(cli_ctx *ctx);
+/* events.c */
+int cli_events_status(cli_ctx *ctx);
+int cli_events_tail(cli_ctx *ctx);
+/* The command name being run ("incident ack"), for shared handlers. */
+extern const char *cli_current_command;
 
 #endif

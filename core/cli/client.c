@@ -17,12 +17,16 @@ im_config *cli_load_config(const cli_ctx *ctx, bool quiet)
 	return cfg;
 }
 
-/* Base URL: IM_URL, else http:// + server.listen of the config. */
+/* Base URL: IM_URL, else http:// + server.listen of the config. The
+ * token: for the API IM_API_TOKEN, else (and for admin) IM_ADMIN_TOKEN,
+ * else the config's admin token. */
 static void base_url(const cli_ctx *ctx, char *url, size_t len, char *token,
-		     size_t toklen)
+		     size_t toklen, bool api)
 {
 	const char *env = getenv("IM_URL");
-	const char *tok = getenv("IM_ADMIN_TOKEN");
+	const char *tok = api ? getenv("IM_API_TOKEN") : NULL;
+	if (!tok || !*tok)
+		tok = getenv("IM_ADMIN_TOKEN");
 	im_config *cfg = NULL;
 	if (!env || !*env || !tok)
 		cfg = cli_load_config(ctx, true);
@@ -52,20 +56,30 @@ static void base_url(const cli_ctx *ctx, char *url, size_t len, char *token,
 	im_config_free(cfg);
 }
 
-int cli_admin_call(const cli_ctx *ctx, const char *method, const char *path,
-		   const char *body, long *status, json_t **out, char *err,
-		   size_t errlen)
+void cli_base_url(const cli_ctx *ctx, char *url, size_t len)
+{
+	char token[1024];
+	base_url(ctx, url, len, token, sizeof(token), false);
+}
+
+static int call(const cli_ctx *ctx, bool api, const char *method,
+		const char *path, const char *body, const char *idem,
+		long *status, json_t **out, char *err, size_t errlen)
 {
 	char url[1024], token[1024], auth[1100];
-	base_url(ctx, url, sizeof(url), token, sizeof(token));
+	base_url(ctx, url, sizeof(url), token, sizeof(token), api);
 	size_t n = strlen(url);
 	snprintf(url + n, sizeof(url) - n, "%s", path);
-	im_http_header h[2] = {{"Content-Type", "application/json"}};
-	size_t nh = 1;
+	im_http_header h[4] = {{"Content-Type", "application/json"},
+			       {"X-Im-Actor", getenv("USER") ? getenv("USER")
+							      : "cli"}};
+	size_t nh = 2;
 	if (*token) {
 		snprintf(auth, sizeof(auth), "Bearer %s", token);
 		h[nh++] = (im_http_header){"Authorization", auth};
 	}
+	if (idem && *idem)
+		h[nh++] = (im_http_header){"Idempotency-Key", idem};
 	im_http_call call = {
 	    .struct_size = sizeof(call),
 	    .method = method,
@@ -97,6 +111,22 @@ int cli_admin_call(const cli_ctx *ctx, const char *method, const char *path,
 	im_net_result_free(res);
 	im_net_stop(net);
 	return rc ? IM_EIO : 0;
+}
+
+int cli_admin_call(const cli_ctx *ctx, const char *method, const char *path,
+		   const char *body, long *status, json_t **out, char *err,
+		   size_t errlen)
+{
+	return call(ctx, false, method, path, body, NULL, status, out, err,
+		    errlen);
+}
+
+int cli_api_call(const cli_ctx *ctx, const char *method, const char *path,
+		 const char *body, const char *idem, long *status,
+		 json_t **out, char *err, size_t errlen)
+{
+	return call(ctx, true, method, path, body, idem, status, out, err,
+		    errlen);
 }
 
 void cli_print_error(const char *what, const json_t *body)

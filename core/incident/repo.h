@@ -1,0 +1,116 @@
+/*
+ * core/incident/repo - incidents and their timeline in the store.
+ *
+ * Contract: every write runs in one SQLite transaction that changes the
+ * incident row, appends its CloudEvents 1.0 event to the timeline and
+ * records the idempotency key, then (still in commit order) publishes the
+ * event on the bus. Any thread may call these; writes serialize on the
+ * store lock. JSON handed back is new (caller owns it); JSON passed in is
+ * borrowed.
+ *
+ * Incident JSON: {"id":"INC-7","number":7,"title":..,"description":..,
+ *   "severity":"SEV-2","severity_label":"major","status":"open",
+ *   "service":..|null,"commander":..|null,"duplicate_of":..|null,
+ *   "created_at":"2026-11-27T10:00:00.000Z","updated_at":..,
+ *   "url":"<public_url>/incidents/INC-7" (when a public URL is set)}
+ *
+ * Event JSON (CloudEvents 1.0): {"specversion":"1.0","id":"<uuid>",
+ *   "source":"im/incidents","type":"im.incident.<verb>",
+ *   "time":"...","subject":"INC-7","datacontenttype":"application/json",
+ *   "sequence":42,
+ *   "data":{"incident":{...after the change...},"change":{...},
+ *           "actor":{"id":..,"name":..,"via":..}}}
+ * `sequence` is the timeline's global order (also the SSE id).
+ */
+#ifndef IM_CORE_INCIDENT_REPO_H
+#define IM_CORE_INCIDENT_REPO_H
+
+#include <jansson.h>
+
+#include "incident/incident.h"
+#include "store/store.h"
+
+/* An error fit for an API answer: HTTP status, a stable code and a message
+ * a person can act on. */
+typedef struct im_err {
+	int status;          /* 400, 404, 409, 500 ... */
+	char code[40];       /* "invalid_severity", "illegal_transition" */
+	char message[512];
+} im_err;
+
+typedef struct im_actor {
+	const char *id;   /* "U123", "admin", token name */
+	const char *name; /* display name; may be NULL */
+	const char *via;  /* "api", "cli", "slack", ... */
+	char id_buf[64];  /* storage for `id` when the caller builds it */
+} im_actor;
+
+/* The answer to a write: the incident after the change and the event. A
+ * replay of an idempotency key returns the first answer with
+ * `replayed` set. */
+typedef struct im_write {
+	json_t *incident;
+	json_t *event;
+	int status;     /* 201 for declare, 200 otherwise */
+	bool replayed;
+} im_write;
+
+void im_write_clear(im_write *w);
+
+/* Sets the public URL used for incident links ("" for none). */
+void im_repo_set_public_url(const char *url);
+
+#define IM_TITLE_MAX 200
+#define IM_TEXT_MAX 10000
+
+/* Declares an incident. `fields`: title (required, 1..200 chars after
+ * trimming), description, severity ("SEV-1".."SEV-4", default SEV-3),
+ * service, commander. Unknown fields are refused (400). `idem` may be NULL.
+ */
+int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
+		   const char *idem, im_write *out, im_err *err);
+
+/* Moves `id` (e.g. "INC-7") to `to`. `fields` may carry "note" (text kept
+ * in the event) and, for duplicate, "duplicate_of" (an existing other
+ * incident). 409 for an illegal transition, naming the current state and
+ * the legal next ones. */
+int im_inc_transition(im_store *st, const char *id, im_inc_state to,
+		      const json_t *fields, const im_actor *who,
+		      const char *idem, im_write *out, im_err *err);
+
+/* Appends a note (event im.incident.note); `text` 1..10000 chars. */
+int im_inc_note(im_store *st, const char *id, const char *text,
+		const im_actor *who, const char *idem, im_write *out,
+		im_err *err);
+
+/* Changes fields: title, description, service (event im.incident.update),
+ * severity (im.incident.severity), commander (im.incident.assign). One
+ * event per changed group, in that order; the answer carries the last. */
+int im_inc_patch(im_store *st, const char *id, const json_t *fields,
+		 const im_actor *who, const char *idem, im_write *out,
+		 im_err *err);
+
+int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err);
+
+typedef struct im_inc_filter {
+	const char *status;   /* comma-separated states, or NULL */
+	const char *severity; /* comma-separated SEV-n, or NULL */
+	const char *service;  /* exact, or NULL */
+	const char *cursor;   /* from a previous page, or NULL */
+	int limit;            /* 1..500, 0 = 50 */
+} im_inc_filter;
+
+/* Newest first. *out = {"items":[...],"next_cursor":"..."|null}. */
+int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
+		im_err *err);
+
+/* Events of one incident, oldest first: {"items":[...]} */
+int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err);
+
+/* Events with sequence > after, oldest first, at most `limit`, as
+ * serialized JSON strings in a JSON array of strings (what streams send). */
+int im_events_after(im_store *st, long long after, int limit, json_t **out);
+/* Highest sequence in the timeline (0 when empty). */
+long long im_events_last_seq(im_store *st);
+
+#endif
