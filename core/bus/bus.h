@@ -31,6 +31,9 @@ typedef struct im_bus_event {
 
 /* Sets the ring size (call before any publish; tests). Default 4096. */
 void im_bus_configure(size_t capacity);
+/* Before the first publish after a restart: the timeline already holds
+ * events up to `seq`, so report it as the last one. */
+void im_bus_set_start(long long seq);
 /* Frees the ring (shutdown, tests). */
 void im_bus_reset(void);
 

@@ -25,7 +25,11 @@
 #ifndef IM_CORE_INCIDENT_REPO_H
 #define IM_CORE_INCIDENT_REPO_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
+
+#include <im/types.h>
 
 #include "incident/incident.h"
 #include "store/store.h"

@@ -1,0 +1,239 @@
+/* Incident reads: one incident, filtered pages, timelines and the event
+ * log for stream replay. Reads take the store lock too: the connection is
+ * shared, and statements are short. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "incident/internal.h"
+
+int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
+{
+	long long num;
+	*out = NULL;
+	if (!parse_id(id, &num)) {
+		set_not_found(err, id ? id : "");
+		return IM_ENOTFOUND;
+	}
+	inc_row row;
+	im_store_lock(st);
+	int rc = row_load(im_store_db(st), num, &row);
+	if (rc == IM_EIO)
+		set_db_err(err, im_store_db(st), "load");
+	im_store_unlock(st);
+	if (rc == IM_ENOTFOUND)
+		set_not_found(err, id);
+	if (rc == 0)
+		*out = row_json(&row);
+	row_free(&row);
+	return rc;
+}
+
+/* Appends " AND col IN (?,?..)" for a comma list, checking each value;
+ * the parsed values go to vals[]. Returns the count or -1. */
+static int in_list(const char *list, bool states, int *vals, int max,
+		   char *sql, size_t len, im_err *err)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", list);
+	int n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t && n < max;
+	     t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		int v = states ? im_inc_state_parse(t) : im_inc_sev_parse(t);
+		if ((states && v < 0) || (!states && v == 0)) {
+			if (states)
+				set_err(err, 400, "invalid_status",
+					"unknown status '%s'; use open, "
+					"acknowledged, mitigated, resolved, "
+					"closed, canceled or duplicate",
+					t);
+			else
+				set_err(err, 400, "invalid_severity",
+					"unknown severity '%s'; use SEV-1 .. "
+					"SEV-4",
+					t);
+			return -1;
+		}
+		vals[n++] = v;
+	}
+	if (n == 0)
+		return 0;
+	size_t off = strlen(sql);
+	off += (size_t)snprintf(sql + off, len - off, " AND %s IN (",
+				states ? "status" : "severity");
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(sql + off, len - off, "%s?",
+					i ? "," : "");
+	snprintf(sql + off, len - off, ")");
+	return n;
+}
+
+int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
+		im_err *err)
+{
+	int limit = f->limit ? f->limit : 50;
+	*out = NULL;
+	if (limit < 1 || limit > 500) {
+		set_err(err, 400, "invalid_limit", "limit must be 1 to 500");
+		return IM_EINVAL;
+	}
+	long long cursor = 0;
+	if (f->cursor && *f->cursor) {
+		char *end;
+		cursor = strtoll(f->cursor, &end, 10);
+		if (*end || cursor < 1) {
+			set_err(err, 400, "invalid_cursor",
+				"cursor '%s' is not one this API gave out; "
+				"use next_cursor from the previous page",
+				f->cursor);
+			return IM_EINVAL;
+		}
+	}
+	char sql[1024] = "SELECT " ROW_COLUMNS " FROM incidents WHERE 1";
+	int states[8], sevs[8];
+	int ns = f->status && *f->status
+		     ? in_list(f->status, true, states, 8, sql, sizeof(sql), err)
+		     : 0;
+	if (ns < 0)
+		return IM_EINVAL;
+	int nv = f->severity && *f->severity
+		     ? in_list(f->severity, false, sevs, 8, sql, sizeof(sql),
+			       err)
+		     : 0;
+	if (nv < 0)
+		return IM_EINVAL;
+	size_t off = strlen(sql);
+	if (f->service && *f->service)
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off,
+					" AND service = ?");
+	if (cursor)
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off,
+					" AND number < ?");
+	snprintf(sql + off, sizeof(sql) - off,
+		 " ORDER BY number DESC LIMIT ?");
+
+	im_store_lock(st);
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *stmt;
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		set_db_err(err, db, "list");
+		im_store_unlock(st);
+		return IM_EIO;
+	}
+	int b = 1;
+	for (int i = 0; i < ns; i++)
+		sqlite3_bind_text(stmt, b++, im_inc_state_name(states[i]), -1,
+				  SQLITE_STATIC);
+	for (int i = 0; i < nv; i++)
+		sqlite3_bind_int(stmt, b++, sevs[i]);
+	if (f->service && *f->service)
+		sqlite3_bind_text(stmt, b++, f->service, -1, SQLITE_STATIC);
+	if (cursor)
+		sqlite3_bind_int64(stmt, b++, cursor);
+	sqlite3_bind_int(stmt, b, limit + 1);
+	json_t *items = json_array();
+	long long last = 0;
+	int n = 0, rc;
+	bool more = false;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == limit) {
+			more = true;
+			break;
+		}
+		inc_row row;
+		row_from_stmt(stmt, &row);
+		json_array_append_new(items, row_json(&row));
+		last = row.num;
+		row_free(&row);
+		n++;
+	}
+	bool failed = rc != SQLITE_ROW && rc != SQLITE_DONE;
+	if (failed)
+		set_db_err(err, db, "list");
+	sqlite3_finalize(stmt);
+	im_store_unlock(st);
+	if (failed) {
+		json_decref(items);
+		return IM_EIO;
+	}
+	char next[32];
+	snprintf(next, sizeof(next), "%lld", last);
+	*out = json_pack("{s:o,s:s?}", "items", items, "next_cursor",
+			 more ? next : NULL);
+	return 0;
+}
+
+int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err)
+{
+	json_t *inc = NULL;
+	*out = NULL;
+	int rc = im_inc_get(st, id, &inc, err);
+	if (rc != 0)
+		return rc;
+	long long num = json_integer_value(json_object_get(inc, "number"));
+	json_decref(inc);
+	im_store_lock(st);
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *stmt;
+	json_t *items = json_array();
+	if (sqlite3_prepare_v2(db,
+			       "SELECT body FROM events WHERE incident = ? "
+			       "ORDER BY seq",
+			       -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, num);
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			json_error_t je;
+			json_t *ev = json_loads(
+			    (const char *)sqlite3_column_text(stmt, 0), 0, &je);
+			if (ev)
+				json_array_append_new(items, ev);
+		}
+		sqlite3_finalize(stmt);
+	}
+	im_store_unlock(st);
+	*out = json_pack("{s:o}", "items", items);
+	return 0;
+}
+
+int im_events_after(im_store *st, long long after, int limit, json_t **out)
+{
+	*out = json_array();
+	im_store_lock(st);
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *stmt;
+	int rc = IM_EIO;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT body FROM events WHERE seq > ? ORDER BY "
+			       "seq LIMIT ?",
+			       -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, after);
+		sqlite3_bind_int(stmt, 2, limit > 0 ? limit : 100);
+		while (sqlite3_step(stmt) == SQLITE_ROW)
+			json_array_append_new(
+			    *out, json_string((const char *)sqlite3_column_text(
+				      stmt, 0)));
+		sqlite3_finalize(stmt);
+		rc = 0;
+	}
+	im_store_unlock(st);
+	return rc;
+}
+
+long long im_events_last_seq(im_store *st)
+{
+	im_store_lock(st);
+	sqlite3_stmt *stmt;
+	long long v = 0;
+	if (sqlite3_prepare_v2(im_store_db(st),
+			       "SELECT COALESCE(MAX(seq), 0) FROM events", -1,
+			       &stmt, NULL) == SQLITE_OK) {
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			v = sqlite3_column_int64(stmt, 0);
+		sqlite3_finalize(stmt);
+	}
+	im_store_unlock(st);
+	return v;
+}

@@ -1,0 +1,312 @@
+/* Incidents and their timeline on a real SQLite file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "bus/bus.h"
+#include "incident/repo.h"
+
+static char dir[64];
+static im_store *st;
+static const im_actor who = {.id = "U1", .name = "Ada", .via = "test"};
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/im-repo-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	char path[128], err[512];
+	snprintf(path, sizeof(path), "%s/im.db", dir);
+	st = im_store_open(path, err, sizeof(err));
+	cr_assert(st, "%s", err);
+	im_bus_reset();
+	im_repo_set_public_url("https://im.example.com/");
+}
+
+static void teardown(void)
+{
+	im_store_close(st);
+	im_bus_reset();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(repo, .init = setup, .fini = teardown);
+
+static json_t *declare(const char *title, const char *sev)
+{
+	json_t *f = json_pack("{s:s,s:s}", "title", title, "severity", sev);
+	im_write w;
+	im_err err;
+	int rc = im_inc_declare(st, f, &who, NULL, &w, &err);
+	json_decref(f);
+	cr_assert_eq(rc, 0, "%s", err.message);
+	json_t *inc = json_incref(w.incident);
+	im_write_clear(&w);
+	return inc;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+Test(repo, declares_an_incident_with_a_cloudevent)
+{
+	json_t *f = json_pack("{s:s,s:s,s:s}", "title", "  Checkout 500s  ",
+			      "severity", "SEV-2", "service", "checkout");
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &who, NULL, &w, &err), 0, "%s",
+		     err.message);
+	cr_expect_eq(w.status, 201);
+	cr_expect_str_eq(str(w.incident, "id"), "INC-1");
+	cr_expect_str_eq(str(w.incident, "title"), "Checkout 500s");
+	cr_expect_str_eq(str(w.incident, "status"), "open");
+	cr_expect_str_eq(str(w.incident, "severity"), "SEV-2");
+	cr_expect_str_eq(str(w.incident, "url"),
+			 "https://im.example.com/incidents/INC-1");
+	cr_expect_str_eq(str(w.event, "specversion"), "1.0");
+	cr_expect_str_eq(str(w.event, "type"), "im.incident.declare");
+	cr_expect_str_eq(str(w.event, "subject"), "INC-1");
+	cr_expect_eq(strlen(str(w.event, "id")), 36);
+	const json_t *actor =
+	    json_object_get(json_object_get(w.event, "data"), "actor");
+	cr_expect_str_eq(str(actor, "id"), "U1");
+	cr_expect_str_eq(str(actor, "via"), "test");
+	im_write_clear(&w);
+	json_decref(f);
+}
+
+Test(repo, refuses_bad_declarations_with_reasons)
+{
+	im_write w;
+	im_err err;
+	json_t *f = json_pack("{s:s}", "severity", "SEV-2");
+	cr_expect_neq(im_inc_declare(st, f, &who, NULL, &w, &err), 0);
+	cr_expect_eq(err.status, 400);
+	cr_expect_str_eq(err.code, "missing_title");
+	json_decref(f);
+	f = json_pack("{s:s,s:s}", "title", "x", "severity", "SEV-9");
+	cr_expect_neq(im_inc_declare(st, f, &who, NULL, &w, &err), 0);
+	cr_expect(strstr(err.message, "SEV-1 (critical)"), "%s", err.message);
+	json_decref(f);
+	char big[400];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	f = json_pack("{s:s}", "title", big);
+	cr_expect_neq(im_inc_declare(st, f, &who, NULL, &w, &err), 0);
+	cr_expect(strstr(err.message, "limit is 200"), "%s", err.message);
+	json_decref(f);
+	f = json_pack("{s:s,s:i}", "title", "x", "colour", 3);
+	cr_expect_neq(im_inc_declare(st, f, &who, NULL, &w, &err), 0);
+	cr_expect(strstr(err.message, "unknown field 'colour'"), "%s",
+		  err.message);
+	json_decref(f);
+	cr_expect_eq(im_events_last_seq(st), 0, "nothing was written");
+}
+
+Test(repo, moves_through_the_lifecycle_and_refuses_illegal_steps)
+{
+	json_decref(declare("db down", "SEV-1"));
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_transition(st, "INC-1", IM_INC_CLOSED, NULL, &who,
+				       NULL, &w, &err),
+		     IM_ECONFLICT);
+	cr_expect_eq(err.status, 409);
+	cr_expect(strstr(err.message, "INC-1 is open"), "%s", err.message);
+	cr_expect(strstr(err.message,
+			 "acknowledged, resolved, canceled, duplicate"),
+		  "%s", err.message);
+	const im_inc_state path[] = {IM_INC_ACKNOWLEDGED, IM_INC_MITIGATED,
+				     IM_INC_RESOLVED, IM_INC_CLOSED};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_eq(im_inc_transition(st, "inc-1", path[i], NULL, &who,
+					       NULL, &w, &err),
+			     0, "%s", err.message);
+		cr_expect_str_eq(str(w.incident, "status"),
+				 im_inc_state_name(path[i]));
+		im_write_clear(&w);
+	}
+	json_t *tl;
+	cr_assert_eq(im_inc_timeline(st, "INC-1", &tl, &err), 0);
+	json_t *items = json_object_get(tl, "items");
+	cr_expect_eq(json_array_size(items), 5);
+	cr_expect_str_eq(str(json_array_get(items, 4), "type"),
+			 "im.incident.close");
+	json_decref(tl);
+}
+
+Test(repo, needs_an_existing_other_incident_for_duplicate)
+{
+	json_decref(declare("a", "SEV-3"));
+	json_decref(declare("b", "SEV-3"));
+	im_write w;
+	im_err err;
+	cr_expect_neq(im_inc_transition(st, "INC-2", IM_INC_DUPLICATE, NULL,
+					&who, NULL, &w, &err),
+		      0);
+	cr_expect_str_eq(err.code, "missing_duplicate_of");
+	json_t *f = json_pack("{s:s}", "duplicate_of", "INC-2");
+	cr_expect_neq(im_inc_transition(st, "INC-2", IM_INC_DUPLICATE, f, &who,
+					NULL, &w, &err),
+		      0);
+	cr_expect(strstr(err.message, "itself"), "%s", err.message);
+	json_decref(f);
+	f = json_pack("{s:s}", "duplicate_of", "INC-99");
+	cr_expect_neq(im_inc_transition(st, "INC-2", IM_INC_DUPLICATE, f, &who,
+					NULL, &w, &err),
+		      0);
+	json_decref(f);
+	f = json_pack("{s:s}", "duplicate_of", "INC-1");
+	cr_assert_eq(im_inc_transition(st, "INC-2", IM_INC_DUPLICATE, f, &who,
+				       NULL, &w, &err),
+		     0, "%s", err.message);
+	cr_expect_str_eq(str(w.incident, "duplicate_of"), "INC-1");
+	im_write_clear(&w);
+	json_decref(f);
+}
+
+Test(repo, records_an_idempotent_write_once)
+{
+	json_t *f = json_pack("{s:s}", "title", "once");
+	im_write a, b;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &who, "key-1", &a, &err), 0);
+	cr_assert_eq(im_inc_declare(st, f, &who, "key-1", &b, &err), 0);
+	cr_expect(b.replayed);
+	cr_expect_not(a.replayed);
+	cr_expect_eq(b.status, 201);
+	cr_expect(json_equal(a.event, b.event), "the first answer again");
+	cr_expect_eq(im_events_last_seq(st), 1);
+	im_write_clear(&b);
+	/* The same key for another request is refused. */
+	cr_expect_neq(im_inc_transition(st, "INC-1", IM_INC_RESOLVED, NULL,
+					&who, "key-1", &b, &err),
+		      0);
+	cr_expect_eq(err.status, 409);
+	cr_expect_str_eq(err.code, "idempotency_key_reused");
+	im_write_clear(&a);
+	json_decref(f);
+}
+
+Test(repo, patches_fields_with_one_event_per_kind_of_change)
+{
+	json_decref(declare("slow", "SEV-3"));
+	json_t *f = json_pack("{s:s,s:s,s:s}", "title", "very slow", "severity",
+			      "SEV-1", "commander", "U7");
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_patch(st, "INC-1", f, &who, NULL, &w, &err), 0,
+		     "%s", err.message);
+	cr_expect_str_eq(str(w.incident, "severity"), "SEV-1");
+	cr_expect_str_eq(str(w.incident, "commander"), "U7");
+	im_write_clear(&w);
+	json_decref(f);
+	json_t *tl;
+	im_inc_timeline(st, "INC-1", &tl, &err);
+	json_t *items = json_object_get(tl, "items");
+	cr_assert_eq(json_array_size(items), 4);
+	cr_expect_str_eq(str(json_array_get(items, 1), "type"),
+			 "im.incident.update");
+	cr_expect_str_eq(str(json_array_get(items, 2), "type"),
+			 "im.incident.severity");
+	cr_expect_str_eq(str(json_array_get(items, 3), "type"),
+			 "im.incident.assign");
+	json_decref(tl);
+	f = json_pack("{s:s}", "status", "closed");
+	cr_expect_neq(im_inc_patch(st, "INC-1", f, &who, NULL, &w, &err), 0);
+	cr_expect(strstr(err.message, "POST /api/v1/incidents/INC-1/"), "%s",
+		  err.message);
+	json_decref(f);
+}
+
+Test(repo, lists_newest_first_with_filters_and_cursor_pages)
+{
+	for (int i = 1; i <= 7; i++) {
+		char t[16];
+		snprintf(t, sizeof(t), "inc %d", i);
+		json_decref(declare(t, i % 2 ? "SEV-1" : "SEV-4"));
+	}
+	im_write w;
+	im_err err;
+	im_inc_transition(st, "INC-7", IM_INC_RESOLVED, NULL, &who, NULL, &w,
+			  &err);
+	im_write_clear(&w);
+	im_inc_filter f = {.limit = 3};
+	long long seen = 0, last = 99;
+	json_t *page;
+	int pages = 0;
+	do {
+		cr_assert_eq(im_inc_list(st, &f, &page, &err), 0, "%s",
+			     err.message);
+		size_t i;
+		json_t *it;
+		json_array_foreach(json_object_get(page, "items"), i, it)
+		{
+			long long n = json_integer_value(
+			    json_object_get(it, "number"));
+			cr_expect_lt(n, last, "newest first, no repeats");
+			last = n;
+			seen++;
+		}
+		static char cur[32];
+		const char *nc = str(page, "next_cursor");
+		snprintf(cur, sizeof(cur), "%s", nc ? nc : "");
+		f.cursor = nc ? cur : NULL;
+		pages++;
+		json_decref(page);
+	} while (f.cursor && pages < 10);
+	cr_expect_eq(seen, 7);
+	cr_expect_eq(pages, 3);
+	im_inc_filter g = {.status = "open", .severity = "SEV-1"};
+	cr_assert_eq(im_inc_list(st, &g, &page, &err), 0);
+	cr_expect_eq(json_array_size(json_object_get(page, "items")), 3);
+	json_decref(page);
+	im_inc_filter bad = {.status = "opened"};
+	cr_expect_neq(im_inc_list(st, &bad, &page, &err), 0);
+	cr_expect(strstr(err.message, "unknown status 'opened'"));
+}
+
+Test(repo, publishes_committed_events_on_the_bus_in_order)
+{
+	json_decref(declare("a", "SEV-2"));
+	json_t *f = json_pack("{s:s}", "title", "b");
+	im_write w;
+	im_err err;
+	im_inc_declare(st, f, &who, NULL, &w, &err);
+	im_write_clear(&w);
+	im_inc_note(st, "INC-1", "looking", &who, NULL, &w, &err);
+	im_write_clear(&w);
+	json_decref(f);
+	im_bus_event *evs[8];
+	int n = im_bus_read(0, evs, 8);
+	cr_assert_eq(n, 3);
+	cr_expect_str_eq(evs[2]->type, "im.incident.note");
+	cr_expect_str_eq(evs[2]->subject, "INC-1");
+	for (int i = 0; i < n; i++) {
+		cr_expect_eq(evs[i]->seq, i + 1);
+		im_bus_event_unref(evs[i]);
+	}
+	json_t *after;
+	cr_assert_eq(im_events_after(st, 1, 10, &after), 0);
+	cr_expect_eq(json_array_size(after), 2);
+	json_decref(after);
+}
+
+Test(repo, answers_404_for_unknown_or_malformed_ids)
+{
+	json_t *out;
+	im_err err;
+	cr_expect_eq(im_inc_get(st, "INC-42", &out, &err), IM_ENOTFOUND);
+	cr_expect_eq(err.status, 404);
+	cr_expect(strstr(err.message, "INC-42"));
+	cr_expect_eq(im_inc_get(st, "banana", &out, &err), IM_ENOTFOUND);
+	im_write w;
+	cr_expect_neq(im_inc_note(st, "INC-0", "x", &who, NULL, &w, &err), 0);
+	cr_expect_eq(err.status, 404);
+}
