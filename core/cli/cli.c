@@ -61,6 +61,17 @@ static const cli_command commands[] = {
      "im events tail [--type GLOB] [--since N] [--incident INC-n] [--count N]",
      "follow incident events as they happen", 0, 0,
      "type=,since=,incident=,count="},
+    {"chatops templates list", cli_templates_list,
+     "im chatops templates list [--json]",
+     "message templates: platform, event, engine, file, override", 0, 0,
+     ""},
+    {"chatops templates validate", cli_templates_validate,
+     "im chatops templates validate [--platform P]",
+     "render every template with sample incidents and check platform "
+     "limits", 0, 0, "platform="},
+    {"chatops templates render", cli_templates_render,
+     "im chatops templates render NAME [--incident INC-n | --data FILE]",
+     "print a rendered payload for preview", 1, 1, "incident=,data="},
     {"version", cli_version, "im version [--json]",
      "print the version and plugin ABI", 0, 0, ""},
 };

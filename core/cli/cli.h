@@ -79,6 +79,10 @@ int cli_incident_timeline(cli_ctx *ctx);
 /* events.c */
 int cli_events_status(cli_ctx *ctx);
 int cli_events_tail(cli_ctx *ctx);
+/* templates.c */
+int cli_templates_list(cli_ctx *ctx);
+int cli_templates_validate(cli_ctx *ctx);
+int cli_templates_render(cli_ctx *ctx);
 /* The command name being run ("incident ack"), for shared handlers. */
 extern const char *cli_current_command;
 

@@ -126,6 +126,11 @@ void im_host_unbind(void);
  * instance `failed` with its reason. Control thread only. */
 im_snapshot *im_registry_build(const im_config *cfg, char *err,
 			       size_t errlen);
+/* Same, keeping only instances whose module has a component of `kind`
+ * (e.g. IM_COMPONENT_FORMATTER for `im chatops templates validate`, which
+ * must not start connectors). 0 keeps all. */
+im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
+				    char *err, size_t errlen);
 /* Validates without creating anything (im config validate): loads
  * modules and checks keys. Returns 0 or IM_ECONFIG with err. Modules that
  * cannot be loaded are reported in `warnings` (a JSON array of strings). */
@@ -141,6 +146,10 @@ void im_registry_shutdown(void);
 im_snapshot *im_registry_acquire(void);
 void im_registry_release(im_snapshot *s);
 im_instance *im_snapshot_find(const im_snapshot *s, const char *id);
+/* The running formatter serving file extension `ext` ("mustache"), and
+ * its instance; NULL when none. Hold the snapshot while using it. */
+const im_formatter *im_snapshot_formatter(const im_snapshot *s,
+					  const char *ext, im_instance **in);
 
 /* Any thread: JSON listing for `im plugins list`. */
 json_t *im_registry_describe(void);

@@ -180,9 +180,26 @@ static int create_instance(im_instance *in)
 
 /* Makes one instance from its config entry. Returns the instance (maybe
  * failed), or NULL with err set when the build must fail. */
+static bool has_kind(const im_module *m, uint32_t kind)
+{
+	switch (kind) {
+	case IM_COMPONENT_CONNECTOR:
+		return m->n_connectors > 0;
+	case IM_COMPONENT_FORMATTER:
+		return m->n_formatters > 0;
+	case IM_COMPONENT_COMMAND:
+		return m->n_commands > 0;
+	default:
+		return true;
+	}
+}
+
+/* Sentinel for an instance left out by a kind filter. */
+static im_instance skipped_instance;
+
 static im_instance *build_one(const im_config *cfg, const im_plugin_dirs *dirs,
-			      const json_t *entry, size_t idx, char *err,
-			      size_t errlen)
+			      const json_t *entry, uint32_t only_kind,
+			      char *err, size_t errlen)
 {
 	const char *id = json_string_value(json_object_get(entry, "id"));
 	const char *module =
@@ -207,6 +224,10 @@ static im_instance *build_one(const im_config *cfg, const im_plugin_dirs *dirs,
 		set_state(in, IM_STATE_FAILED, lerr);
 		goto check_required;
 	}
+	if (only_kind && !has_kind(in->mod, only_kind)) {
+		instance_free(in);
+		return &skipped_instance;
+	}
 	im_instance *old = find_reusable(id, in->mod, in->raw_config);
 	if (old) {
 		instance_free(in);
@@ -230,12 +251,17 @@ check_required:
 		instance_unref(in);
 		return NULL;
 	}
-	(void)idx;
 	return in;
 }
 
 im_snapshot *im_registry_build(const im_config *cfg, char *err,
 			       size_t errlen)
+{
+	return im_registry_build_kind(cfg, 0, err, errlen);
+}
+
+im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
+				    char *err, size_t errlen)
 {
 	im_plugin_dirs dirs;
 	if (im_plugin_dirs_from(cfg, &dirs) != 0) {
@@ -253,14 +279,15 @@ im_snapshot *im_registry_build(const im_config *cfg, char *err,
 	}
 	for (size_t i = 0; i < n; i++) {
 		im_instance *in = build_one(cfg, &dirs,
-					    json_array_get(list, i), i, err,
-					    errlen);
+					    json_array_get(list, i), only_kind,
+					    err, errlen);
 		if (!in) {
 			snapshot_free(s);
 			im_plugin_dirs_free(&dirs);
 			return NULL;
 		}
-		s->insts[s->n++] = in;
+		if (in != &skipped_instance)
+			s->insts[s->n++] = in;
 	}
 	im_plugin_dirs_free(&dirs);
 	s->generation = ++generation;
@@ -482,4 +509,24 @@ json_t *im_registry_verbs(void)
 	}
 	im_registry_release(s);
 	return out;
+}
+
+const im_formatter *im_snapshot_formatter(const im_snapshot *s,
+					  const char *ext, im_instance **in)
+{
+	for (size_t i = 0; s && ext && i < s->n; i++) {
+		im_instance *cand = s->insts[i];
+		if (cand->st != IM_STATE_RUNNING)
+			continue;
+		for (size_t f = 0; f < cand->mod->n_formatters; f++) {
+			const im_formatter *fm = cand->mod->formatters[f];
+			for (const char *const *e = fm->extensions; e && *e; e++)
+				if (strcmp(*e, ext) == 0) {
+					if (in)
+						*in = cand;
+					return fm;
+				}
+		}
+	}
+	return NULL;
 }
