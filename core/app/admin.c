@@ -10,6 +10,7 @@
 
 #include "app/app.h"
 #include "app/internal.h"
+#include "command/command.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "plugin/plugin.h"
@@ -246,8 +247,8 @@ static int commands_invoke(void *ud, const im_http_request *req,
 	};
 	if (!inv.text)
 		inv.text = "";
-	im_reply reply = {.struct_size = sizeof(reply)};
-	int rc = im_registry_invoke(verb, &inv, &reply);
+	im_reply *reply = im_reply_new();
+	int rc = reply ? im_registry_invoke(verb, &inv, reply) : IM_ENOMEM;
 	int ret;
 	if (rc == IM_ENOTFOUND)
 		ret = im_resp_error(resp, 404, "unknown_verb",
@@ -256,13 +257,8 @@ static int commands_invoke(void *ud, const im_http_request *req,
 		ret = im_resp_error(resp, 500, "command_failed",
 				    "'%s' failed (%d)", verb, rc);
 	else
-		ret = im_resp_json(
-		    resp, 200,
-		    json_pack("{s:s?,s:s}", "text", reply.text, "visibility",
-			      reply.visibility == IM_REPLY_IN_CHANNEL
-				  ? "in_channel"
-				  : "ephemeral"));
-	free(reply.text);
+		ret = im_resp_json(resp, 200, im_reply_json(reply, "ok"));
+	im_reply_free(reply);
 	json_decref(in);
 	return ret;
 }

@@ -94,6 +94,11 @@ static const skey chatops_keys[] = {
 	{.name = "critical_severities", .kind = SK_LIST, .elem = SK_STRING,
 	 .choices = severities},
 	{.name = "templates_dir", .kind = SK_STRING},
+	/* How long a chat command may run before the first answer says
+	 * "still working" (the platform's own limit is 3 s). */
+	{.name = "command_budget", .kind = SK_DURATION},
+	/* verb -> list of user or group ids allowed to run it. */
+	{.name = "permissions", .kind = SK_MAP},
 	{0},
 };
 

@@ -94,6 +94,12 @@ int im_inc_patch(im_store *st, const char *id, const json_t *fields,
 		 const im_actor *who, const char *idem, im_write *out,
 		 im_err *err);
 
+/* Records an audit event (im.incident.audit) on the incident without
+ * changing it, e.g. a chat command that was denied. `data` is borrowed
+ * and becomes the event's "change". */
+int im_inc_audit(im_store *st, const char *id, const json_t *data,
+		 const im_actor *who, im_err *err);
+
 int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err);
 
 typedef struct im_inc_filter {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command/command.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -212,6 +213,27 @@ static void h_metric_observe(im_metric *m, const char *const *v, double x)
 		im_metric_observe(m, v, x);
 }
 
+static int h_reply_text(im_reply *r, const char *md)
+{
+	return im_reply_set_text(r, md);
+}
+
+static int h_reply_visibility(im_reply *r, int v)
+{
+	return im_reply_set_visibility(r, v);
+}
+
+static int h_reply_field(im_reply *r, const char *t, const char *v, int s)
+{
+	return im_reply_add_field(r, t, v, s);
+}
+
+static int h_reply_action(im_reply *r, const char *id, const char *label,
+			  const char *value, const char *style)
+{
+	return im_reply_add_action(r, id, label, value, style);
+}
+
 static const im_host table = {
     .struct_size = sizeof(im_host),
     .abi_major = IM_ABI_MAJOR,
@@ -236,6 +258,10 @@ static const im_host table = {
     .metric_add = h_metric_add,
     .metric_set = h_metric_set,
     .metric_observe = h_metric_observe,
+    .reply_text = h_reply_text,
+    .reply_visibility = h_reply_visibility,
+    .reply_field = h_reply_field,
+    .reply_action = h_reply_action,
 };
 
 const im_host *im_host_table(void)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "http/http.h"
@@ -529,4 +530,37 @@ const im_formatter *im_snapshot_formatter(const im_snapshot *s,
 		}
 	}
 	return NULL;
+}
+
+int im_snapshot_command(const im_snapshot *s, const char *verb,
+			const char *action_id, im_instance **in,
+			const im_command **cmd, const char **verb_out)
+{
+	for (size_t i = 0; s && i < s->n; i++) {
+		im_instance *cand = s->insts[i];
+		if (cand->st != IM_STATE_RUNNING)
+			continue;
+		for (size_t c = 0; c < cand->mod->n_commands; c++) {
+			const im_command *cm = cand->mod->commands[c];
+			const char *found = NULL;
+			if (action_id) {
+				for (const im_command_action *a = cm->actions;
+				     a && a->action_id && !found; a++)
+					if (strcmp(a->action_id, action_id) == 0)
+						found = a->verb;
+			} else {
+				for (const im_command_verb *v = cm->verbs;
+				     v && v->name && !found; v++)
+					if (strcasecmp(v->name, verb) == 0)
+						found = v->name;
+			}
+			if (found) {
+				*in = cand;
+				*cmd = cm;
+				*verb_out = found;
+				return 0;
+			}
+		}
+	}
+	return IM_ENOTFOUND;
 }

@@ -1,11 +1,20 @@
 /*
- * im/command.h - a chat-command component: verbs under /incident (or any
- * other command) that connectors route to.
+ * im/command.h - chat-command components: verbs under /incident (or any
+ * other command) that connectors route to, and the reply they build.
  *
- * Contract: invoke() may run on any host thread, concurrently. The
- * invocation and everything it points to is borrowed for the call. The
- * reply text is malloc'd by the plugin and freed by the host with free().
- * Later ABI minors append asynchronous completion and reply fields.
+ * Contract:
+ * - invoke() runs on a host worker thread, possibly many at once, and may
+ *   take as long as it needs: the host answers the platform within its
+ *   deadline ("still working") and sends the result later through the
+ *   connector's follow-up path. Never block on the platform from here.
+ * - The invocation and everything it points to is borrowed for the call.
+ * - The reply is a host-owned builder: fill it with host->reply_text,
+ *   reply_visibility, reply_field and reply_action (all copy their
+ *   arguments). Connectors receive it rendered as JSON:
+ *   {"text":..,"visibility":"ephemeral"|"in_channel",
+ *    "fields":[{"title":..,"value":..,"short":bool}],
+ *    "actions":[{"id":..,"label":..,"value":..,"style":..}],
+ *    "status":"ok"|"error"|"working"}
  */
 #ifndef IM_COMMAND_H
 #define IM_COMMAND_H
@@ -22,8 +31,9 @@ typedef struct im_command_verb {
 	const char *summary; /* one line for help */
 } im_command_verb;
 
-/* A chat command normalized across platforms. */
-typedef struct im_invocation {
+/* A chat command (or a button press) normalized across platforms. A
+ * connector fills what its platform tells; unknown fields stay NULL. */
+struct im_invocation {
 	uint32_t struct_size;
 	const char *platform;  /* "slack" */
 	const char *instance;  /* connector instance id */
@@ -32,26 +42,43 @@ typedef struct im_invocation {
 	const char *user_id;
 	const char *user_name; /* display name */
 	const char *command;   /* "/incident" */
-	const char *text;      /* argument text after the verb */
-} im_invocation;
+	/* Typed command: everything after the command ("ack INC-7"). When a
+	 * command component is invoked, the verb is removed: "INC-7". */
+	const char *text;
+	/* Button press: the action id ("im_ack") and its value ("INC-7");
+	 * NULL for typed commands. */
+	const char *action_id;
+	const char *action_value;
+	/* Connector-private reference for follow-ups (Slack response_url,
+	 * Discord interaction token, Teams conversation reference). */
+	const char *response_ref;
+	/* Comma-separated group or role ids of the user, when the platform
+	 * says (Discord roles); used by per-verb allow lists. */
+	const char *user_groups;
+};
 
 typedef enum im_visibility {
 	IM_REPLY_EPHEMERAL = 0,
 	IM_REPLY_IN_CHANNEL = 1,
 } im_visibility;
 
-typedef struct im_reply {
-	uint32_t struct_size;
-	char *text;          /* CommonMark; malloc'd by the plugin */
-	uint32_t visibility; /* im_visibility */
-} im_reply;
+/* A button that runs a verb: pressing `action_id` runs `verb` with the
+ * button's value as the argument text. */
+typedef struct im_command_action {
+	const char *action_id; /* "im_ack" */
+	const char *verb;      /* "ack" */
+} im_command_action;
 
 typedef struct im_command {
 	im_component base;           /* kind = IM_COMPONENT_COMMAND */
 	const im_command_verb *verbs; /* ended by {NULL} */
-	/* Runs `verb` (one of verbs[].name) and fills `reply`. */
+	/* Runs `verb` (one of verbs[].name) and fills `reply` through the
+	 * host's reply_* functions. Returns 0, or IM_E* (the reply, if any,
+	 * is still sent: say what went wrong in it). */
 	int (*invoke)(void *state, const char *verb, const im_invocation *inv,
 		      im_reply *reply);
+	/* Buttons this component serves, ended by {NULL}; may be NULL. */
+	const im_command_action *actions;
 } im_command;
 
 #ifdef __cplusplus

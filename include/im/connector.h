@@ -8,7 +8,11 @@
  * stop() once before destroy() (after in-flight calls drained). status()
  * may run on any thread, concurrently with route handlers. A connector
  * reports its link health with host->set_connected().
- * Later ABI minors append send/update and follow-up functions here.
+ * Chat commands: the connector parses a platform request into an
+ * im_invocation and hands it to host->command_handle (HTTP) or
+ * host->command_dispatch (sockets). The host answers within the budget
+ * through answer() and sends late results through followup().
+ * Later ABI minors append send/update functions here.
  */
 #ifndef IM_CONNECTOR_H
 #define IM_CONNECTOR_H
@@ -30,6 +34,20 @@ typedef struct im_connector {
 	 * transferred to the caller), e.g. {"connected":true,"team":"T1"}.
 	 * Returns 0, or IM_E* with *out possibly holding {"error": "..."}. */
 	int (*status)(void *state, json_t **out);
+	/* Turns a command reply (JSON, see im/command.h; borrowed) into this
+	 * platform's HTTP answer to the request that carried `inv`: the
+	 * result, or a "still working" note when reply.status is "working".
+	 * Runs on a host thread. May be NULL: the host then answers 200 with
+	 * the reply JSON. */
+	int (*answer)(void *state, const im_invocation *inv, const json_t *reply,
+		      im_http_response *resp);
+	/* Sends a late reply through the platform's follow-up path (Slack
+	 * response_url, Discord follow-up webhook, Teams proactive reply),
+	 * using inv->response_ref. Runs on a host worker thread; may block
+	 * on its own HTTP call. May be NULL (late results are then only
+	 * logged). */
+	int (*followup)(void *state, const im_invocation *inv,
+			const json_t *reply);
 } im_connector;
 
 #ifdef __cplusplus

@@ -109,6 +109,60 @@ typedef struct im_host {
 	void (*metric_set)(im_metric *m, const char *const *values, double v);
 	void (*metric_observe)(im_metric *m, const char *const *values,
 			       double v);
+
+	/* --- deferred answers ------------------------------------------ */
+	/* Turns the response into a deferred one: the route handler returns
+	 * 0 at once and the answer is sent when deferred_complete is called
+	 * (exactly once, from any thread). The connection waits meanwhile
+	 * without holding a worker thread. */
+	im_http_deferred *(*resp_defer)(im_http_response *resp);
+	int (*deferred_complete)(im_http_deferred *d, int status,
+				 const char *content_type, const void *body,
+				 size_t len, const char *const *headers);
+
+	/* --- chat commands --------------------------------------------- */
+	/* For connectors: runs the invocation as a chat command (routing
+	 * the verb or button to its command component, checking the allow
+	 * lists) and answers `resp` within the command budget through the
+	 * connector's answer(); a later result goes to its followup(). Call
+	 * from a route handler and return 0 right after. */
+	int (*command_handle)(im_instance *inst, const im_invocation *inv,
+			      im_http_response *resp);
+	/* The same without an HTTP request (Socket Mode, gateways): `first`
+	 * runs once, on a host thread, with the first answer (result or
+	 * "working"); a later result goes to followup(). */
+	int (*command_dispatch)(im_instance *inst, const im_invocation *inv,
+				void (*first)(void *ud, const json_t *reply),
+				void *ud);
+	/* For command components: build the reply (arguments copied). */
+	int (*reply_text)(im_reply *reply, const char *markdown);
+	int (*reply_visibility)(im_reply *reply, int visibility);
+	int (*reply_field)(im_reply *reply, const char *title,
+			   const char *value, int is_short);
+	int (*reply_action)(im_reply *reply, const char *action_id,
+			    const char *label, const char *value,
+			    const char *style);
+
+	/* --- incidents ------------------------------------------------- */
+	/* Incident operations as JSON, for command components. `op`:
+	 * "declare" {fields}, "get" {id}, "list" {status,severity,service,
+	 * limit}, "transition" {id, verb, note?, duplicate_of?}, "note"
+	 * {id, text}, "patch" {id, fields}. `args` also carries
+	 * "actor":{"id","name","via"} and may carry "idempotency_key".
+	 * *out (new, caller decrefs) is the answer {"incident","event"} /
+	 * {"incident"} / {"items","next_cursor"}, or on failure
+	 * {"error":{"status":409,"code":"illegal_transition","message":..}}
+	 * with a negative return. */
+	int (*incident_op)(im_instance *inst, const char *op,
+			   const json_t *args, json_t **out);
+
+	/* --- key-value store ------------------------------------------- */
+	/* Small per-instance values that survive restarts (e.g. which
+	 * incident a channel is bound to). get: *value is malloc'd (free()
+	 * it); IM_ENOTFOUND when absent. */
+	int (*kv_get)(im_instance *inst, const char *key, char **value);
+	int (*kv_put)(im_instance *inst, const char *key, const char *value);
+	int (*kv_del)(im_instance *inst, const char *key);
 } im_host;
 
 /* True when the host's table includes `fn` (added at some minor version). */

@@ -59,6 +59,14 @@ typedef struct im_instance im_instance;
 typedef struct im_http_request im_http_request;
 typedef struct im_http_response im_http_response;
 
+/* A chat command normalized across platforms (defined in im/command.h)
+ * and the reply builder the host owns. */
+typedef struct im_invocation im_invocation;
+typedef struct im_reply im_reply;
+
+/* An inbound answer deferred by a route handler (im_host.resp_defer). */
+typedef struct im_http_deferred im_http_deferred;
+
 /* A metric family registered by a plugin; owned by the host. */
 typedef struct im_metric im_metric;
 

@@ -57,9 +57,12 @@ static int cmd_invoke(void *state, const char *verb, const im_invocation *inv,
 {
 	echo *e = state;
 	const char *text = inv->text ? inv->text : "";
-	reply->text = render(e, text, strlen(text));
-	reply->visibility = IM_REPLY_EPHEMERAL;
-	return reply->text ? 0 : IM_ENOMEM;
+	char *out = render(e, text, strlen(text));
+	if (!out)
+		return IM_ENOMEM;
+	int rc = e->host->reply_text(reply, out);
+	free(out);
+	return rc;
 }
 
 static int create(const im_host *host, im_instance *inst,

@@ -87,7 +87,7 @@ Test(abi, config_key_layout_is_pinned)
 
 Test(abi, host_table_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_host), 168);
+	cr_expect_eq(sizeof(im_host), 264);
 	cr_expect_eq(offsetof(im_host, struct_size), 0);
 	cr_expect_eq(offsetof(im_host, abi_major), 4);
 	cr_expect_eq(offsetof(im_host, abi_minor), 6);
@@ -111,6 +111,18 @@ Test(abi, host_table_layout_is_pinned)
 	cr_expect_eq(offsetof(im_host, metric_add), 144);
 	cr_expect_eq(offsetof(im_host, metric_set), 152);
 	cr_expect_eq(offsetof(im_host, metric_observe), 160);
+	cr_expect_eq(offsetof(im_host, resp_defer), 168);
+	cr_expect_eq(offsetof(im_host, deferred_complete), 176);
+	cr_expect_eq(offsetof(im_host, command_handle), 184);
+	cr_expect_eq(offsetof(im_host, command_dispatch), 192);
+	cr_expect_eq(offsetof(im_host, reply_text), 200);
+	cr_expect_eq(offsetof(im_host, reply_visibility), 208);
+	cr_expect_eq(offsetof(im_host, reply_field), 216);
+	cr_expect_eq(offsetof(im_host, reply_action), 224);
+	cr_expect_eq(offsetof(im_host, incident_op), 232);
+	cr_expect_eq(offsetof(im_host, kv_get), 240);
+	cr_expect_eq(offsetof(im_host, kv_put), 248);
+	cr_expect_eq(offsetof(im_host, kv_del), 256);
 }
 
 Test(abi, http_call_layout_is_pinned)
@@ -144,12 +156,14 @@ Test(abi, http_result_layout_is_pinned)
 
 Test(abi, connector_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_connector), 48);
+	cr_expect_eq(sizeof(im_connector), 64);
 	cr_expect_eq(offsetof(im_connector, base), 0);
 	cr_expect_eq(offsetof(im_connector, platform), 16);
 	cr_expect_eq(offsetof(im_connector, start), 24);
 	cr_expect_eq(offsetof(im_connector, stop), 32);
 	cr_expect_eq(offsetof(im_connector, status), 40);
+	cr_expect_eq(offsetof(im_connector, answer), 48);
+	cr_expect_eq(offsetof(im_connector, followup), 56);
 }
 
 Test(abi, formatter_layout_is_pinned)
@@ -163,11 +177,13 @@ Test(abi, formatter_layout_is_pinned)
 
 Test(abi, command_layouts_are_pinned)
 {
-	cr_expect_eq(sizeof(im_command), 32);
+	cr_expect_eq(sizeof(im_command), 40);
 	cr_expect_eq(offsetof(im_command, verbs), 16);
 	cr_expect_eq(offsetof(im_command, invoke), 24);
+	cr_expect_eq(offsetof(im_command, actions), 32);
 	cr_expect_eq(sizeof(im_command_verb), 24);
-	cr_expect_eq(sizeof(im_invocation), 72);
+	cr_expect_eq(sizeof(im_command_action), 16);
+	cr_expect_eq(sizeof(im_invocation), 104);
 	cr_expect_eq(offsetof(im_invocation, platform), 8);
 	cr_expect_eq(offsetof(im_invocation, instance), 16);
 	cr_expect_eq(offsetof(im_invocation, team), 24);
@@ -176,7 +192,8 @@ Test(abi, command_layouts_are_pinned)
 	cr_expect_eq(offsetof(im_invocation, user_name), 48);
 	cr_expect_eq(offsetof(im_invocation, command), 56);
 	cr_expect_eq(offsetof(im_invocation, text), 64);
-	cr_expect_eq(sizeof(im_reply), 24);
-	cr_expect_eq(offsetof(im_reply, text), 8);
-	cr_expect_eq(offsetof(im_reply, visibility), 16);
+	cr_expect_eq(offsetof(im_invocation, action_id), 72);
+	cr_expect_eq(offsetof(im_invocation, action_value), 80);
+	cr_expect_eq(offsetof(im_invocation, response_ref), 88);
+	cr_expect_eq(offsetof(im_invocation, user_groups), 96);
 }

@@ -1,0 +1,63 @@
+/*
+ * core/command - chat commands: the reply builder, routing of verbs and
+ * buttons to command components, the command budget and follow-ups.
+ *
+ * Threads: replies are built on the worker that runs a command and read
+ * by whoever answers; one owner at a time, handed over with the reply.
+ */
+#ifndef IM_CORE_COMMAND_H
+#define IM_CORE_COMMAND_H
+
+#include <jansson.h>
+
+#include <im/im.h>
+
+im_reply *im_reply_new(void);
+void im_reply_free(im_reply *r);
+int im_reply_set_text(im_reply *r, const char *markdown);
+int im_reply_set_visibility(im_reply *r, int visibility);
+int im_reply_add_field(im_reply *r, const char *title, const char *value,
+		       int is_short);
+int im_reply_add_action(im_reply *r, const char *action_id, const char *label,
+			const char *value, const char *style);
+/* The reply as connectors see it (im/command.h); new reference. */
+json_t *im_reply_json(const im_reply *r, const char *status);
+const char *im_reply_text(const im_reply *r);
+
+/* --- dispatch (dispatch.c) --------------------------------------------- */
+
+/* First answer to a chat command: the result when ready within the
+ * budget, else {"status":"working",...}. Runs exactly once, on the
+ * dispatching thread (help, unknown verb, denied), a worker or the budget
+ * timer. `reply` is borrowed. */
+typedef void (*im_cmd_first_fn)(void *ud, const json_t *reply);
+
+/* Routes `inv` (typed text or a button) from connector instance `conn` to
+ * a command component and runs it on a worker. Copies `inv`. A result that
+ * misses the budget goes to the connector's followup(). */
+int im_command_dispatch(im_instance *conn, const im_invocation *inv,
+			im_cmd_first_fn first, void *ud);
+/* Budget (seconds, default 1) and chatops.permissions (verb -> ids;
+ * borrowed, copied). Any thread; applies to new invocations. */
+void im_command_configure(double budget_s, const json_t *permissions);
+/* The store for audit events of denied commands (may be NULL). */
+struct im_store;
+void im_command_bind_store(struct im_store *st);
+/* Stops the timer thread and waits (bounded) for running commands. */
+void im_command_shutdown(void);
+
+typedef struct im_command_stats {
+	long running;   /* commands on workers now */
+	long threads;   /* worker threads */
+	long late;      /* results sent as follow-ups, since start */
+} im_command_stats;
+void im_command_stats_get(im_command_stats *out);
+
+/* --- incidents for plugins (incident_op.c) ------------------------------- */
+
+struct im_store;
+/* im_host.incident_op over the store; see im/host.h. */
+int im_incident_op(struct im_store *st, const char *op, const json_t *args,
+		   json_t **out);
+
+#endif

@@ -1,0 +1,589 @@
+/* Chat-command dispatch: verb routing, allow lists, a worker pool that
+ * grows with demand, and the budget timer that answers "still working"
+ * for commands that take longer, whose results then go out as follow-ups.
+ *
+ * A job is shared by its worker and the budget timer (refs = 2); whoever
+ * gives the first answer sets `answered` under the job's lock, so the
+ * connector hears exactly one first answer and at most one follow-up. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "command/command.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "incident/repo.h"
+#include "plugin/plugin.h"
+
+#define MAX_WORKERS 2048
+#define IDLE_EXIT_S 30
+
+typedef struct job {
+	struct job *next;      /* worker queue */
+	struct job *tnext;     /* timer queue */
+	pthread_mutex_t mu;
+	int refs;
+	bool answered;
+	im_invocation inv;     /* copy; strings in `strings` */
+	char *strings[12];
+	char *verb, *args;
+	im_snapshot *snap;
+	im_instance *conn;
+	const im_connector *connector;
+	im_instance *cmd_inst;
+	const im_command *cmd;
+	im_cmd_first_fn first;
+	void *ud;
+	struct timespec t0, deadline;
+} job;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t timer_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static job *queue_head, *queue_tail, *timer_head, *timer_tail;
+static long idle_workers, workers, running, late;
+static bool timer_started, stopping;
+static pthread_t timer_thread;
+static double budget_s = 1.0;
+static json_t *permissions;
+
+/* --- small helpers ------------------------------------------------------ */
+
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	       (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void count_received(const char *platform, const char *verb)
+{
+	static const char *const labels[] = {"platform", "command", NULL};
+	im_metric *m = im_metrics_family(
+	    "chatops_commands_received_total",
+	    "Chat commands received by platform and command",
+	    IM_METRIC_COUNTER, labels, NULL, 0);
+	const char *v[] = {platform ? platform : "unknown", verb, NULL};
+	if (m)
+		im_metric_add(m, v, 1);
+}
+
+static void observe_latency(const char *platform, double s)
+{
+	static const char *const labels[] = {"platform", NULL};
+	static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+					 0.025, 0.05, 0.1, 0.25, 0.5,
+					 1, 2, 3, 5};
+	im_metric *m = im_metrics_family(
+	    "chatops_command_latency_seconds",
+	    "Time from a chat command to its first answer",
+	    IM_METRIC_HISTOGRAM, labels, buckets,
+	    sizeof(buckets) / sizeof(buckets[0]));
+	const char *v[] = {platform ? platform : "unknown", NULL};
+	if (m)
+		im_metric_observe(m, v, s);
+}
+
+void im_command_configure(double b, const json_t *perms)
+{
+	json_t *copy = perms ? json_deep_copy(perms) : NULL;
+	pthread_mutex_lock(&mu);
+	budget_s = b > 0 && b <= 2.5 ? b : 1.0;
+	json_decref(permissions);
+	permissions = copy;
+	pthread_mutex_unlock(&mu);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void copy_inv(job *j, const im_invocation *src)
+{
+	const char *from[] = {src->platform, src->instance, src->team,
+			      src->channel, src->user_id, src->user_name,
+			      src->command, src->text, src->action_id,
+			      src->action_value, src->response_ref,
+			      src->user_groups};
+	for (size_t i = 0; i < 12; i++)
+		j->strings[i] = dup_or_null(from[i]);
+	j->inv = (im_invocation){
+	    .struct_size = sizeof(im_invocation),
+	    .platform = j->strings[0], .instance = j->strings[1],
+	    .team = j->strings[2], .channel = j->strings[3],
+	    .user_id = j->strings[4], .user_name = j->strings[5],
+	    .command = j->strings[6], .text = j->strings[7],
+	    .action_id = j->strings[8], .action_value = j->strings[9],
+	    .response_ref = j->strings[10], .user_groups = j->strings[11]};
+}
+
+static void job_unref(job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	int left = --j->refs;
+	pthread_mutex_unlock(&j->mu);
+	if (left > 0)
+		return;
+	for (size_t i = 0; i < 12; i++)
+		free(j->strings[i]);
+	free(j->verb);
+	free(j->args);
+	im_registry_release(j->snap);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+/* Gives the first answer if nobody has; false when it was given. */
+static bool answer_first(job *j, const json_t *reply)
+{
+	pthread_mutex_lock(&j->mu);
+	bool mine = !j->answered;
+	j->answered = true;
+	pthread_mutex_unlock(&j->mu);
+	if (mine) {
+		observe_latency(j->inv.platform, since(&j->t0));
+		j->first(j->ud, reply);
+	}
+	return mine;
+}
+
+static void answer_now(im_cmd_first_fn first, void *ud,
+		       const im_invocation *inv, const struct timespec *t0,
+		       const char *status, int visibility, const char *text)
+{
+	im_reply *r = im_reply_new();
+	im_reply_set_text(r, text);
+	im_reply_set_visibility(r, visibility);
+	json_t *j = im_reply_json(r, status);
+	im_reply_free(r);
+	observe_latency(inv->platform, since(t0));
+	first(ud, j);
+	json_decref(j);
+}
+
+/* --- workers ------------------------------------------------------------ */
+
+static void run_job(job *j)
+{
+	im_reply *r = im_reply_new();
+	im_invocation inv = j->inv;
+	inv.text = j->args;
+	int rc = r ? j->cmd->invoke(j->cmd_inst->state, j->verb, &inv, r)
+		   : IM_ENOMEM;
+	if (rc != 0 && !*im_reply_text(r))
+		im_reply_set_text(r, "Sorry, that command failed; the server "
+				     "log has the details.");
+	json_t *reply = im_reply_json(r, rc == 0 ? "ok" : "error");
+	im_reply_free(r);
+	if (!answer_first(j, reply)) {
+		pthread_mutex_lock(&mu);
+		late++;
+		pthread_mutex_unlock(&mu);
+		if (j->connector && j->connector->followup) {
+			int frc = j->connector->followup(j->conn->state, &j->inv,
+							 reply);
+			if (frc != 0)
+				LOG_WARN("command",
+					 "%s: follow-up of '%s' failed (%d)",
+					 j->conn->id, j->verb, frc);
+		} else {
+			LOG_WARN("command",
+				 "%s: '%s' finished after the budget but the "
+				 "connector has no follow-up path",
+				 j->conn->id, j->verb);
+		}
+	}
+	json_decref(reply);
+}
+
+static void *worker_main(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		while (!queue_head && !stopping) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += IDLE_EXIT_S;
+			idle_workers++;
+			int rc = pthread_cond_timedwait(&work_cv, &mu, &until);
+			idle_workers--;
+			if (rc != 0 && !queue_head)
+				goto out;
+		}
+		if (!queue_head)
+			break;
+		job *j = queue_head;
+		queue_head = j->next;
+		if (!queue_head)
+			queue_tail = NULL;
+		running++;
+		pthread_mutex_unlock(&mu);
+		run_job(j);
+		job_unref(j);
+		pthread_mutex_lock(&mu);
+		running--;
+	}
+out:
+	workers--;
+	pthread_cond_broadcast(&idle_cv);
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* Called with mu held. */
+static int spawn_worker(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	int rc = pthread_create(&t, &a, worker_main, NULL);
+	pthread_attr_destroy(&a);
+	if (rc == 0)
+		workers++;
+	return rc;
+}
+
+/* --- the budget timer --------------------------------------------------- */
+
+static void *timer_main(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	while (!stopping) {
+		if (!timer_head) {
+			pthread_cond_wait(&timer_cv, &mu);
+			continue;
+		}
+		job *j = timer_head;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < j->deadline.tv_sec ||
+		    (now.tv_sec == j->deadline.tv_sec &&
+		     now.tv_nsec < j->deadline.tv_nsec)) {
+			pthread_cond_timedwait(&timer_cv, &mu, &j->deadline);
+			continue;
+		}
+		timer_head = j->tnext;
+		if (!timer_head)
+			timer_tail = NULL;
+		pthread_mutex_unlock(&mu);
+		pthread_mutex_lock(&j->mu);
+		bool pending = !j->answered;
+		pthread_mutex_unlock(&j->mu);
+		if (pending) {
+			char text[160];
+			snprintf(text, sizeof(text),
+				 "Working on `%s`… the result will follow here.",
+				 j->verb);
+			im_reply *r = im_reply_new();
+			im_reply_set_text(r, text);
+			json_t *reply = im_reply_json(r, "working");
+			im_reply_free(r);
+			answer_first(j, reply);
+			json_decref(reply);
+		}
+		job_unref(j);
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static int start_timer_locked(void)
+{
+	if (timer_started)
+		return 0;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&timer_cv);
+	pthread_cond_init(&timer_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&timer_thread, NULL, timer_main, NULL) != 0)
+		return IM_ENOMEM;
+	timer_started = true;
+	return 0;
+}
+
+void im_command_shutdown(void)
+{
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	pthread_cond_broadcast(&work_cv);
+	pthread_cond_broadcast(&timer_cv);
+	bool joined = timer_started;
+	pthread_mutex_unlock(&mu);
+	if (joined)
+		pthread_join(timer_thread, NULL);
+	pthread_mutex_lock(&mu);
+	/* Jobs still queued for the timer: drop its references. */
+	while (timer_head) {
+		job *j = timer_head;
+		timer_head = j->tnext;
+		pthread_mutex_unlock(&mu);
+		job_unref(j);
+		pthread_mutex_lock(&mu);
+	}
+	timer_tail = NULL;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (workers > 0 &&
+	       pthread_cond_timedwait(&idle_cv, &mu, &until) == 0)
+		;
+	if (workers > 0)
+		LOG_WARN("command", "%ld chat commands still running at exit",
+			 running);
+	timer_started = false;
+	if (workers == 0)
+		stopping = false; /* a later server in this process may start */
+	json_decref(permissions);
+	permissions = NULL;
+	pthread_mutex_unlock(&mu);
+}
+
+void im_command_stats_get(im_command_stats *out)
+{
+	pthread_mutex_lock(&mu);
+	out->running = running;
+	out->threads = workers;
+	out->late = late;
+	pthread_mutex_unlock(&mu);
+}
+
+/* --- routing ------------------------------------------------------------ */
+
+/* Splits "verb rest" into a lowercase verb and the raw rest. */
+static void split_verb(const char *text, char **verb, char **rest)
+{
+	const char *p = text ? text : "";
+	while (isspace((unsigned char)*p))
+		p++;
+	const char *e = p;
+	while (*e && !isspace((unsigned char)*e))
+		e++;
+	*verb = strndup(p, (size_t)(e - p));
+	for (char *c = *verb; c && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	while (isspace((unsigned char)*e))
+		e++;
+	*rest = strdup(e);
+}
+
+static char *help_text(const im_snapshot *s, const char *command,
+		       const char *unknown)
+{
+	size_t cap = 4096, off = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return NULL;
+	if (unknown)
+		off += (size_t)snprintf(buf + off, cap - off,
+					"Unknown command `%s`. ", unknown);
+	off += (size_t)snprintf(buf + off, cap - off, "Usage:\n");
+	for (size_t i = 0; s && i < s->n && off < cap; i++) {
+		const im_instance *in = s->insts[i];
+		if (in->st != IM_STATE_RUNNING)
+			continue;
+		for (size_t c = 0; c < in->mod->n_commands; c++)
+			for (const im_command_verb *v =
+				 in->mod->commands[c]->verbs;
+			     v && v->name && off < cap; v++)
+				off += (size_t)snprintf(
+				    buf + off, cap - off, "• `%s %s` — %s\n",
+				    command ? command : "/incident",
+				    v->usage ? v->usage : v->name,
+				    v->summary ? v->summary : "");
+	}
+	if (off >= cap)
+		buf[cap - 1] = '\0';
+	return buf;
+}
+
+static bool id_in(const json_t *list, const char *id)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (s && id && strcmp(s, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* True when the verb has no allow list or the user (or a group) is on it.
+ * *rule receives the list for the denial message. */
+static bool allowed(const char *verb, const im_invocation *inv, char *rule,
+		    size_t len)
+{
+	pthread_mutex_lock(&mu);
+	const json_t *list = json_object_get(permissions, verb);
+	bool ok = !json_is_array(list) || id_in(list, inv->user_id);
+	if (!ok && inv->user_groups) {
+		char *groups = strdup(inv->user_groups), *save = NULL;
+		for (char *g = groups ? strtok_r(groups, ",", &save) : NULL;
+		     g && !ok; g = strtok_r(NULL, ",", &save))
+			ok = id_in(list, g);
+		free(groups);
+	}
+	if (!ok) {
+		char *t = json_dumps(list, JSON_COMPACT);
+		snprintf(rule, len, "%s", t ? t : "[]");
+		free(t);
+	}
+	pthread_mutex_unlock(&mu);
+	return ok;
+}
+
+static struct im_store *audit_store;
+
+void im_command_bind_store(struct im_store *st)
+{
+	audit_store = st;
+}
+
+/* A denial lands on the timeline of the incident it was about, when the
+ * arguments name one. */
+static void audit_denied(const im_invocation *inv, const char *verb,
+			 const char *args)
+{
+	char id[32] = "";
+	sscanf(args ? args : "", "%31s", id);
+	im_actor who = {.id = inv->user_id, .name = inv->user_name,
+			.via = inv->platform};
+	LOG_WARN("command", "%s/%s: %s (%s) may not run '%s'%s%s",
+		 inv->platform ? inv->platform : "?",
+		 inv->instance ? inv->instance : "?",
+		 inv->user_id ? inv->user_id : "?",
+		 inv->user_name ? inv->user_name : "?", verb,
+		 *id ? " on " : "", id);
+	if (audit_store && *id) {
+		im_err err;
+		json_t *data = json_pack("{s:s,s:s,s:s?}", "action", "denied",
+					 "verb", verb, "channel", inv->channel);
+		im_inc_audit(audit_store, id, data, &who, &err);
+		json_decref(data);
+	}
+}
+
+int im_command_dispatch(im_instance *conn, const im_invocation *inv,
+			im_cmd_first_fn first, void *ud)
+{
+	if (!conn || !inv || !first)
+		return IM_EINVAL;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char *verb = NULL, *rest = NULL;
+	if (inv->action_id) {
+		verb = strdup("");
+		rest = strdup(inv->action_value ? inv->action_value : "");
+	} else {
+		split_verb(inv->text, &verb, &rest);
+	}
+	if (!verb || !rest) {
+		free(verb);
+		free(rest);
+		return IM_ENOMEM;
+	}
+	im_snapshot *s = im_registry_acquire();
+	im_instance *cin = NULL;
+	const im_command *cmd = NULL;
+	const char *found = NULL;
+	int rc = 0;
+	if (!inv->action_id && (!*verb || strcmp(verb, "help") == 0)) {
+		count_received(inv->platform, "help");
+		char *h = help_text(s, inv->command, NULL);
+		answer_now(first, ud, inv, &t0, "ok", IM_REPLY_EPHEMERAL,
+			   h ? h : "");
+		free(h);
+		goto done;
+	}
+	if (im_snapshot_command(s, verb, inv->action_id, &cin, &cmd, &found) !=
+	    0) {
+		count_received(inv->platform, "unknown");
+		char *h = inv->action_id ? NULL
+					 : help_text(s, inv->command, verb);
+		answer_now(first, ud, inv, &t0, "error", IM_REPLY_EPHEMERAL,
+			   h ? h : "That button is no longer handled here.");
+		free(h);
+		goto done;
+	}
+	count_received(inv->platform, found);
+	char rule[256];
+	if (!allowed(found, inv, rule, sizeof(rule))) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "You are not allowed to run `%s`: it is limited to %s "
+			 "in chatops.permissions. Ask someone on that list.",
+			 found, rule);
+		answer_now(first, ud, inv, &t0, "error", IM_REPLY_EPHEMERAL,
+			   text);
+		audit_denied(inv, found, rest);
+		goto done;
+	}
+	job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		rc = IM_ENOMEM;
+		goto done;
+	}
+	pthread_mutex_init(&j->mu, NULL);
+	j->refs = 2;
+	copy_inv(j, inv);
+	j->verb = strdup(found);
+	j->args = rest;
+	rest = NULL;
+	j->snap = s;
+	s = NULL; /* the job holds the snapshot now */
+	j->conn = conn;
+	j->connector = conn->mod && conn->mod->n_connectors
+			   ? conn->mod->connectors[0]
+			   : NULL;
+	j->cmd_inst = cin;
+	j->cmd = cmd;
+	j->first = first;
+	j->ud = ud;
+	j->t0 = t0;
+	pthread_mutex_lock(&mu);
+	double b = budget_s;
+	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+	long long ns = j->deadline.tv_nsec + (long long)(b * 1e9);
+	j->deadline.tv_sec += (time_t)(ns / 1000000000LL);
+	j->deadline.tv_nsec = (long)(ns % 1000000000LL);
+	if (start_timer_locked() != 0 ||
+	    (idle_workers == 0 && workers < MAX_WORKERS && spawn_worker() != 0 &&
+	     workers == 0)) {
+		pthread_mutex_unlock(&mu);
+		j->refs = 1;
+		job_unref(j);
+		rc = IM_ENOMEM;
+		goto done;
+	}
+	if (timer_tail)
+		timer_tail->tnext = j;
+	else
+		timer_head = j;
+	timer_tail = j;
+	if (queue_tail)
+		queue_tail->next = j;
+	else
+		queue_head = j;
+	queue_tail = j;
+	pthread_cond_signal(&work_cv);
+	pthread_cond_signal(&timer_cv);
+	pthread_mutex_unlock(&mu);
+done:
+	im_registry_release(s);
+	free(verb);
+	free(rest);
+	return rc;
+}
