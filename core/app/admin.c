@@ -349,6 +349,7 @@ json_t *im_app_reload(im_app *app)
 			     im_config_string(cfg, "log.format", "text")) == 0)
 		im_log_init_env();
 	im_app_update_secrets(app);
+	im_app_configure_commands(app);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -396,4 +397,18 @@ void im_app_free_tokens(im_app *app)
 	pthread_mutex_lock(&app->mu);
 	free_tokens(app);
 	pthread_mutex_unlock(&app->mu);
+}
+
+void im_app_configure_commands(im_app *app)
+{
+	double budget = 1.0;
+	const char *b = im_config_string(app->cfg, "chatops.command_budget",
+					 NULL);
+	const json_t *bv = im_config_get(app->cfg, "chatops.command_budget");
+	if (json_is_number(bv))
+		budget = json_number_value(bv);
+	else if (b && im_config_parse_duration(b, &budget) != 0)
+		budget = 1.0;
+	im_command_configure(budget,
+			     im_config_get(app->cfg, "chatops.permissions"));
 }

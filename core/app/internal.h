@@ -40,6 +40,8 @@ bool im_app_authorize_api(void *app, const im_http_request *req,
 /* (Re)reads admin and API tokens from app->cfg. */
 void im_app_load_tokens(im_app *app);
 void im_app_free_tokens(im_app *app);
+/* Applies chatops.command_budget and chatops.permissions. */
+void im_app_configure_commands(im_app *app);
 int im_admin_routes(im_app *app, im_router *r);
 /* Runs on the control thread: reloads and returns the JSON answer. */
 json_t *im_app_reload(im_app *app);

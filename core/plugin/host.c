@@ -12,6 +12,7 @@
 #include "metrics/metrics.h"
 #include "net/net.h"
 #include "plugin/plugin.h"
+#include "store/store.h"
 
 /* The network thread (and libcurl's TLS set-up, a few MB of resident
  * pages) starts on the first outbound request, not at start-up. */
@@ -19,9 +20,11 @@ static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct im_net *host_net;
 static bool net_enabled;
 
+static struct im_store *host_store;
+
 void im_host_bind(struct im_store *store)
 {
-	(void)store;
+	host_store = store;
 	pthread_mutex_lock(&net_mu);
 	net_enabled = true;
 	pthread_mutex_unlock(&net_mu);
@@ -35,6 +38,7 @@ void im_host_unbind(void)
 	net_enabled = false;
 	pthread_mutex_unlock(&net_mu);
 	im_net_stop(n);
+	host_store = NULL;
 }
 
 static struct im_net *net_get(void)
@@ -234,6 +238,54 @@ static int h_reply_action(im_reply *r, const char *id, const char *label,
 	return im_reply_add_action(r, id, label, value, style);
 }
 
+static int h_command_dispatch(im_instance *in, const im_invocation *inv,
+			      void (*first)(void *, const json_t *), void *ud)
+{
+	return im_command_dispatch(in, inv, first, ud);
+}
+
+static int h_incident_op(im_instance *in, const char *op, const json_t *args,
+			 json_t **out)
+{
+	if (!out)
+		return IM_EINVAL;
+	*out = NULL;
+	if (!host_store)
+		return IM_EUNSUPPORTED;
+	return im_incident_op(host_store, op, args, out);
+}
+
+static int h_kv_get(im_instance *in, const char *key, char **value)
+{
+	if (!in || !key || !value)
+		return IM_EINVAL;
+	if (!host_store)
+		return IM_EUNSUPPORTED;
+	size_t len;
+	void *v = NULL;
+	int rc = im_store_kv_get(host_store, in->id, key, &v, &len);
+	*value = v; /* the store NUL-terminates values */
+	return rc;
+}
+
+static int h_kv_put(im_instance *in, const char *key, const char *value)
+{
+	if (!in || !key || !value)
+		return IM_EINVAL;
+	if (!host_store)
+		return IM_EUNSUPPORTED;
+	return im_store_kv_put(host_store, in->id, key, value, strlen(value));
+}
+
+static int h_kv_del(im_instance *in, const char *key)
+{
+	if (!in || !key)
+		return IM_EINVAL;
+	if (!host_store)
+		return IM_EUNSUPPORTED;
+	return im_store_kv_del(host_store, in->id, key);
+}
+
 static const im_host table = {
     .struct_size = sizeof(im_host),
     .abi_major = IM_ABI_MAJOR,
@@ -262,6 +314,11 @@ static const im_host table = {
     .reply_visibility = h_reply_visibility,
     .reply_field = h_reply_field,
     .reply_action = h_reply_action,
+    .command_dispatch = h_command_dispatch,
+    .incident_op = h_incident_op,
+    .kv_get = h_kv_get,
+    .kv_put = h_kv_put,
+    .kv_del = h_kv_del,
 };
 
 const im_host *im_host_table(void)
