@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "app/internal.h"
 #include "command/command.h"
+#include "incident/repo.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "plugin/plugin.h"
@@ -350,6 +351,7 @@ json_t *im_app_reload(im_app *app)
 		im_log_init_env();
 	im_app_update_secrets(app);
 	im_app_configure_commands(app);
+	im_repo_set_public_url(im_config_string(cfg, "server.public_url", ""));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;

@@ -241,7 +241,15 @@ int im_cli_main(int argc, char **argv)
 	if (!ctx.config_dir || !*ctx.config_dir)
 		ctx.config_dir = "conf.d";
 	if (!cmd) {
-		if (p.npos && !p.help)
+		bool group = false;
+		for (size_t i = 0; p.npos && i < N_COMMANDS && !group; i++)
+			group = strncmp(commands[i].name, p.pos[0],
+					strlen(p.pos[0])) == 0 &&
+				commands[i].name[strlen(p.pos[0])] == ' ';
+		if (p.npos && !p.help && group && p.npos > 1)
+			fprintf(stderr, "im: unknown command '%s %s'\n\n",
+				p.pos[0], p.pos[1]);
+		else if (p.npos && !p.help && !group)
 			fprintf(stderr, "im: unknown command '%s'\n\n",
 				p.pos[0]);
 		usage(p.help ? stdout : stderr, p.npos ? p.pos[0] : NULL);

@@ -189,6 +189,28 @@ static int h_http_send(im_instance *in, const im_http_call *call,
 	return im_net_send(net, &c, done, ud);
 }
 
+static int h_http_fetch(im_instance *in, const im_http_call *call,
+			im_http_result **out)
+{
+	if (!call || !out || !call->url ||
+	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
+		return IM_EINVAL;
+	*out = NULL;
+	struct im_net *net = net_get();
+	if (!net)
+		return IM_EUNSUPPORTED;
+	im_http_call c = {0};
+	memcpy(&c, call,
+	       call->struct_size < sizeof(c) ? call->struct_size : sizeof(c));
+	c.struct_size = sizeof(c);
+	return im_net_send_sync(net, &c, out);
+}
+
+static void h_http_result_free(im_http_result *res)
+{
+	im_net_result_free(res);
+}
+
 static im_metric *h_metric(im_instance *in, const char *name,
 			   const char *help, im_metric_kind kind,
 			   const char *const *labels)
@@ -319,6 +341,8 @@ static const im_host table = {
     .kv_get = h_kv_get,
     .kv_put = h_kv_put,
     .kv_del = h_kv_del,
+    .http_fetch = h_http_fetch,
+    .http_result_free = h_http_result_free,
 };
 
 const im_host *im_host_table(void)

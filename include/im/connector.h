@@ -12,7 +12,11 @@
  * im_invocation and hands it to host->command_handle (HTTP) or
  * host->command_dispatch (sockets). The host answers within the budget
  * through answer() and sends late results through followup().
- * Later ABI minors append send/update functions here.
+ * Notifications: the host's pipeline renders each outbox row with the
+ * templates and calls send() on one of its delivery threads; the
+ * connector talks to the platform and says what happened in an
+ * im_send_result, so the pipeline can retry, wait out a rate limit or
+ * dead-letter the row.
  */
 #ifndef IM_CONNECTOR_H
 #define IM_CONNECTOR_H
@@ -22,6 +26,35 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* One message to post, or to edit when message_id is set. */
+typedef struct im_send {
+	uint32_t struct_size;
+	const char *channel;      /* platform channel / conversation id */
+	const json_t *payload;    /* rendered template (borrowed) */
+	const char *message_id;   /* edit this message (Slack ts, Discord id) */
+	const char *thread_id;    /* reply in this thread, when set */
+	const char *dedup_key;    /* stable per outbox row (Discord nonce) */
+	const char *event_type;   /* "im.incident.declare", "digest" */
+} im_send;
+
+typedef enum im_send_verdict {
+	IM_SEND_OK = 0,           /* delivered; message_id filled */
+	IM_SEND_RETRY = 1,        /* transient (5xx, timeout): try again */
+	IM_SEND_RATE_LIMITED = 2, /* wait retry_after_s, then again */
+	IM_SEND_PERMANENT = 3,    /* will never work: dead-letter it */
+} im_send_verdict;
+
+typedef struct im_send_result {
+	uint32_t struct_size;
+	uint32_t verdict;       /* im_send_verdict */
+	long http_status;
+	double retry_after_s;   /* the platform's own hint; 0 = none */
+	char message_id[128];   /* of the posted message */
+	char thread_id[128];    /* thread to reply in later, if any */
+	char error[128];        /* the platform's error code */
+	char hint[256];         /* what an operator should do */
+} im_send_result;
 
 typedef struct im_connector {
 	im_component base;    /* kind = IM_COMPONENT_CONNECTOR */
@@ -48,6 +81,18 @@ typedef struct im_connector {
 	 * logged). */
 	int (*followup)(void *state, const im_invocation *inv,
 			const json_t *reply);
+	/* Delivers one notification, blocking until the platform answered
+	 * or the call timed out. Runs on a pipeline delivery thread, several
+	 * at once. Returns 0 with res filled (whatever the verdict), or
+	 * IM_E* when it could not even try (res->verdict says what to do).
+	 * May be NULL for connectors that only take commands. */
+	int (*send)(void *state, const im_send *msg, im_send_result *res);
+	/* Default rate limits of this platform, overridable per instance by
+	 * the pipeline's config: messages per second per channel and burst,
+	 * and a global per-instance rate (0 = none). */
+	double rate_per_channel;
+	double burst_per_channel;
+	double rate_global;
 } im_connector;
 
 #ifdef __cplusplus

@@ -7,6 +7,11 @@
  * frees it once no render is running. Strings and JSON passed in are
  * borrowed. The text render() returns is allocated with malloc() and owned
  * by the caller, who frees it with free().
+ *
+ * Partials ({{> name}} in Mustache) are resolved when compiling, through
+ * compile_with() and a lookup callback the host passes: the handle then
+ * holds every partial it reaches, render() needs nothing more, and an
+ * unknown partial is a compile error with its line and column.
  */
 #ifndef IM_FORMATTER_H
 #define IM_FORMATTER_H
@@ -26,6 +31,15 @@ typedef enum im_escape {
 	IM_ESCAPE_JSON = 2, /* output is JSON: escape as a JSON string body */
 } im_escape;
 
+/* Finds partial `name` for compile_with(), on the compiling thread and
+ * only during that call. Returns 0 with *text / *len pointing at the
+ * partial's source (borrowed until compile_with() returns); 0 with
+ * *text = NULL when the partial does not exist and renders as nothing (the
+ * Mustache spec's lenient lookup); or a negative IM_E* code (IM_ENOTFOUND)
+ * when a missing partial is an error. */
+typedef int (*im_partial_fn)(void *ud, const char *name, const char **text,
+			     size_t *len);
+
 typedef struct im_formatter {
 	im_component base;              /* kind = IM_COMPONENT_FORMATTER */
 	const char *const *extensions;  /* NULL-terminated, e.g. {"mustache"} */
@@ -38,6 +52,14 @@ typedef struct im_formatter {
 		      const json_t *context, im_escape escape, char **out,
 		      size_t *out_len);
 	void (*release)(void *state, im_template *tpl);
+	/* Appended in ABI 1.0 after the first release: NULL when an engine
+	 * predates it (the host copies components into zeroed memory). Like
+	 * compile(), with partials resolved through lookup(ud, ...); errors
+	 * inside a partial name it after the including tag's line:column.
+	 * compile() treats every partial as unknown. */
+	int (*compile_with)(void *state, const char *name, const char *text,
+			    size_t len, im_partial_fn lookup, void *ud,
+			    im_template **out, char *err, size_t errlen);
 } im_formatter;
 
 #ifdef __cplusplus

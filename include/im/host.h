@@ -163,6 +163,16 @@ typedef struct im_host {
 	int (*kv_get)(im_instance *inst, const char *key, char **value);
 	int (*kv_put)(im_instance *inst, const char *key, const char *value);
 	int (*kv_del)(im_instance *inst, const char *key);
+
+	/* --- blocking outbound HTTP -------------------------------------- */
+	/* For delivery threads and follow-ups, which may block: sends and
+	 * waits. Never call it from a route handler (it would hold an HTTP
+	 * worker) or from an http_send callback (deadlock). *out is always
+	 * set when the request ran (even on error) and is freed with
+	 * http_result_free. Returns 0 or the result's error code. */
+	int (*http_fetch)(im_instance *inst, const im_http_call *call,
+			  im_http_result **out);
+	void (*http_result_free)(im_http_result *res);
 } im_host;
 
 /* True when the host's table includes `fn` (added at some minor version). */

@@ -87,7 +87,7 @@ Test(abi, config_key_layout_is_pinned)
 
 Test(abi, host_table_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_host), 264);
+	cr_expect_eq(sizeof(im_host), 280);
 	cr_expect_eq(offsetof(im_host, struct_size), 0);
 	cr_expect_eq(offsetof(im_host, abi_major), 4);
 	cr_expect_eq(offsetof(im_host, abi_minor), 6);
@@ -123,6 +123,8 @@ Test(abi, host_table_layout_is_pinned)
 	cr_expect_eq(offsetof(im_host, kv_get), 240);
 	cr_expect_eq(offsetof(im_host, kv_put), 248);
 	cr_expect_eq(offsetof(im_host, kv_del), 256);
+	cr_expect_eq(offsetof(im_host, http_fetch), 264);
+	cr_expect_eq(offsetof(im_host, http_result_free), 272);
 }
 
 Test(abi, http_call_layout_is_pinned)
@@ -156,7 +158,7 @@ Test(abi, http_result_layout_is_pinned)
 
 Test(abi, connector_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_connector), 64);
+	cr_expect_eq(sizeof(im_connector), 96);
 	cr_expect_eq(offsetof(im_connector, base), 0);
 	cr_expect_eq(offsetof(im_connector, platform), 16);
 	cr_expect_eq(offsetof(im_connector, start), 24);
@@ -164,15 +166,35 @@ Test(abi, connector_layout_is_pinned)
 	cr_expect_eq(offsetof(im_connector, status), 40);
 	cr_expect_eq(offsetof(im_connector, answer), 48);
 	cr_expect_eq(offsetof(im_connector, followup), 56);
+	cr_expect_eq(offsetof(im_connector, send), 64);
+	cr_expect_eq(offsetof(im_connector, rate_per_channel), 72);
+	cr_expect_eq(offsetof(im_connector, burst_per_channel), 80);
+	cr_expect_eq(offsetof(im_connector, rate_global), 88);
+	cr_expect_eq(sizeof(im_send), 56);
+	cr_expect_eq(offsetof(im_send, channel), 8);
+	cr_expect_eq(offsetof(im_send, payload), 16);
+	cr_expect_eq(offsetof(im_send, message_id), 24);
+	cr_expect_eq(offsetof(im_send, thread_id), 32);
+	cr_expect_eq(offsetof(im_send, dedup_key), 40);
+	cr_expect_eq(offsetof(im_send, event_type), 48);
+	cr_expect_eq(sizeof(im_send_result), 664);
+	cr_expect_eq(offsetof(im_send_result, verdict), 4);
+	cr_expect_eq(offsetof(im_send_result, http_status), 8);
+	cr_expect_eq(offsetof(im_send_result, retry_after_s), 16);
+	cr_expect_eq(offsetof(im_send_result, message_id), 24);
+	cr_expect_eq(offsetof(im_send_result, thread_id), 152);
+	cr_expect_eq(offsetof(im_send_result, error), 280);
+	cr_expect_eq(offsetof(im_send_result, hint), 408);
 }
 
 Test(abi, formatter_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_formatter), 48);
+	cr_expect_eq(sizeof(im_formatter), 56);
 	cr_expect_eq(offsetof(im_formatter, extensions), 16);
 	cr_expect_eq(offsetof(im_formatter, compile), 24);
 	cr_expect_eq(offsetof(im_formatter, render), 32);
 	cr_expect_eq(offsetof(im_formatter, release), 40);
+	cr_expect_eq(offsetof(im_formatter, compile_with), 48);
 }
 
 Test(abi, command_layouts_are_pinned)
