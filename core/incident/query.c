@@ -1,6 +1,6 @@
 /* Incident reads: one incident, filtered pages, timelines and the event
- * log for stream replay. Reads take the store lock too: the connection is
- * shared, and statements are short. */
+ * log for stream replay, on pooled read-only connections that run beside
+ * the writer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +16,11 @@ int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
 		return IM_ENOTFOUND;
 	}
 	inc_row row;
-	im_store_lock(st);
-	int rc = row_load(im_store_db(st), num, &row);
+	sqlite3 *db = im_store_read_begin(st);
+	int rc = row_load(db, num, &row);
 	if (rc == IM_EIO)
-		set_db_err(err, im_store_db(st), "load");
-	im_store_unlock(st);
+		set_db_err(err, db, "load");
+	im_store_read_end(st, db);
 	if (rc == IM_ENOTFOUND)
 		set_not_found(err, id);
 	if (rc == 0)
@@ -115,12 +115,11 @@ int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
 	snprintf(sql + off, sizeof(sql) - off,
 		 " ORDER BY number DESC LIMIT ?");
 
-	im_store_lock(st);
-	sqlite3 *db = im_store_db(st);
+	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *stmt;
 	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
 		set_db_err(err, db, "list");
-		im_store_unlock(st);
+		im_store_read_end(st, db);
 		return IM_EIO;
 	}
 	int b = 1;
@@ -154,7 +153,7 @@ int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
 	if (failed)
 		set_db_err(err, db, "list");
 	sqlite3_finalize(stmt);
-	im_store_unlock(st);
+	im_store_read_end(st, db);
 	if (failed) {
 		json_decref(items);
 		return IM_EIO;
@@ -175,8 +174,7 @@ int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err)
 		return rc;
 	long long num = json_integer_value(json_object_get(inc, "number"));
 	json_decref(inc);
-	im_store_lock(st);
-	sqlite3 *db = im_store_db(st);
+	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *stmt;
 	json_t *items = json_array();
 	if (sqlite3_prepare_v2(db,
@@ -193,7 +191,7 @@ int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err)
 		}
 		sqlite3_finalize(stmt);
 	}
-	im_store_unlock(st);
+	im_store_read_end(st, db);
 	*out = json_pack("{s:o}", "items", items);
 	return 0;
 }
@@ -201,8 +199,7 @@ int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err)
 int im_events_after(im_store *st, long long after, int limit, json_t **out)
 {
 	*out = json_array();
-	im_store_lock(st);
-	sqlite3 *db = im_store_db(st);
+	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *stmt;
 	int rc = IM_EIO;
 	if (sqlite3_prepare_v2(db,
@@ -218,22 +215,22 @@ int im_events_after(im_store *st, long long after, int limit, json_t **out)
 		sqlite3_finalize(stmt);
 		rc = 0;
 	}
-	im_store_unlock(st);
+	im_store_read_end(st, db);
 	return rc;
 }
 
 long long im_events_last_seq(im_store *st)
 {
-	im_store_lock(st);
+	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *stmt;
 	long long v = 0;
-	if (sqlite3_prepare_v2(im_store_db(st),
+	if (sqlite3_prepare_v2(db,
 			       "SELECT COALESCE(MAX(seq), 0) FROM events", -1,
 			       &stmt, NULL) == SQLITE_OK) {
 		if (sqlite3_step(stmt) == SQLITE_ROW)
 			v = sqlite3_column_int64(stmt, 0);
 		sqlite3_finalize(stmt);
 	}
-	im_store_unlock(st);
+	im_store_read_end(st, db);
 	return v;
 }

@@ -22,8 +22,17 @@
 
 #define IM_STORE_BUSY_TIMEOUT_MS 5000
 
+#define IM_STORE_READERS 8
+
 struct im_store {
 	sqlite3 *db;
+	char *path;
+	bool memory;
+	/* Read-only connections: WAL lets them run beside the writer. */
+	pthread_mutex_t rmu;
+	pthread_cond_t rcv;
+	sqlite3 *readers[IM_STORE_READERS]; /* idle ones */
+	int n_idle, n_open;
 	pthread_mutex_t mu; /* recursive: kv calls may nest in a caller's lock */
 	int version;
 	sqlite3_stmt *kv_put;
@@ -298,6 +307,11 @@ static int migrate(im_store *st, const struct im_migration *m, size_t n,
 
 static void store_free(im_store *st)
 {
+	for (int i = 0; i < st->n_idle; i++)
+		sqlite3_close_v2(st->readers[i]);
+	pthread_mutex_destroy(&st->rmu);
+	pthread_cond_destroy(&st->rcv);
+	free(st->path);
 	sqlite3_finalize(st->kv_put);
 	sqlite3_finalize(st->kv_get);
 	sqlite3_finalize(st->kv_del);
@@ -336,6 +350,10 @@ im_store *im_store_open_with(const char *path,
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mu, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&st->rmu, NULL);
+	pthread_cond_init(&st->rcv, NULL);
+	st->memory = memory;
+	st->path = strdup(path);
 
 	int rc = sqlite3_open_v2(path, &st->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -356,6 +374,52 @@ im_store *im_store_open_with(const char *path,
 fail:
 	store_free(st);
 	return NULL;
+}
+
+sqlite3 *im_store_read_begin(im_store *st)
+{
+	if (st->memory) {
+		/* One in-memory database: read through the writer. */
+		im_store_lock(st);
+		return st->db;
+	}
+	pthread_mutex_lock(&st->rmu);
+	while (st->n_idle == 0 && st->n_open >= IM_STORE_READERS)
+		pthread_cond_wait(&st->rcv, &st->rmu);
+	sqlite3 *db = NULL;
+	if (st->n_idle > 0) {
+		db = st->readers[--st->n_idle];
+		pthread_mutex_unlock(&st->rmu);
+		return db;
+	}
+	st->n_open++;
+	pthread_mutex_unlock(&st->rmu);
+	if (sqlite3_open_v2(st->path, &db,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		sqlite3_close_v2(db);
+		pthread_mutex_lock(&st->rmu);
+		st->n_open--;
+		pthread_cond_signal(&st->rcv);
+		pthread_mutex_unlock(&st->rmu);
+		/* Still answer: read through the writer. */
+		im_store_lock(st);
+		return st->db;
+	}
+	sqlite3_busy_timeout(db, IM_STORE_BUSY_TIMEOUT_MS);
+	return db;
+}
+
+void im_store_read_end(im_store *st, sqlite3 *db)
+{
+	if (db == st->db) {
+		im_store_unlock(st);
+		return;
+	}
+	pthread_mutex_lock(&st->rmu);
+	st->readers[st->n_idle++] = db;
+	pthread_cond_signal(&st->rcv);
+	pthread_mutex_unlock(&st->rmu);
 }
 
 im_store *im_store_open(const char *path, char *err, size_t errlen)

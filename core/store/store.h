@@ -37,6 +37,13 @@ sqlite3 *im_store_db(im_store *st);
 void im_store_lock(im_store *st);
 void im_store_unlock(im_store *st);
 
+/* A read-only connection for one sequence of SELECTs, from a small pool,
+ * so reads run in parallel with each other and with the writer (WAL).
+ * Give it back with im_store_read_end on the same thread. It sees every
+ * transaction committed before read_begin. */
+sqlite3 *im_store_read_begin(im_store *st);
+void im_store_read_end(im_store *st, sqlite3 *db);
+
 /* Key-value table, namespaced (a plugin instance uses its id). Values are
  * opaque bytes. get: *val is malloc'd (caller frees), IM_ENOTFOUND when
  * absent. */
