@@ -14,6 +14,7 @@
 #include "incident/repo.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "notify/notify.h"
 #include "plugin/plugin.h"
 
 /* Compares without an early exit, so the time taken does not tell an
@@ -181,27 +182,54 @@ static int status(void *ud, const im_http_request *req,
 		      app->config_dir, "pid", (int)getpid()));
 }
 
+/* A connector instance by id or, failing that, the first instance of that
+ * platform ("slack"), so `im connector slack status` works whatever the
+ * instance is called. */
+static im_instance *find_connector(const im_snapshot *s, const char *name)
+{
+	im_instance *in = im_snapshot_find(s, name);
+	if (in && in->mod && in->mod->n_connectors)
+		return in;
+	for (size_t i = 0; s && i < s->n; i++) {
+		in = s->insts[i];
+		if (in->mod && in->mod->n_connectors &&
+		    in->mod->connectors[0]->platform &&
+		    strcmp(in->mod->connectors[0]->platform, name) == 0)
+			return in;
+	}
+	return NULL;
+}
+
+/* rest = "<id or platform>/<action>"; false (404 answered) otherwise. */
+static bool connector_path(const im_http_request *req, const char *action,
+			   char *id, size_t len, im_http_response *resp)
+{
+	const char *slash = strchr(req->rest, '/');
+	size_t n = slash ? (size_t)(slash - req->rest) : 0;
+	if (!slash || n == 0 || n >= len || strcmp(slash + 1, action)) {
+		im_resp_error(resp, 404, "not_found",
+			      "use /api/v1/admin/connectors/<id>/%s", action);
+		return false;
+	}
+	memcpy(id, req->rest, n);
+	id[n] = '\0';
+	return true;
+}
+
 static int connector_status(void *ud, const im_http_request *req,
 			    im_http_response *resp)
 {
 	im_app *app = ud;
-	if (!authorized(app, req, resp))
-		return 0;
-	/* rest = "<id>/status" */
 	char id[128];
-	const char *slash = strchr(req->rest, '/');
-	size_t n = slash ? (size_t)(slash - req->rest) : 0;
-	if (!slash || n == 0 || n >= sizeof(id) || strcmp(slash, "/status"))
-		return im_resp_error(resp, 404, "not_found",
-				     "use /api/v1/admin/connectors/<id>/status");
-	memcpy(id, req->rest, n);
-	id[n] = '\0';
+	if (!authorized(app, req, resp) ||
+	    !connector_path(req, "status", id, sizeof(id), resp))
+		return 0;
 	im_snapshot *s = im_registry_acquire();
-	im_instance *in = im_snapshot_find(s, id);
+	im_instance *in = find_connector(s, id);
 	int rc;
-	if (!in || !in->mod || in->mod->n_connectors == 0) {
+	if (!in) {
 		rc = im_resp_error(resp, 404, "not_found",
-				   "no connector instance '%s'", id);
+				   "no connector instance or platform '%s'", id);
 	} else {
 		json_t *out = json_pack(
 		    "{s:s,s:s,s:s}", "id", in->id, "platform",
@@ -220,6 +248,75 @@ static int connector_status(void *ud, const im_http_request *req,
 		rc = im_resp_json(resp, 200, out);
 	}
 	im_registry_release(s);
+	return rc;
+}
+
+/* POST .../connectors/<id>/notify {"incident":"INC-n","channel"?}: one
+ * test notification straight through the connector's send(), bypassing
+ * subscriptions and batching. Without a channel the connector gets the
+ * incident's severity ("SEV-2") and picks its channel for it. */
+static int connector_notify(void *ud, const im_http_request *req,
+			    im_http_response *resp)
+{
+	im_app *app = ud;
+	char id[128];
+	if (!authorized(app, req, resp) ||
+	    !connector_path(req, "notify", id, sizeof(id), resp))
+		return 0;
+	json_error_t je;
+	json_t *body = json_loadb(req->body, req->body_len, 0, &je);
+	const char *inc_id = json_string_value(json_object_get(body, "incident"));
+	const char *channel = json_string_value(json_object_get(body, "channel"));
+	json_t *inc = NULL;
+	im_err err = {0};
+	im_snapshot *s = im_registry_acquire();
+	im_instance *in = find_connector(s, id);
+	int rc;
+	if (!inc_id) {
+		rc = im_resp_error(resp, 400, "bad_request",
+				   "send {\"incident\":\"INC-n\"}");
+	} else if (!in || in->st != IM_STATE_RUNNING ||
+		   !in->mod->connectors[0]->send) {
+		rc = im_resp_error(resp, 404, "not_found",
+				   "no running connector '%s' that can send", id);
+	} else if (im_inc_get(app->store, inc_id, &inc, &err) != 0) {
+		rc = im_resp_error(resp, err.status ? err.status : 404,
+				   err.code[0] ? err.code : "not_found", "%s",
+				   err.message);
+	} else {
+		const char *sev = json_string_value(json_object_get(inc, "severity"));
+		json_t *payload = json_pack(
+		    "{s:o}", "text",
+		    json_sprintf("Test notification from im: %s [%s] %s (%s)",
+				 inc_id, sev ? sev : "?",
+				 json_string_value(json_object_get(inc, "title")),
+				 json_string_value(
+				     json_object_get(inc, "status"))));
+		im_send msg = {.struct_size = sizeof(msg),
+			       .channel = channel ? channel : sev,
+			       .payload = payload,
+			       .dedup_key = inc_id,
+			       .event_type = "im.test"};
+		im_send_result res = {.struct_size = sizeof(res)};
+		int src = in->mod->connectors[0]->send(in->state, &msg, &res);
+		static const char *const verdicts[] = {"ok", "retry",
+						       "rate_limited",
+						       "permanent"};
+		bool ok = src == 0 && res.verdict == IM_SEND_OK;
+		rc = im_resp_json(
+		    resp, ok ? 200 : 502,
+		    json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:I,s:f}", "ok", ok,
+			      "instance", in->id, "verdict",
+			      res.verdict < 4 ? verdicts[res.verdict] : "?",
+			      "message_id", res.message_id, "error", res.error,
+			      "hint", res.hint, "http_status",
+			      (json_int_t)res.http_status, "retry_after_s",
+			      res.retry_after_s));
+		json_decref(payload);
+	}
+	im_registry_release(s);
+	json_decref(inc);
+	json_decref(body);
 	return rc;
 }
 
@@ -264,9 +361,17 @@ static int commands_invoke(void *ud, const im_http_request *req,
 	return ret;
 }
 
+/* The notification pipeline's admin routes check callers the same way. */
+static bool notify_authorized(void *app, const im_http_request *req,
+			      im_http_response *resp)
+{
+	return authorized(app, req, resp);
+}
+
 int im_admin_routes(im_app *app, im_router *r)
 {
 	int rc = 0;
+	rc |= im_notify_admin_routes(r, notify_authorized, app);
 	rc |= im_router_add(r, "GET", "/api/v1/admin/plugins", plugins_list,
 			    app);
 	rc |= im_router_add(r, "POST", "/api/v1/admin/plugins/reload",
@@ -274,6 +379,8 @@ int im_admin_routes(im_app *app, im_router *r)
 	rc |= im_router_add(r, "GET", "/api/v1/admin/status", status, app);
 	rc |= im_router_add(r, "GET", "/api/v1/admin/connectors/*",
 			    connector_status, app);
+	rc |= im_router_add(r, "POST", "/api/v1/admin/connectors/*",
+			    connector_notify, app);
 	rc |= im_router_add(r, "POST", "/api/v1/admin/commands",
 			    commands_invoke, app);
 	return rc ? IM_ENOMEM : 0;
@@ -352,6 +459,7 @@ json_t *im_app_reload(im_app *app)
 	im_app_update_secrets(app);
 	im_app_configure_commands(app);
 	im_repo_set_public_url(im_config_string(cfg, "server.public_url", ""));
+	im_notify_reload(cfg);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;

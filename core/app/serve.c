@@ -9,14 +9,20 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "app/app.h"
 #include "app/internal.h"
+#include "bus/bus.h"
+#include "command/command.h"
+#include "incident/repo.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "notify/notify.h"
 #include "plugin/plugin.h"
 #include "store/store.h"
 
 static volatile sig_atomic_t stop_requested;
+static im_api_ctx api;
 static int stop_fd = -1;
 
 void im_serve_stop(void)
@@ -103,6 +109,11 @@ static int start_http(im_app *app)
 	im_admin_routes(app, app->api_router);
 	im_router_add(app->metrics_router, "GET", "/metrics", metrics, app);
 	im_router_add(app->metrics_router, "GET", "/health", health, app);
+	api = (im_api_ctx){.store = app->store,
+			   .authorize = im_app_authorize_api,
+			   .app = app};
+	im_api_incident_routes(app->api_router, &api);
+	im_api_stream_routes(app->api_router, &api);
 
 	double timeout = 30;
 	const char *ts = im_config_string(app->cfg, "server.request_timeout",
@@ -199,6 +210,7 @@ static void control_loop(im_app *app, int sfd)
 
 static void teardown(im_app *app)
 {
+	im_api_streams_close();
 	im_httpd_stop(app->api);
 	im_httpd_stop(app->metrics);
 	/* Wake admin callers still waiting for a reload answer. */
@@ -206,9 +218,14 @@ static void teardown(im_app *app)
 	app->reload_done = app->reload_seq;
 	pthread_cond_broadcast(&app->cv);
 	pthread_mutex_unlock(&app->mu);
+	/* Delivery threads and running chat commands hold a snapshot: end
+	 * them first. */
+	im_notify_stop();
+	im_command_shutdown();
 	im_registry_shutdown();
 	im_host_unbind();
 	im_store_close(app->store);
+	im_bus_reset();
 	im_router_free(app->api_router);
 	im_router_free(app->metrics_router);
 	im_config_free(app->cfg);
@@ -261,7 +278,13 @@ static int start(im_app *app)
 		LOG_ERROR("serve", "storage.path: %s", err);
 		return IM_EIO;
 	}
+	/* Streams and the pipeline continue the stored timeline. */
+	im_bus_set_start(im_events_last_seq(app->store));
 	im_host_bind(app->store);
+	im_command_bind_store(app->store);
+	im_app_configure_commands(app);
+	im_repo_set_public_url(
+	    im_config_string(app->cfg, "server.public_url", ""));
 	register_core_metrics();
 	im_snapshot *s = im_registry_build(app->cfg, err, sizeof(err));
 	if (!s) {
@@ -270,6 +293,9 @@ static int start(im_app *app)
 	}
 	im_registry_swap(s);
 	im_app_update_secrets(app);
+	if (im_notify_start(app->store, app->cfg, im_notify_render_basic,
+			    NULL) != 0)
+		return IM_EIO;
 	return start_http(app);
 }
 

@@ -30,7 +30,8 @@ const char *im_reply_text(const im_reply *r);
  * budget, else {"status":"working",...}. Runs exactly once, on the
  * dispatching thread (help, unknown verb, denied), a worker or the budget
  * timer. `reply` is borrowed. */
-typedef void (*im_cmd_first_fn)(void *ud, const json_t *reply);
+typedef void (*im_cmd_first_fn)(void *ud, const im_invocation *inv,
+				const json_t *reply);
 
 /* Routes `inv` (typed text or a button) from connector instance `conn` to
  * a command component and runs it on a worker. Copies `inv`. A result that

@@ -149,7 +149,7 @@ static bool answer_first(job *j, const json_t *reply)
 	pthread_mutex_unlock(&j->mu);
 	if (mine) {
 		observe_latency(j->inv.platform, since(&j->t0));
-		j->first(j->ud, reply);
+		j->first(j->ud, &j->inv, reply);
 	}
 	return mine;
 }
@@ -164,7 +164,7 @@ static void answer_now(im_cmd_first_fn first, void *ud,
 	json_t *j = im_reply_json(r, status);
 	im_reply_free(r);
 	observe_latency(inv->platform, since(t0));
-	first(ud, j);
+	first(ud, inv, j);
 	json_decref(j);
 }
 

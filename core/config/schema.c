@@ -99,6 +99,12 @@ static const skey chatops_keys[] = {
 	{.name = "command_budget", .kind = SK_DURATION},
 	/* verb -> list of user or group ids allowed to run it. */
 	{.name = "permissions", .kind = SK_MAP},
+	/* Notification pipeline (core/notify). */
+	{.name = "delivery_workers", .kind = SK_INT, .check = check_nonneg},
+	{.name = "digest_max", .kind = SK_INT, .check = check_nonneg},
+	{.name = "max_attempts", .kind = SK_INT, .check = check_nonneg},
+	/* instance -> {per_channel, burst, global} */
+	{.name = "rate_limits", .kind = SK_MAP},
 	{0},
 };
 

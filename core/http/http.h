@@ -8,6 +8,12 @@
  * handler runs) so handlers see the exact raw bytes. The request and
  * response objects belong to the server and live for one handler call.
  * im_httpd_stop() stops accepting, waits for running handlers and frees.
+ *
+ * Long-lived answers: instead of a body, a handler may answer with a
+ * stream (im_resp_stream: Server-Sent Events and the like) or hand the
+ * socket over after a 101 (im_resp_upgrade: WebSocket). A stream never
+ * holds a worker thread while it waits: when its producer has nothing to
+ * send, the server suspends the connection until im_http_stream_wake().
  */
 #ifndef IM_CORE_HTTP_H
 #define IM_CORE_HTTP_H
@@ -39,12 +45,18 @@ typedef struct im_http_hdr_node {
 	char *value;
 } im_http_hdr_node;
 
+typedef struct im_http_stream im_http_stream;
+typedef struct im_http_upgrade im_http_upgrade;
+
 struct im_http_response {
 	int status;
 	char *content_type;
 	char *body;
 	size_t body_len;
 	im_http_hdr_node *headers;
+	im_http_stream *stream;   /* set by im_resp_stream */
+	im_http_upgrade *upgrade; /* set by im_resp_upgrade */
+	im_http_deferred *deferred; /* set by im_resp_defer */
 };
 
 typedef int (*im_handler_fn)(void *ud, const im_http_request *req,
@@ -64,6 +76,20 @@ int im_router_add(im_router *r, const char *method, const char *pattern,
  * pattern matches, or 405 when one matches the path with another method. */
 int im_router_match(const im_router *r, const char *method, const char *path,
 		    im_handler_fn *fn, void **ud, size_t *rest_offset);
+
+typedef struct im_route_match {
+	im_handler_fn fn;
+	void *ud;
+	size_t rest_offset;
+	/* The pattern that matched (e.g. "/hooks/" and its star), also for
+	 * a 405; NULL for a 404. Owned by the router. Labels metrics with
+	 * bounded cardinality where the raw path would not. */
+	const char *pattern;
+} im_route_match;
+
+/* im_router_match, also naming the matched pattern. */
+int im_router_find(const im_router *r, const char *method, const char *path,
+		   im_route_match *out);
 
 /* --- server ---------------------------------------------------------- */
 
@@ -97,6 +123,88 @@ int im_resp_error(im_http_response *resp, int status, const char *code,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 const char *im_req_header(const im_http_request *req, const char *name);
 const char *im_req_query(const im_http_request *req, const char *name);
+/* The connection's socket, for readiness polling only (e.g. EPOLLRDHUP to
+ * notice a stream client leaving while its connection is suspended, which
+ * the server does not watch then): never read, write or close it. It stays
+ * open at least until a stream's closed() returns. -1 if unknown. */
+int im_req_socket(const im_http_request *req);
+
+/* --- deferred answers ---------------------------------------------- */
+
+/* The handler returns 0 right after this; the answer is sent when
+ * im_deferred_complete is called, exactly once, from any thread (also
+ * before the handler returned). `headers` is NULL or a NULL-terminated
+ * list of name, value pairs. If the server stops first, the client gets a
+ * 503 and the later complete() returns IM_ECONFLICT. */
+im_http_deferred *im_resp_defer(im_http_response *resp);
+int im_deferred_complete(im_http_deferred *d, int status, const char *ctype,
+			 const void *body, size_t len,
+			 const char *const *headers);
+/* Frees what a response holds (not a deferred it handed over). */
+void im_http_response_clear(im_http_response *r);
+
+/* --- streams ---------------------------------------------------------- */
+
+/*
+ * A stream answer: headers go out at once, then the body comes from
+ * produce() for as long as the connection lives (chunked on HTTP/1.1).
+ *
+ * Threads: produce() runs on an HTTP worker thread, never twice at once
+ * for one stream, whenever the client can take more bytes. It returns the
+ * number of bytes written to buf (at most max), 0 for "nothing now" (the
+ * server then suspends the connection: no thread waits and nothing polls
+ * until im_http_stream_wake), or a negative value to end the answer.
+ * closed() runs exactly once, on a worker thread or in im_httpd_stop, after
+ * the last produce(): the client left, the answer ended, it was aborted, or
+ * the server stopped. `ud` belongs to the caller; closed() is the place to
+ * free it. The stream handle is valid until closed() returns, and no
+ * longer: callers that wake it from other threads must stop doing so in
+ * closed() (take the same lock there as around their wake calls).
+ */
+typedef struct im_http_stream_ops {
+	long (*produce)(void *ud, char *buf, size_t max);
+	void (*closed)(void *ud);
+	/* Kernel send buffer for this connection in bytes (0 = system
+	 * default): a client that stops reading then holds at most this
+	 * much kernel memory, and the producer notices it sooner. */
+	int sndbuf;
+} im_http_stream_ops;
+
+/* Turns `resp` into a stream answer with `status` and content type;
+ * further headers may still be added with im_resp_header. Returns the
+ * stream, or NULL (out of memory; `ud` stays the caller's). If the handler
+ * then fails or the answer cannot be sent, closed() still runs. */
+im_http_stream *im_resp_stream(im_http_response *resp, int status,
+			       const char *ctype,
+			       const im_http_stream_ops *ops, void *ud);
+/* Any thread: there may be something to send; resumes a suspended
+ * connection (or makes the next "nothing now" try once more). Cheap and
+ * non-blocking: fit for a bus watcher. */
+void im_http_stream_wake(im_http_stream *s);
+/* Any thread: closes the connection without waiting for the client to
+ * read what is queued (a client that stopped reading). closed() follows
+ * on a worker thread. */
+void im_http_stream_abort(im_http_stream *s);
+
+/* --- upgrades (WebSocket) ---------------------------------------------- */
+
+/* Runs on a worker thread once the 101 answer is on the wire. From then on
+ * the callee owns the connection: `fd` is the raw socket (non-blocking),
+ * `extra` the bytes the client sent after its request (borrowed for this
+ * call), and `ud` is the callee's to free. It must eventually call
+ * im_http_upgrade_close(u) from any thread; that also closes `fd`. Every
+ * upgraded connection must be closed before im_httpd_stop. */
+typedef void (*im_http_upgrade_fn)(void *ud, im_http_upgrade *u, int fd,
+				   const char *extra, size_t extra_len);
+
+/* Answers 101 Switching Protocols with "Upgrade: <protocol>" (add the
+ * protocol's own headers with im_resp_header) and hands the socket to
+ * `fn`. If the upgrade never happens (the client left first), free_ud(ud)
+ * runs instead. 0 or IM_ENOMEM (then `ud` stays the caller's). */
+int im_resp_upgrade(im_http_response *resp, const char *protocol,
+		    im_http_upgrade_fn fn, void *ud, void (*free_ud)(void *));
+/* Any thread, once per upgrade: closes the socket and frees `u`. */
+void im_http_upgrade_close(im_http_upgrade *u);
 
 /* Parses "127.0.0.1:8080", "[::1]:8080", ":8080", "localhost:8080". */
 int im_parse_listen(const char *listen, char *host, size_t hostlen,

@@ -75,23 +75,40 @@ static bool path_matches(const route *rt, const char *path, size_t plen)
 	return plen == rt->prefix_len && memcmp(path, rt->pattern, plen) == 0;
 }
 
-int im_router_match(const im_router *r, const char *method, const char *path,
-		    im_handler_fn *fn, void **ud, size_t *rest_offset)
+int im_router_find(const im_router *r, const char *method, const char *path,
+		   im_route_match *out)
 {
 	size_t plen = strlen(path);
-	bool other_method = false;
+	const char *other = NULL;
+	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < r->n; i++) {
 		const route *rt = &r->routes[i];
 		if (!path_matches(rt, path, plen))
 			continue;
 		if (rt->method && strcmp(rt->method, method) != 0) {
-			other_method = true;
+			if (!other)
+				other = rt->pattern;
 			continue;
 		}
-		*fn = rt->fn;
-		*ud = rt->ud;
-		*rest_offset = rt->prefix_len;
+		out->fn = rt->fn;
+		out->ud = rt->ud;
+		out->rest_offset = rt->prefix_len;
+		out->pattern = rt->pattern;
 		return 0;
 	}
-	return other_method ? 405 : 404;
+	out->pattern = other;
+	return other ? 405 : 404;
+}
+
+int im_router_match(const im_router *r, const char *method, const char *path,
+		    im_handler_fn *fn, void **ud, size_t *rest_offset)
+{
+	im_route_match m;
+	int rc = im_router_find(r, method, path, &m);
+	if (rc == 0) {
+		*fn = m.fn;
+		*ud = m.ud;
+		*rest_offset = m.rest_offset;
+	}
+	return rc;
 }

@@ -1,6 +1,7 @@
 /* libmicrohttpd server: buffers each request body (bounded), runs the
  * router's handler once the request is complete, and turns the handler's
- * im_http_response into an MHD response. */
+ * im_http_response into an MHD response: a buffer, a stream (stream.c) or
+ * a protocol upgrade. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -8,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
-#include "http/http.h"
+#include "http/internal.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 struct im_httpd {
 	struct MHD_Daemon *mhd;
@@ -21,6 +24,15 @@ struct im_httpd {
 	size_t max_body;
 	unsigned port;
 	char name[32];
+	im_stream_reg streams;
+	im_deferred_reg deferred;
+};
+
+struct im_http_upgrade {
+	im_http_upgrade_fn fn;
+	void *ud;
+	void (*free_ud)(void *);
+	struct MHD_UpgradeResponseHandle *urh;
 };
 
 typedef struct req_ctx {
@@ -28,10 +40,26 @@ typedef struct req_ctx {
 	size_t cap;
 	bool too_large;
 	char ip[INET6_ADDRSTRLEN];
+	/* A 101 answer queued and not yet taken over by its handler. */
+	im_http_upgrade *upgrade;
+	/* An answer that follows later (im_resp_defer). */
+	im_http_deferred *deferred;
+	bool deferred_started;
 } req_ctx;
+
+static void upgrade_discard(im_http_upgrade *u)
+{
+	if (!u)
+		return;
+	if (u->free_ud)
+		u->free_ud(u->ud);
+	free(u);
+}
 
 static void resp_clear(im_http_response *r)
 {
+	im_stream_discard(r->stream);
+	upgrade_discard(r->upgrade);
 	free(r->content_type);
 	free(r->body);
 	for (im_http_hdr_node *h = r->headers, *next; h; h = next) {
@@ -132,32 +160,127 @@ const char *im_req_query(const im_http_request *req, const char *name)
 					   name);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn,
-				     im_http_response *r)
+int im_req_socket(const im_http_request *req)
 {
-	struct MHD_Response *mr = MHD_create_response_from_buffer(
-	    r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
-	if (!mr)
-		return MHD_NO;
-	r->body = NULL; /* now owned by MHD */
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
+int im_resp_upgrade(im_http_response *resp, const char *protocol,
+		    im_http_upgrade_fn fn, void *ud, void (*free_ud)(void *))
+{
+	if (!fn || !protocol || resp->stream || resp->upgrade)
+		return IM_EINVAL;
+	im_http_upgrade *u = calloc(1, sizeof(*u));
+	if (!u)
+		return IM_ENOMEM;
+	if (im_resp_set(resp, MHD_HTTP_SWITCHING_PROTOCOLS, NULL, "", 0) != 0 ||
+	    im_resp_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol) != 0) {
+		free(u);
+		return IM_ENOMEM;
+	}
+	/* A 101 carries no body, so no content type either. */
+	free(resp->content_type);
+	resp->content_type = NULL;
+	*u = (im_http_upgrade){.fn = fn, .ud = ud, .free_ud = free_ud};
+	resp->upgrade = u;
+	return 0;
+}
+
+void im_http_upgrade_close(im_http_upgrade *u)
+{
+	if (!u)
+		return;
+	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(u);
+}
+
+/* MHD calls this once the 101 is sent, on the connection's worker thread,
+ * before the request's completion callback (which runs after the close):
+ * from here on `u` belongs to the handler. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+		       const char *extra, size_t extra_len, MHD_socket sock,
+		       struct MHD_UpgradeResponseHandle *urh)
+{
+	im_http_upgrade *u = cls;
+	req_ctx *c = con_cls;
+	if (c && c->upgrade == u)
+		c->upgrade = NULL;
+	u->urh = urh;
+	u->fn(u->ud, u, sock, extra, extra_len);
+}
+
+void im_resp_add_headers(struct MHD_Response *mr, const im_http_response *r)
+{
 	if (r->content_type)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
 					r->content_type);
 	for (im_http_hdr_node *h = r->headers; h; h = h->next)
 		MHD_add_response_header(mr, h->name, h->value);
+}
+
+static enum MHD_Result send_upgrade(req_ctx *c, struct MHD_Connection *conn,
+				    im_http_response *r)
+{
+	im_http_upgrade *u = r->upgrade;
+	struct MHD_Response *mr = MHD_create_response_for_upgrade(on_upgrade,
+								  u);
+	if (!mr)
+		return MHD_NO;
+	r->upgrade = NULL;
+	c->upgrade = u; /* freed on completion unless on_upgrade takes it */
+	im_resp_add_headers(mr, r);
+	enum MHD_Result ret = MHD_queue_response(
+	    conn, MHD_HTTP_SWITCHING_PROTOCOLS, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+static enum MHD_Result send_response(im_httpd *d, req_ctx *c,
+				     struct MHD_Connection *conn,
+				     im_http_response *r)
+{
+	if (r->stream)
+		return im_stream_queue(&d->streams, conn, r);
+	if (r->upgrade)
+		return send_upgrade(c, conn, r);
+	struct MHD_Response *mr = MHD_create_response_from_buffer(
+	    r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!mr)
+		return MHD_NO;
+	r->body = NULL; /* now owned by MHD */
+	im_resp_add_headers(mr, r);
 	enum MHD_Result ret = MHD_queue_response(
 	    conn, (unsigned)(r->status ? r->status : 500), mr);
 	MHD_destroy_response(mr);
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, int status,
+/* im_http_requests_total{route,code}: the route is the router's pattern,
+ * never the raw path, so the series stay few. Looked up per request, as
+ * a registry lookup is cheap and survives im_metrics_reset in tests. */
+static void count_request(const char *route, int status)
+{
+	static const char *const labels[] = {"route", "code", NULL};
+	im_metric *m = im_metrics_family(
+	    "im_http_requests_total",
+	    "HTTP requests answered, by route pattern and status code",
+	    IM_METRIC_COUNTER, labels, NULL, 0);
+	char code[16];
+	snprintf(code, sizeof(code), "%d", status);
+	const char *const values[] = {route ? route : "unmatched", code};
+	im_metric_add(m, values, 1);
+}
+
+static enum MHD_Result send_error(im_httpd *d, req_ctx *c,
+				  struct MHD_Connection *conn, int status,
 				  const char *code, const char *msg)
 {
 	im_http_response r = {0};
 	enum MHD_Result ret = MHD_NO;
 	if (im_resp_error(&r, status, code, "%s", msg) == 0)
-		ret = send_response(conn, &r);
+		ret = send_response(d, c, conn, &r);
 	resp_clear(&r);
 	return ret;
 }
@@ -207,40 +330,83 @@ static bool append_body(req_ctx *c, const char *data, size_t len, size_t max)
 	return true;
 }
 
+void im_http_response_clear(im_http_response *r)
+{
+	resp_clear(r);
+}
+
+/* Sends a deferred answer if it is complete, else waits suspended. */
+static enum MHD_Result answer_deferred(im_httpd *d, req_ctx *c,
+				       struct MHD_Connection *conn)
+{
+	if (!c->deferred_started) {
+		c->deferred_started = true;
+		int st = im_deferred_begin(&d->deferred, c->deferred, conn);
+		if (st == 0)
+			return MHD_YES; /* suspended; resumed by complete() */
+		if (st < 0)
+			return send_error(d, c, conn, 503, "stopping",
+					  "the server is stopping");
+	}
+	im_http_response *r = im_deferred_take(c->deferred);
+	if (!r)
+		return send_error(d, c, conn, 503, "stopping",
+				  "the server is stopping");
+	return send_response(d, c, conn, r);
+}
+
 static enum MHD_Result dispatch(im_httpd *d, req_ctx *c,
 				struct MHD_Connection *conn)
 {
-	im_handler_fn fn;
-	void *ud;
-	size_t rest;
 	if (!c->req.body)
 		c->req.body = calloc(1, 1);
 	if (!c->req.body)
 		return MHD_NO;
-	int m = im_router_match(d->router, c->req.method, c->req.url, &fn,
-				&ud, &rest);
-	if (m == 404)
-		return send_error(conn, 404, "not_found", "no such route");
-	if (m == 405)
-		return send_error(conn, 405, "method_not_allowed",
+	im_route_match m;
+	int rc = im_router_find(d->router, c->req.method, c->req.url, &m);
+	if (rc != 0) {
+		count_request(m.pattern, rc);
+		if (rc == 404)
+			return send_error(d, c, conn, 404, "not_found",
+					  "no such route");
+		return send_error(d, c, conn, 405, "method_not_allowed",
 				  "method not allowed on this route");
-	c->req.rest = c->req.url + rest;
+	}
+	c->req.rest = c->req.url + m.rest_offset;
 	im_http_response r = {0};
-	int rc = fn(ud, &c->req, &r);
+	rc = m.fn(m.ud, &c->req, &r);
 	enum MHD_Result ret;
 	if (rc < 0 || r.status == 0) {
 		LOG_ERROR(d->name, "%s %s: handler failed (%d)", c->req.method,
 			  c->req.url, rc);
-		ret = send_error(conn, 500, "internal",
+		count_request(m.pattern, 500);
+		ret = send_error(d, c, conn, 500, "internal",
 				 "the handler failed; see the server log");
 	} else {
-		LOG_DEBUG(d->name, "%s %s -> %d (%zu bytes in, %zu out)",
+		LOG_DEBUG(d->name, "%s %s -> %d (%zu bytes in, %zu out)%s",
 			  c->req.method, c->req.url, r.status, c->req.body_len,
-			  r.body_len);
-		ret = send_response(conn, &r);
+			  r.body_len, r.stream ? " stream" : "");
+		count_request(m.pattern, r.status);
+		if (r.deferred) {
+			c->deferred = r.deferred;
+			r.deferred = NULL;
+			resp_clear(&r);
+			return answer_deferred(d, c, conn);
+		}
+		ret = send_response(d, c, conn, &r);
 	}
 	resp_clear(&r);
 	return ret;
+}
+
+static enum MHD_Result too_large(im_httpd *d, req_ctx *c,
+				 struct MHD_Connection *conn)
+{
+	im_route_match m;
+	im_router_find(d->router, c->req.method, c->req.url, &m);
+	count_request(m.pattern, 413);
+	return send_error(d, c, conn, 413, "payload_too_large",
+			  "request body exceeds the limit");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -263,8 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > d->max_body) {
 			c->too_large = true;
-			return send_error(conn, 413, "payload_too_large",
-					  "request body exceeds the limit");
+			return too_large(d, c, conn);
 		}
 		return MHD_YES;
 	}
@@ -276,8 +441,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (c->too_large)
-		return send_error(conn, 413, "payload_too_large",
-				  "request body exceeds the limit");
+		return too_large(d, c, conn);
+	if (c->deferred)
+		return answer_deferred(d, c, conn);
 	return dispatch(d, c, conn);
 }
 
@@ -287,6 +453,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	req_ctx *c = *con_cls;
 	if (!c)
 		return;
+	upgrade_discard(c->upgrade);
+	im_deferred_end(c->deferred);
 	free(c->req.body);
 	free(c);
 	*con_cls = NULL;
@@ -348,6 +516,22 @@ static int resolve(const char *host, unsigned port,
 	return 0;
 }
 
+/* Every stream client holds a socket for as long as it listens; the
+ * default soft limit (1024) would cap them far below the connection
+ * limit, so take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			LOG_DEBUG("http", "could not raise RLIMIT_NOFILE");
+	}
+}
+
 im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 			 const im_router *router, char *err, size_t errlen)
 {
@@ -368,7 +552,10 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	raise_fd_limit();
 	d->router = router;
+	im_stream_reg_init(&d->streams);
+	im_deferred_reg_init(&d->deferred);
 	d->max_body = opts && opts->max_body ? opts->max_body : 1u << 20;
 	snprintf(d->name, sizeof(d->name), "%s",
 		 opts && opts->name ? opts->name : "http");
@@ -379,7 +566,8 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 	}
 	unsigned timeout = opts && opts->timeout_s ? opts->timeout_s : 30;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* A pool of one is no pool: MHD wants 0 then. */
@@ -398,6 +586,7 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 			 "available; change server.listen or stop the other "
 			 "process",
 			 listen);
+		im_stream_reg_destroy(&d->streams);
 		free(d);
 		return NULL;
 	}
@@ -416,6 +605,11 @@ void im_httpd_stop(im_httpd *d)
 {
 	if (!d)
 		return;
+	/* MHD must not stop with a connection suspended. */
+	im_stream_reg_stop(&d->streams);
+	im_deferred_reg_stop(&d->deferred);
 	MHD_stop_daemon(d->mhd);
+	im_stream_reg_destroy(&d->streams);
+	im_deferred_reg_destroy(&d->deferred);
 	free(d);
 }

@@ -284,6 +284,31 @@ static int row_save(sqlite3 *db, const inc_row *r, bool insert)
 
 typedef int (*apply_fn)(sqlite3 *db, op *o, im_write *out, im_err *err);
 
+static im_repo_outbox_fn outbox_hook;
+
+void im_repo_set_outbox_hook(im_repo_outbox_fn fn)
+{
+	__atomic_store_n(&outbox_hook, fn, __ATOMIC_RELEASE);
+}
+
+/* Outbox rows for the new events, in this transaction. */
+static int run_outbox(sqlite3 *db, op *o, im_err *err)
+{
+	im_repo_outbox_fn fn = __atomic_load_n(&outbox_hook, __ATOMIC_ACQUIRE);
+	size_t i;
+	json_t *ev;
+	if (!fn)
+		return 0;
+	json_array_foreach(o->pending, i, ev)
+	{
+		if (fn(db, ev) != 0) {
+			set_db_err(err, db, "notification outbox");
+			return IM_EIO;
+		}
+	}
+	return 0;
+}
+
 static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 	       im_write *out, im_err *err)
 {
@@ -308,6 +333,8 @@ static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 	}
 	out->status = 200;
 	rc = apply(db, o, out, err);
+	if (rc == 0)
+		rc = run_outbox(db, o, err);
 	if (rc == 0 && idem && idem_store(db, idem, scope, out) != 0) {
 		set_db_err(err, db, "idempotency record");
 		rc = IM_EIO;

@@ -64,6 +64,15 @@ void im_write_clear(im_write *w);
 /* Sets the public URL used for incident links ("" for none). */
 void im_repo_set_public_url(const char *url);
 
+/* The transactional outbox (core/notify): when set, every write calls
+ * `fn` once per new event, after the change is applied and before COMMIT,
+ * on the writing thread with the store lock held and the transaction open
+ * on `db`. It inserts the event's outbox rows there, so they commit with
+ * the event or not at all; a non-zero return rolls the write back. It must
+ * not take the store lock itself. NULL removes it. */
+typedef int (*im_repo_outbox_fn)(sqlite3 *db, const json_t *event);
+void im_repo_set_outbox_hook(im_repo_outbox_fn fn);
+
 #define IM_TITLE_MAX 200
 #define IM_TEXT_MAX 10000
 

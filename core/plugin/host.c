@@ -260,10 +260,112 @@ static int h_reply_action(im_reply *r, const char *id, const char *label,
 	return im_reply_add_action(r, id, label, value, style);
 }
 
+/* command_dispatch for plugins: their callback has no invocation. */
+typedef struct first_thunk {
+	void (*first)(void *ud, const json_t *reply);
+	void *ud;
+} first_thunk;
+
+static void thunk_first(void *ud, const im_invocation *inv,
+			const json_t *reply)
+{
+	first_thunk *t = ud;
+	t->first(t->ud, reply);
+	free(t);
+}
+
 static int h_command_dispatch(im_instance *in, const im_invocation *inv,
 			      void (*first)(void *, const json_t *), void *ud)
 {
-	return im_command_dispatch(in, inv, first, ud);
+	if (!in || !inv || !first)
+		return IM_EINVAL;
+	first_thunk *t = malloc(sizeof(*t));
+	if (!t)
+		return IM_ENOMEM;
+	*t = (first_thunk){first, ud};
+	int rc = im_command_dispatch(in, inv, thunk_first, t);
+	if (rc != 0)
+		free(t);
+	return rc;
+}
+
+/* command_handle: the first answer completes the deferred HTTP answer,
+ * shaped by the connector's answer(). */
+typedef struct handle {
+	im_http_deferred *d;
+	im_instance *inst;
+} handle;
+
+static void complete_from(im_http_deferred *d, im_http_response *r)
+{
+	const char *hdrs[33];
+	size_t n = 0;
+	for (im_http_hdr_node *h = r->headers; h && n < 31; h = h->next) {
+		hdrs[n++] = h->name;
+		hdrs[n++] = h->value;
+	}
+	hdrs[n] = NULL;
+	im_deferred_complete(d, r->status, r->content_type, r->body,
+			     r->body_len, hdrs);
+}
+
+static void handle_first(void *ud, const im_invocation *inv,
+			 const json_t *reply)
+{
+	handle *h = ud;
+	const im_connector *c =
+	    h->inst->mod && h->inst->mod->n_connectors
+		? h->inst->mod->connectors[0]
+		: NULL;
+	im_http_response r = {0};
+	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, &r)
+				: IM_EUNSUPPORTED;
+	if (rc != 0 || r.status == 0) {
+		im_http_response_clear(&r);
+		im_resp_json(&r, 200, json_deep_copy(reply));
+	}
+	complete_from(h->d, &r);
+	im_http_response_clear(&r);
+	free(h);
+}
+
+static int h_command_handle(im_instance *in, const im_invocation *inv,
+			    im_http_response *resp)
+{
+	if (!in || !inv || !resp)
+		return IM_EINVAL;
+	handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return IM_ENOMEM;
+	h->inst = in;
+	h->d = im_resp_defer(resp);
+	if (!h->d) {
+		free(h);
+		return IM_ENOMEM;
+	}
+	int rc = im_command_dispatch(in, inv, handle_first, h);
+	if (rc != 0) {
+		/* No first answer will come: answer the request here. */
+		const char *msg = "{\"text\":\"the command could not be started\"}";
+		im_deferred_complete(h->d, 503, "application/json", msg,
+				     strlen(msg), NULL);
+		free(h);
+	}
+	return 0;
+}
+
+static im_http_deferred *h_resp_defer(im_http_response *resp)
+{
+	return resp ? im_resp_defer(resp) : NULL;
+}
+
+static int h_deferred_complete(im_http_deferred *d, int status,
+			       const char *ctype, const void *body, size_t len,
+			       const char *const *headers)
+{
+	if (!d || status < 100 || status > 599 || (len && !body))
+		return IM_EINVAL;
+	return im_deferred_complete(d, status, ctype, body, len, headers);
 }
 
 static int h_incident_op(im_instance *in, const char *op, const json_t *args,
@@ -336,6 +438,9 @@ static const im_host table = {
     .reply_visibility = h_reply_visibility,
     .reply_field = h_reply_field,
     .reply_action = h_reply_action,
+    .resp_defer = h_resp_defer,
+    .deferred_complete = h_deferred_complete,
+    .command_handle = h_command_handle,
     .command_dispatch = h_command_dispatch,
     .incident_op = h_incident_op,
     .kv_get = h_kv_get,

@@ -6,7 +6,14 @@
  * the HTTP answer ({"reply": ...}), late results are POSTed as JSON to
  * response_url (like Slack's) or, without one, kept for GET
  * /hooks/<id>/followups. It also ships a `sleep <ms> [text]` command for
- * the 3-second-contract tests and benchmarks. */
+ * the 3-second-contract tests and benchmarks.
+ * Notifications: send() POSTs the rendered payload to
+ * <base_url>/channels/<channel>/messages (PATCH .../messages/<id> for an
+ * edit) with the row's dedup key in X-Dedup-Key, and maps the answer the
+ * way a real connector would: 2xx ok (message id from "id"), 429 rate
+ * limited (Retry-After, or "retry_after" in the body), 5xx and network
+ * errors retry, other 4xx permanent (the body's "error"). The fake
+ * platform of tests/fakes answers there. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,8 @@ typedef struct tc {
 	im_instance *inst;
 	pthread_mutex_t mu;
 	json_t *followups;
+	char *base_url;     /* "" = notifications cannot be sent */
+	uint32_t timeout_ms;
 } tc;
 
 static const char *str(const json_t *o, const char *k)
@@ -142,6 +151,122 @@ static int sleep_cmd(void *state, const char *verb, const im_invocation *inv,
 	return 0;
 }
 
+static void set_result(im_send_result *res, uint32_t verdict,
+		       const char *error, const char *hint)
+{
+	res->verdict = verdict;
+	snprintf(res->error, sizeof(res->error), "%s", error ? error : "");
+	snprintf(res->hint, sizeof(res->hint), "%s", hint ? hint : "");
+}
+
+static const char *header(const im_http_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (!strcmp(r->headers[i].name, name))
+			return r->headers[i].value;
+	return NULL;
+}
+
+/* The platform's answer -> what the pipeline should do. */
+static void classify(const im_http_result *r, im_send_result *res)
+{
+	json_t *body = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+	const char *err = str(body, "error");
+	res->http_status = r->status;
+	if (r->status >= 200 && r->status < 300) {
+		const json_t *id = json_object_get(body, "id");
+		if (json_is_string(id) && *json_string_value(id)) {
+			set_result(res, IM_SEND_OK, NULL, NULL);
+			snprintf(res->message_id, sizeof(res->message_id), "%s",
+				 json_string_value(id));
+			snprintf(res->thread_id, sizeof(res->thread_id), "%s",
+				 json_string_value(id));
+		} else {
+			/* It may have posted; we cannot tell. Try again
+			 * (the dedup key lets the platform drop a repeat). */
+			set_result(res, IM_SEND_RETRY, "bad_response",
+				   "the platform answered 2xx without a "
+				   "message id");
+		}
+	} else if (r->status == 429) {
+		const char *ra = header(r, "retry-after");
+		res->retry_after_s =
+		    ra ? strtod(ra, NULL)
+		       : json_number_value(json_object_get(body, "retry_after"));
+		set_result(res, IM_SEND_RATE_LIMITED,
+			   json_is_true(json_object_get(body, "global"))
+			       ? "global_rate_limited"
+			       : "rate_limited",
+			   NULL);
+	} else if (r->status >= 500) {
+		char e[32];
+		snprintf(e, sizeof(e), "http_%ld", r->status);
+		set_result(res, IM_SEND_RETRY, err ? err : e, NULL);
+	} else {
+		char e[32];
+		snprintf(e, sizeof(e), "http_%ld", r->status);
+		set_result(res, IM_SEND_PERMANENT, err ? err : e,
+			   str(body, "hint") ? str(body, "hint")
+					     : "the test platform refused the "
+					       "message");
+	}
+	json_decref(body);
+}
+
+static int send_msg(void *state, const im_send *msg, im_send_result *res)
+{
+	tc *t = state;
+	if (!*t->base_url || !IM_HOST_HAS(t->host, http_fetch)) {
+		set_result(res, IM_SEND_PERMANENT, "no base_url",
+			   "set base_url in this testconn instance's config");
+		return 0;
+	}
+	char url[1024];
+	if (msg->message_id)
+		snprintf(url, sizeof(url), "%s/channels/%s/messages/%s",
+			 t->base_url, msg->channel, msg->message_id);
+	else
+		snprintf(url, sizeof(url), "%s/channels/%s/messages",
+			 t->base_url, msg->channel);
+	json_t *body = json_is_object(msg->payload)
+			   ? json_deep_copy(msg->payload)
+			   : json_pack("{s:O?}", "payload", msg->payload);
+	if (msg->thread_id)
+		json_object_set_new(body, "thread_id",
+				    json_string(msg->thread_id));
+	if (msg->event_type)
+		json_object_set_new(body, "event_type",
+				    json_string(msg->event_type));
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	im_http_header h[] = {{"Content-Type", "application/json"},
+			      {"X-Dedup-Key", msg->dedup_key ? msg->dedup_key
+							     : ""}};
+	im_http_call call = {.struct_size = sizeof(call),
+			     .method = msg->message_id ? "PATCH" : "POST",
+			     .url = url,
+			     .headers = h,
+			     .n_headers = 2,
+			     .body = text,
+			     .body_len = text ? strlen(text) : 0,
+			     .timeout_ms = t->timeout_ms};
+	im_http_result *r = NULL;
+	int rc = t->host->http_fetch(t->inst, &call, &r);
+	free(text);
+	if (rc != 0 || !r || r->error) {
+		set_result(res, IM_SEND_RETRY,
+			   rc == IM_ETIMEDOUT || (r && r->error == IM_ETIMEDOUT)
+			       ? "timeout"
+			       : "network",
+			   r && r->error_text ? r->error_text : NULL);
+	} else {
+		classify(r, res);
+	}
+	if (r)
+		t->host->http_result_free(r);
+	return 0;
+}
+
 static int create(const im_host *host, im_instance *inst,
 		  const json_t *config, void **state)
 {
@@ -153,6 +278,18 @@ static int create(const im_host *host, im_instance *inst,
 		return IM_ENOMEM;
 	t->host = host;
 	t->inst = inst;
+	const char *base = json_string_value(json_object_get(config, "base_url"));
+	t->base_url = strdup(base ? base : "");
+	double to = json_number_value(json_object_get(config, "timeout"));
+	t->timeout_ms = to > 0 ? (uint32_t)(to * 1000) : 10000;
+	if (!t->base_url) {
+		free(t);
+		return IM_ENOMEM;
+	}
+	/* Edits and posts share one base URL; a trailing slash would double. */
+	size_t bl = strlen(t->base_url);
+	if (bl && t->base_url[bl - 1] == '/')
+		t->base_url[bl - 1] = '\0';
 	pthread_mutex_init(&t->mu, NULL);
 	t->followups = json_array();
 	host->route_add(inst, "POST", "command", on_command);
@@ -166,6 +303,7 @@ static void destroy(void *state)
 {
 	tc *t = state;
 	json_decref(t->followups);
+	free(t->base_url);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
@@ -176,6 +314,25 @@ static const im_connector connector = {
     .status = status,
     .answer = answer,
     .followup = followup,
+    .send = send_msg,
+    /* Like the fake platform of tests/fakes: 1 message/s per channel,
+     * bursts of 3. */
+    .rate_per_channel = 1,
+    .burst_per_channel = 3,
+    .rate_global = 0,
+};
+
+static const im_config_key keys[] = {
+    {"base_url", IM_CFG_STRING, "\"\"", 0,
+     "where notifications go: <base_url>/channels/<id>/messages (empty: "
+     "sends fail with a dead letter)"},
+    {"timeout", IM_CFG_DURATION, "10s", 0, "HTTP timeout of one send"},
+    /* Read by the host's pipeline, as for the real connectors. */
+    {"default_channel", IM_CFG_STRING, NULL, 0,
+     "channel for incident events of severities not routed below"},
+    {"notification_channels", IM_CFG_MAP, NULL, 0,
+     "severity routing: {SEV-1: channel id, ...}"},
+    {NULL, 0, NULL, 0, NULL},
 };
 
 static const im_command_verb verbs[] = {
@@ -200,6 +357,7 @@ static const im_plugin_desc desc = {
     .vendor = "tests",
     .license = "MIT",
     .components = components,
+    .config_keys = keys,
     .create = create,
     .destroy = destroy,
 };

@@ -1,0 +1,62 @@
+/* Between server.c and stream.c only: how stream and upgrade answers are
+ * handed to libmicrohttpd. Handlers use http.h. */
+#ifndef IM_CORE_HTTP_INTERNAL_H
+#define IM_CORE_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <microhttpd.h>
+
+#include "http/http.h"
+
+/* The live streams of one server, so that stopping can resume every
+ * suspended connection first: libmicrohttpd refuses (panics) to stop with
+ * a connection still suspended. */
+typedef struct im_stream_reg {
+	pthread_mutex_t mu;
+	im_http_stream *head;
+	bool stopping; /* no stream may suspend any more */
+} im_stream_reg;
+
+void im_stream_reg_init(im_stream_reg *reg);
+void im_stream_reg_destroy(im_stream_reg *reg);
+/* Ends every stream and resumes the suspended ones; before
+ * MHD_stop_daemon. */
+void im_stream_reg_stop(im_stream_reg *reg);
+
+/* Queues resp->stream on `conn` (taking it over; resp->stream is NULL
+ * afterwards). Headers and status come from `resp`. */
+enum MHD_Result im_stream_queue(im_stream_reg *reg,
+				struct MHD_Connection *conn,
+				im_http_response *resp);
+/* A stream that never reached a connection: runs closed() and frees. */
+void im_stream_discard(im_http_stream *s);
+
+/* Deferred answers (deferred.c) waiting on suspended connections, so
+ * stopping can answer and resume them first. */
+typedef struct im_deferred_reg {
+	pthread_mutex_t mu;
+	im_http_deferred *head;
+	bool stopping;
+} im_deferred_reg;
+
+void im_deferred_reg_init(im_deferred_reg *reg);
+void im_deferred_reg_destroy(im_deferred_reg *reg);
+/* Answers 503 to every waiting request and resumes it. */
+void im_deferred_reg_stop(im_deferred_reg *reg);
+/* After the handler returned a deferred answer: 1 when it is complete
+ * already (send it now), 0 when the connection is now suspended until
+ * complete() resumes it, -1 when the server is stopping (answer 503). */
+int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
+		       struct MHD_Connection *conn);
+/* The completed answer, once; NULL when not complete yet. */
+im_http_response *im_deferred_take(im_http_deferred *d);
+/* The request ended (sent, or the client left): drops the server's
+ * share. */
+void im_deferred_end(im_http_deferred *d);
+
+/* Adds the answer's content type and headers to an MHD response. */
+void im_resp_add_headers(struct MHD_Response *mr, const im_http_response *r);
+
+#endif

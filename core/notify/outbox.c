@@ -1,0 +1,496 @@
+/* The outbox table: rows written in the incident's own transaction (the
+ * repo hook), claimed with a lease by the dispatcher, and deleted once the
+ * platform accepted them (or kept as dead letters). Claimed rows carry
+ * claimed_by and lease_until; a row is claimable when it is pending, its
+ * not_before has passed and its lease ran out, so a crashed process's rows
+ * come back on their own. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "incident/incident.h"
+#include "log/log.h"
+#include "notify/internal.h"
+
+typedef struct hook_ctx {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	long long seq, incident, now;
+	int sev;
+	bool critical;
+	const char *type;
+} hook_ctx;
+
+static int insert_row(void *ud, const nt_sub *s)
+{
+	hook_ctx *h = ud;
+	char mode[2] = {s->mode, '\0'};
+	sqlite3_stmt *q = h->ins;
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, h->incident);
+	sqlite3_bind_int64(q, 2, h->seq);
+	sqlite3_bind_text(q, 3, h->type, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, h->sev);
+	sqlite3_bind_int(q, 5, h->critical);
+	sqlite3_bind_text(q, 6, s->connector, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, s->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, mode, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 9, h->now);
+	return sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
+}
+
+int nt_outbox_hook(sqlite3 *db, const json_t *event)
+{
+	const json_t *inc =
+	    json_object_get(json_object_get(event, "data"), "incident");
+	hook_ctx h = {
+	    .db = db,
+	    .seq = json_integer_value(json_object_get(event, "sequence")),
+	    .incident = json_integer_value(json_object_get(inc, "number")),
+	    .sev = im_inc_sev_parse(
+		json_string_value(json_object_get(inc, "severity"))),
+	    .type = json_string_value(json_object_get(event, "type")),
+	    .now = nt_wall_ms(),
+	};
+	if (!h.type || h.seq <= 0 || h.incident <= 0 || !h.sev)
+		return 0; /* not an incident event: nothing to notify */
+	h.critical = (nt_settings_crit_mask() >> h.sev) & 1;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO outbox(incident, event_seq, "
+			       "event_type, severity, critical, connector, "
+			       "channel, mode, created_at, updated_at) VALUES "
+			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
+			       -1, &h.ins, NULL) != SQLITE_OK) {
+		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
+		return IM_EIO;
+	}
+	int rc = nt_subs_each_match(
+	    h.type, h.sev,
+	    json_string_value(json_object_get(inc, "service")), insert_row,
+	    &h);
+	if (rc != 0)
+		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(h.ins);
+	return rc;
+}
+
+static int exec1(im_store *st, const char *sql, const char *text,
+		 long long a, long long b)
+{
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *q;
+	int rc = IM_EIO;
+	im_store_lock(st);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+		/* ?1 text, ?2 and ?3 integers, each only when used. */
+		int np = sqlite3_bind_parameter_count(q);
+		sqlite3_bind_text(q, 1, text, -1, SQLITE_STATIC);
+		if (np >= 2)
+			sqlite3_bind_int64(q, 2, a);
+		if (np >= 3)
+			sqlite3_bind_int64(q, 3, b);
+		rc = sqlite3_step(q) == SQLITE_DONE ? sqlite3_changes(db) : IM_EIO;
+		sqlite3_finalize(q);
+	}
+	if (rc < 0)
+		LOG_ERROR("notify", "outbox: %s", sqlite3_errmsg(db));
+	im_store_unlock(st);
+	return rc;
+}
+
+int nt_outbox_claim(im_store *st, const char *owner, bool critical,
+		    long long now_ms, long long lease_until, int limit,
+		    nt_claim_fn fn, void *ud)
+{
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *q;
+	int n = 0;
+	im_store_lock(st);
+	if (sqlite3_prepare_v2(
+		db,
+		"UPDATE outbox SET claimed_by = ?1, lease_until = ?2 "
+		"WHERE id IN (SELECT id FROM outbox WHERE state = 0 AND "
+		"critical = ?3 AND lease_until < ?4 AND not_before <= ?4 "
+		"ORDER BY id LIMIT ?5) RETURNING id, incident, event_seq, "
+		"event_type, severity, mode, connector, channel, created_at, "
+		"attempts",
+		-1, &q, NULL) != SQLITE_OK) {
+		LOG_ERROR("notify", "claim: %s", sqlite3_errmsg(db));
+		im_store_unlock(st);
+		return IM_EIO;
+	}
+	sqlite3_bind_text(q, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, lease_until);
+	sqlite3_bind_int(q, 3, critical);
+	sqlite3_bind_int64(q, 4, now_ms);
+	sqlite3_bind_int(q, 5, limit);
+	int s;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		nt_row *r = calloc(1, sizeof(*r));
+		if (!r)
+			continue; /* its lease runs out; claimed again later */
+		r->id = sqlite3_column_int64(q, 0);
+		r->incident = sqlite3_column_int64(q, 1);
+		r->seq = sqlite3_column_int64(q, 2);
+		snprintf(r->type, sizeof(r->type), "%s",
+			 (const char *)sqlite3_column_text(q, 3));
+		r->sev = sqlite3_column_int(q, 4);
+		const char *m = (const char *)sqlite3_column_text(q, 5);
+		r->mode = m && *m ? *m : 'u';
+		r->critical = critical;
+		r->created_ms = sqlite3_column_int64(q, 8);
+		r->attempts = sqlite3_column_int(q, 9);
+		fn(ud, r, (const char *)sqlite3_column_text(q, 6),
+		   (const char *)sqlite3_column_text(q, 7));
+		n++;
+	}
+	if (s != SQLITE_DONE)
+		LOG_ERROR("notify", "claim: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	im_store_unlock(st);
+	return n;
+}
+
+int nt_outbox_renew(im_store *st, const char *owner, long long lease_until)
+{
+	return exec1(st,
+		     "UPDATE outbox SET lease_until = ?2 WHERE claimed_by = ?1 "
+		     "AND state = 0 AND lease_until > 0",
+		     owner, lease_until, 0);
+}
+
+int nt_outbox_release(im_store *st, const char *owner)
+{
+	return exec1(st,
+		     "UPDATE outbox SET lease_until = 0, claimed_by = NULL "
+		     "WHERE claimed_by = ?1",
+		     owner, 0, 0);
+}
+
+/* "host:pid:nonce" of an owner that cannot be running any more: on this
+ * host, and either its pid is gone or it is ours with another nonce (a
+ * container restarts as the same pid). */
+static bool owner_gone(const char *other, const char *mine)
+{
+	char host[256], myhost[256];
+	long pid, mypid;
+	if (sscanf(other, "%255[^:]:%ld:", host, &pid) != 2 ||
+	    sscanf(mine, "%255[^:]:%ld:", myhost, &mypid) != 2 ||
+	    strcmp(host, myhost) != 0 || !strcmp(other, mine))
+		return false;
+	if (pid == mypid)
+		return true;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int nt_outbox_reclaim_dead(im_store *st, const char *owner)
+{
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	json_t *gone = json_array();
+	if (sqlite3_prepare_v2(db,
+			       "SELECT DISTINCT claimed_by FROM outbox WHERE "
+			       "state = 0 AND lease_until > 0 AND claimed_by "
+			       "IS NOT NULL",
+			       -1, &q, NULL) == SQLITE_OK) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const char *o = (const char *)sqlite3_column_text(q, 0);
+			if (o && owner_gone(o, owner))
+				json_array_append_new(gone, json_string(o));
+		}
+		sqlite3_finalize(q);
+	}
+	im_store_read_end(st, db);
+	int total = 0;
+	size_t i;
+	const json_t *v;
+	json_array_foreach(gone, i, v)
+	{
+		int n = nt_outbox_release(st, json_string_value(v));
+		if (n > 0) {
+			LOG_INFO("notify",
+				 "reclaimed %d outbox rows of %s, which is "
+				 "no longer running",
+				 n, json_string_value(v));
+			total += n;
+		}
+	}
+	json_decref(gone);
+	return total;
+}
+
+static int step_rows(sqlite3 *db, const char *sql, const nt_row *rows,
+		     const nt_outcome *o, long long next_ms)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return IM_EIO;
+	int rc = 0;
+	long long now = nt_wall_ms();
+	for (const nt_row *r = rows; r && rc == 0; r = r->next) {
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, r->id);
+		if (sqlite3_bind_parameter_count(q) > 1) {
+			sqlite3_bind_int64(q, 2, next_ms);
+			sqlite3_bind_text(q, 3, o->error, -1, SQLITE_STATIC);
+			sqlite3_bind_text(q, 4, o->hint, -1, SQLITE_STATIC);
+			if (o->http_status)
+				sqlite3_bind_int64(q, 5, o->http_status);
+			else
+				sqlite3_bind_null(q, 5);
+			sqlite3_bind_int64(q, 6, now);
+		}
+		rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int save_message(sqlite3 *db, const nt_outcome *o, const char *inst,
+			const char *channel)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT OR REPLACE INTO notify_messages(incident, "
+			       "connector, channel, message_id, thread_id, "
+			       "updated_at) VALUES (?,?,?,?,?,?)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return IM_EIO;
+	sqlite3_bind_int64(q, 1, o->incident);
+	sqlite3_bind_text(q, 2, inst, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, o->message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, o->thread_id && *o->thread_id ? o->thread_id
+							      : o->message_id,
+			  -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, nt_wall_ms());
+	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int nt_outbox_done(im_store *st, const nt_row *rows, const char *instance,
+		   const char *channel, const nt_outcome *o)
+{
+	sqlite3 *db = im_store_db(st);
+	const char *sql;
+	long long next = 0;
+	if (o->verdict == IM_SEND_OK)
+		sql = "DELETE FROM outbox WHERE id = ?1";
+	else if (o->verdict == IM_SEND_PERMANENT)
+		sql = "UPDATE outbox SET state = 1, attempts = attempts + 1, "
+		      "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
+		      "updated_at = ?6, claimed_by = NULL, lease_until = 0 "
+		      "WHERE id = ?1";
+	else {
+		sql = "UPDATE outbox SET attempts = attempts + 1, "
+		      "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
+		      "updated_at = ?6 WHERE id = ?1";
+		next = nt_wall_ms() + (long long)(o->wait_s * 1000);
+	}
+	im_store_lock(st);
+	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+		     ? 0
+		     : IM_EIO;
+	if (rc == 0)
+		rc = step_rows(db, sql, rows, o, next);
+	if (rc == 0 && o->verdict == IM_SEND_OK && o->message_id &&
+	    *o->message_id && o->incident > 0)
+		rc = save_message(db, o, instance, channel);
+	if (rc == 0 &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = IM_EIO;
+	if (rc != 0) {
+		LOG_ERROR("notify", "recording a delivery: %s",
+			  sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	im_store_unlock(st);
+	return rc;
+}
+
+int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
+{
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	*out = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT body FROM events WHERE seq = ?", -1,
+			       &q, NULL) != SQLITE_OK) {
+		im_store_read_end(st, db);
+		return IM_EIO;
+	}
+	json_t *arr = json_array();
+	int rc = 0;
+	for (const nt_row *r = rows; r && rc == 0; r = r->next) {
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, r->seq);
+		json_t *ev = NULL;
+		if (sqlite3_step(q) == SQLITE_ROW)
+			ev = json_loads((const char *)sqlite3_column_text(q, 0),
+					0, NULL);
+		rc = ev ? json_array_append_new(arr, ev) : IM_ENOTFOUND;
+	}
+	sqlite3_finalize(q);
+	im_store_read_end(st, db);
+	if (rc != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}
+
+int nt_outbox_message(im_store *st, long long incident, const char *instance,
+		      const char *channel, char *message_id, char *thread_id)
+{
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	int rc = IM_ENOTFOUND;
+	*message_id = *thread_id = '\0';
+	if (sqlite3_prepare_v2(db,
+			       "SELECT message_id, thread_id FROM "
+			       "notify_messages WHERE incident = ? AND "
+			       "connector = ? AND channel = ?",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, incident);
+		sqlite3_bind_text(q, 2, instance, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW) {
+			const char *m = (const char *)sqlite3_column_text(q, 0);
+			const char *t = (const char *)sqlite3_column_text(q, 1);
+			snprintf(message_id, 128, "%s", m ? m : "");
+			snprintf(thread_id, 128, "%s", t ? t : "");
+			rc = 0;
+		}
+		sqlite3_finalize(q);
+	}
+	im_store_read_end(st, db);
+	return rc;
+}
+
+int nt_outbox_forget_message(im_store *st, long long incident,
+			     const char *instance, const char *channel)
+{
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *q;
+	int rc = IM_EIO;
+	im_store_lock(st);
+	if (sqlite3_prepare_v2(db,
+			       "DELETE FROM notify_messages WHERE incident = ? "
+			       "AND connector = ? AND channel = ?",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, incident);
+		sqlite3_bind_text(q, 2, instance, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
+		sqlite3_finalize(q);
+	}
+	im_store_unlock(st);
+	return rc;
+}
+
+static json_t *text_or_null(sqlite3_stmt *q, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(q, col);
+	return t ? json_string(t) : json_null();
+}
+
+json_t *nt_outbox_list(im_store *st, bool dead_only, int limit)
+{
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	json_t *items = json_array();
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT id, connector, channel, event_type, incident, attempts, "
+		"error, hint, http_status, state, created_at, not_before, "
+		"critical FROM outbox WHERE state >= ?1 ORDER BY id LIMIT ?2",
+		-1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int(q, 1, dead_only ? 1 : 0);
+		sqlite3_bind_int(q, 2, limit);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			char inc[32];
+			snprintf(inc, sizeof(inc), "INC-%lld",
+				 (long long)sqlite3_column_int64(q, 4));
+			json_t *o = json_pack(
+			    "{s:I,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:s,s:I,s:I,"
+			    "s:b}",
+			    "id", (json_int_t)sqlite3_column_int64(q, 0),
+			    "instance", (const char *)sqlite3_column_text(q, 1),
+			    "channel", (const char *)sqlite3_column_text(q, 2),
+			    "event", (const char *)sqlite3_column_text(q, 3),
+			    "incident", inc, "attempts",
+			    sqlite3_column_int(q, 5), "error",
+			    text_or_null(q, 6), "hint", text_or_null(q, 7),
+			    "http_status",
+			    sqlite3_column_type(q, 8) == SQLITE_NULL
+				? json_null()
+				: json_integer(sqlite3_column_int64(q, 8)),
+			    "state", sqlite3_column_int(q, 9) ? "dead" : "pending",
+			    "created_ms", (json_int_t)sqlite3_column_int64(q, 10),
+			    "next_attempt_ms",
+			    (json_int_t)sqlite3_column_int64(q, 11), "critical",
+			    sqlite3_column_int(q, 12));
+			if (o)
+				json_array_append_new(items, o);
+		}
+		sqlite3_finalize(q);
+	}
+	im_store_read_end(st, db);
+	return items;
+}
+
+int nt_outbox_retry(im_store *st, long long id)
+{
+	int n = exec1(st,
+		      "UPDATE outbox SET state = 0, attempts = 0, not_before = 0, "
+		      "lease_until = 0, claimed_by = NULL, error = ?1, "
+		      "hint = NULL, http_status = NULL, updated_at = ?3 "
+		      "WHERE id = ?2 AND state = 1",
+		      NULL, id, nt_wall_ms());
+	if (n < 0)
+		return n;
+	if (n > 0)
+		return 0;
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	int rc = IM_ENOTFOUND;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM outbox WHERE id = ?", -1, &q,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, id);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			rc = IM_ECONFLICT; /* pending: already queued */
+		sqlite3_finalize(q);
+	}
+	im_store_read_end(st, db);
+	return rc;
+}
+
+json_t *nt_outbox_counts(im_store *st)
+{
+	sqlite3 *db = im_store_read_begin(st);
+	sqlite3_stmt *q;
+	json_t *pending = json_object();
+	json_int_t dead = 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT state, connector, count(*) FROM outbox "
+			       "GROUP BY state, connector",
+			       -1, &q, NULL) == SQLITE_OK) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			json_int_t n = sqlite3_column_int64(q, 2);
+			if (sqlite3_column_int(q, 0) == 1)
+				dead += n;
+			else
+				json_object_set_new(
+				    pending,
+				    (const char *)sqlite3_column_text(q, 1),
+				    json_integer(n));
+		}
+		sqlite3_finalize(q);
+	}
+	im_store_read_end(st, db);
+	return json_pack("{s:o,s:I}", "pending", pending, "dead", dead);
+}

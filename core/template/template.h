@@ -1,0 +1,109 @@
+/*
+ * core/template - chat message templates: which file serves a platform and
+ * event, which engine renders it, how incident text is escaped, and the
+ * platform limits every payload is held to.
+ *
+ * Files. A template is <dir>/<platform>/<event>.<ext> ("slack/declare.mustache");
+ * its name is "<platform>/<event>" and <ext> picks the engine: the running
+ * formatter instance serving that extension (im_snapshot_formatter).
+ * Partials ({{> name}}) are <dir>/<platform>/partials/<name>.<ext>, then
+ * <dir>/partials/<name>.<ext>. Two folders are read:
+ *   - defaults: the first that exists of $IM_TEMPLATES_DEFAULT;
+ *     <source tree>/conf.d/templates when the running binary sits in the
+ *     build folder it was built in; <binary>/../share/im/templates;
+ *     <datadir>/im/templates (where `meson install` puts conf.d/templates);
+ *   - overrides: chatops.templates_dir (default "templates"), relative to
+ *     the config folder. A file there with the same <platform>/<event> (or
+ *     partial name) wins over the default. When both resolve to the same
+ *     folder there are no overrides.
+ * A broken override (it does not compile, or renders to something that is
+ * not a valid payload) never stops delivery: it is logged, counted in
+ * im_template_errors_total{template="<platform>/<event>"}, and the default
+ * is used.
+ *
+ * Escaping is the host's decision, never the template's. Before rendering,
+ * every string of the context is escaped for the platform's text format
+ * (Slack mrkdwn: & < >; Discord and Teams markdown: a backslash before
+ * \ * _ ~ ` | > # - [ ] ( ), and on Discord @everyone, @here and <@ ...>
+ * mentions are broken with a zero-width space), control characters other
+ * than newline and tab are dropped, and then the template renders with
+ * IM_ESCAPE_JSON. Host-made machine values (ids, states, times, URLs: keys
+ * such as id, status, severity, url, time) pass through unchanged when
+ * they look like one, so button values and links keep working. The
+ * result must parse as JSON; then the platform limits apply: over-long
+ * texts are cut on a UTF-8 boundary and end in "…", lists over their cap
+ * are cut, and Discord payloads always get "allowed_mentions":{"parse":[]}.
+ * Rules a cut cannot repair (an unknown Block Kit block, an Adaptive Card
+ * above version 1.5, an empty Discord field) make the render fail.
+ *
+ * Threads and lifetime: a set is immutable once loaded; render, list and
+ * validate may run on any thread, concurrently. A set borrows the formatter
+ * instances of the snapshot it was loaded from: render while holding a
+ * snapshot that contains them (im_registry_acquire), and drop the last
+ * reference to a set before that snapshot can drain. Sets are reference
+ * counted so an owner can publish a new one while renders of the old one
+ * finish. JSON passed in is borrowed; JSON returned is new (caller owns).
+ */
+#ifndef IM_CORE_TEMPLATE_H
+#define IM_CORE_TEMPLATE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "plugin/plugin.h"
+
+typedef struct im_template_set im_template_set;
+
+/* Loads and compiles every template (control thread: it reads files).
+ * Returns 0 with a set, or IM_ENOMEM. Problems with single files (compile
+ * errors, no engine for an extension, no default folder) do not fail the
+ * load: they are logged, counted, and reported by im_template_validate. */
+int im_template_load(const im_config *cfg, const im_snapshot *snap,
+		     im_template_set **out, char *err, size_t errlen);
+im_template_set *im_template_set_ref(im_template_set *set);
+/* Drops a reference; the last one frees the set. NULL is fine. */
+void im_template_set_unref(im_template_set *set);
+
+/* Renders template <platform>/<event> (`event` may also be the event type
+ * "im.incident.<event>") with `context` (borrowed; see
+ * conf.d/templates/README.md for its shape, and im_template_context).
+ * On success *payload is the parsed, limit-checked JSON payload (new).
+ * Errors: IM_ENOTFOUND (no such template), IM_EINVAL (render, JSON or an
+ * unrepairable platform rule: err says "file:line: why"). */
+int im_template_render(const im_template_set *set, const char *platform,
+		       const char *event, const json_t *context,
+		       json_t **payload, char *err, size_t errlen);
+
+/* [{name, platform, event, engine, file, source: "default"|"override",
+ *   default_file, error}] sorted by name; error only when the override or
+ * the file is broken. */
+json_t *im_template_list(const im_template_set *set);
+
+/* Renders every template (of `platform`, or all when NULL) with sample
+ * incidents (normal, 10,000-character texts, Unicode with emoji and RTL,
+ * hostile text) and checks JSON validity and the platform rules. Returns
+ * the problems as an array of "file:line: rule broken" strings (empty when
+ * all is well). *checked, when not NULL, gets [{name, file, ok}]. */
+json_t *im_template_validate(const im_template_set *set, const char *platform,
+			     json_t **checked);
+
+/* The context a template sees for one incident event (a CloudEvent from
+ * core/incident/repo.h): {"incident", "event" (the envelope without data),
+ * "change", "actor", "verb", "verb_past", "public_url"}. The host adds
+ * severity_emoji and severity_color per platform when rendering. */
+json_t *im_template_context(const json_t *event, const char *public_url);
+/* The digest context: {"events": [context + "index" (1-based) + "last"],
+ * "count", "channel", "public_url"} from an array of CloudEvents. */
+json_t *im_template_digest_context(const json_t *events, const char *channel,
+				   const char *public_url);
+/* A sample context for `event` ("declare" .. "digest"): kind is "normal",
+ * "long", "unicode" or "hostile". NULL for an unknown kind. */
+json_t *im_template_sample(const char *event, const char *kind,
+			   const char *public_url);
+
+/* The default templates folder (see above); IM_ENOTFOUND when none. */
+int im_template_default_dir(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,262 @@
+/* slack.so: the Slack connector. Config keys, one instance per workspace
+ * (create/destroy), start/stop of Socket Mode, and the descriptor.
+ *
+ * Channels are configured by id only: a name ("#general") is refused at
+ * create() because names change and chat.postMessage answers
+ * channel_not_found for most of them. Empty credentials leave the
+ * instance `unconfigured` (the server runs; status says what to set). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slack.h"
+
+static const im_config_key keys[] = {
+    {"mode", IM_CFG_STRING, "http", 0,
+     "http (signed requests to /hooks/<id>/...) or socket (Socket Mode)"},
+    {"bot_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+     "bot token xoxb-... (SLACK_BOT_TOKEN)"},
+    {"signing_secret", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+     "signing secret that verifies Slack's requests (SLACK_SIGNING_SECRET)"},
+    {"app_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+     "app-level token xapp-... with connections:write, for Socket Mode "
+     "(SLACK_APP_TOKEN)"},
+    {"api_base_url", IM_CFG_STRING, "https://slack.com/api", 0,
+     "Web API base URL (tests point it at a fake)"},
+    {"default_channel", IM_CFG_STRING, "\"\"", 0,
+     "channel id (C0123ABC) for notifications without a channel"},
+    {"notification_channels", IM_CFG_MAP, "{}", 0,
+     "channel id per severity, e.g. {SEV-1: C0CRITICAL}"},
+    {"tls_ca_file", IM_CFG_STRING, "\"\"", 0,
+     "extra CA bundle (PEM) trusted for the Socket Mode wss:// link"},
+    {NULL, 0, NULL, 0, NULL},
+};
+
+static const char *cfg_str(const json_t *cfg, const char *k)
+{
+	const char *v = json_string_value(json_object_get(cfg, k));
+	return v ? v : "";
+}
+
+static void slk_free(slk *s)
+{
+	if (!s)
+		return;
+	slk_socket_free(s);
+	slk_mac_free(s->mac);
+	slk_dedup_free(s->dedup);
+	json_decref(s->notify_channels);
+	free(s->bot_token);
+	free(s->signing_secret);
+	free(s->app_token);
+	free(s->api_base);
+	free(s->default_channel);
+	free(s->ca_file);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* Refuses the instance with a reason an operator can act on. */
+static int refuse(slk *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int refuse(slk *s, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	IM_ERROR(s->host, s->inst, "%s", why);
+	s->host->set_state(s->inst, IM_STATE_FAILED, why);
+	slk_free(s);
+	return IM_ECONFIG;
+}
+
+/* A channel value must be an id; "" is allowed (not set). */
+static bool channel_ok(const char *v)
+{
+	return !v || v[0] != '#';
+}
+
+static int check_config(slk *s, const json_t *cfg)
+{
+	const char *mode = cfg_str(cfg, "mode");
+	if (strcmp(mode, "http") && strcmp(mode, "socket"))
+		return refuse(s, "mode is '%s': use http or socket", mode);
+	s->socket_mode = !strcmp(mode, "socket");
+	const char *base = cfg_str(cfg, "api_base_url");
+	if (strncmp(base, "https://", 8) && strncmp(base, "http://", 7))
+		return refuse(s, "api_base_url '%s' is not an http(s) URL",
+			      base);
+	const char *def = cfg_str(cfg, "default_channel");
+	if (!channel_ok(def))
+		return refuse(s,
+			      "default_channel '%s' is a channel name: use the "
+			      "channel id (C0123ABC), since names change; `im "
+			      "chatops slack list-channels` shows the ids",
+			      def);
+	const json_t *map = json_object_get(cfg, "notification_channels");
+	const char *sev;
+	const json_t *v;
+	json_object_foreach((json_t *)map, sev, v)
+	{
+		if (!json_is_string(v))
+			return refuse(s, "notification_channels.%s must be a "
+					 "channel id",
+				      sev);
+		if (!channel_ok(json_string_value(v)))
+			return refuse(
+			    s,
+			    "notification_channels.%s '%s' is a channel name: "
+			    "use the channel id (C0123ABC); `im chatops slack "
+			    "list-channels` shows the ids",
+			    sev, json_string_value(v));
+	}
+	const char *app = cfg_str(cfg, "app_token");
+	if (*app && strncmp(app, "xapp-", 5))
+		return refuse(s, "app_token must be an app-level token "
+				 "(xapp-...) with connections:write");
+	if (!strncmp(cfg_str(cfg, "bot_token"), "xapp-", 5))
+		return refuse(s, "bot_token holds an app-level token (xapp-): "
+				 "use the bot token xoxb-... and put the xapp- "
+				 "token in app_token");
+	return 0;
+}
+
+static int copy_config(slk *s, const json_t *cfg)
+{
+	s->bot_token = strdup(cfg_str(cfg, "bot_token"));
+	s->signing_secret = strdup(cfg_str(cfg, "signing_secret"));
+	s->app_token = strdup(cfg_str(cfg, "app_token"));
+	s->api_base = strdup(cfg_str(cfg, "api_base_url"));
+	s->default_channel = strdup(cfg_str(cfg, "default_channel"));
+	s->ca_file = strdup(cfg_str(cfg, "tls_ca_file"));
+	const json_t *map = json_object_get(cfg, "notification_channels");
+	s->notify_channels = json_is_object(map) ? json_deep_copy(map)
+						 : json_object();
+	if (!s->bot_token || !s->signing_secret || !s->app_token ||
+	    !s->api_base || !s->default_channel || !s->ca_file ||
+	    !s->notify_channels)
+		return IM_ENOMEM;
+	size_t n = strlen(s->api_base);
+	while (n && s->api_base[n - 1] == '/')
+		s->api_base[--n] = '\0';
+	return 0;
+}
+
+/* The credentials the mode needs; false (and the state set) if any is
+ * empty. */
+static bool credentials(slk *s)
+{
+	bool http_ok = *s->bot_token && *s->signing_secret;
+	bool sock_ok = *s->bot_token && *s->app_token;
+	if (s->socket_mode ? sock_ok : http_ok)
+		return true;
+	s->host->set_state(
+	    s->inst, IM_STATE_UNCONFIGURED,
+	    s->socket_mode
+		? "set bot_token (SLACK_BOT_TOKEN, xoxb-...) and app_token "
+		  "(SLACK_APP_TOKEN, xapp-... with connections:write) for "
+		  "Socket Mode"
+		: "set bot_token (SLACK_BOT_TOKEN, xoxb-...) and "
+		  "signing_secret (SLACK_SIGNING_SECRET) from the Slack app "
+		  "settings (or mode: socket with app_token)");
+	return false;
+}
+
+static int create(const im_host *host, im_instance *inst, const json_t *cfg,
+		  void **state)
+{
+	slk *s = calloc(1, sizeof(*s));
+	if (!s)
+		return IM_ENOMEM;
+	s->host = host;
+	s->inst = inst;
+	s->id = host->instance_id(inst);
+	pthread_mutex_init(&s->mu, NULL);
+	int rc = check_config(s, cfg);
+	if (rc != 0)
+		return rc; /* s is freed */
+	if ((rc = copy_config(s, cfg)) != 0)
+		goto fail;
+	if (!credentials(s)) {
+		slk_free(s);
+		return IM_EUNCONFIGURED;
+	}
+	rc = IM_ENOMEM;
+	if (*s->signing_secret && !(s->mac = slk_mac_new(s->signing_secret)))
+		goto fail;
+	if (!(s->dedup = slk_dedup_new(2048)))
+		goto fail;
+	if (!s->socket_mode && (rc = slk_routes_add(s)) != 0)
+		goto fail;
+	IM_INFO(host, inst, "ready: %s mode, Web API %s",
+		s->socket_mode ? "Socket" : "HTTP", s->api_base);
+	*state = s;
+	return 0;
+fail:
+	slk_free(s);
+	return rc;
+}
+
+static void destroy(void *state)
+{
+	slk_free(state);
+}
+
+static int start(void *state)
+{
+	slk *s = state;
+	if (s->socket_mode)
+		return slk_socket_start(s);
+	/* HTTP mode has no link to lose: the gauge follows the Web API
+	 * answers (webapi.c) from here on. */
+	s->host->set_connected(s->inst, SLK_PLATFORM, 1);
+	return 0;
+}
+
+static void stop(void *state)
+{
+	slk *s = state;
+	if (s->socket_mode)
+		slk_socket_stop(s);
+	s->host->set_connected(s->inst, SLK_PLATFORM, 0);
+}
+
+static const im_connector connector = {
+    .base = {.struct_size = sizeof(im_connector),
+	     .kind = IM_COMPONENT_CONNECTOR,
+	     .name = "slack"},
+    .platform = SLK_PLATFORM,
+    .start = start,
+    .stop = stop,
+    .status = slk_status,
+    .answer = slk_answer,
+    .followup = slk_followup,
+    .send = slk_send,
+    /* chat.postMessage: about 1 per second per channel with short bursts,
+     * and a workspace-wide cap. */
+    .rate_per_channel = 1,
+    .burst_per_channel = 3,
+    .rate_global = 20,
+};
+
+static const im_component *const components[] = {&connector.base, NULL};
+
+static const im_plugin_desc desc = {
+    IM_PLUGIN_HEADER,
+    .name = "slack",
+    .version = "1.0.0",
+    .description = "Slack connector: slash commands, buttons, Socket Mode "
+		   "and notifications via the Web API",
+    .vendor = "im",
+    .license = "MIT",
+    .components = components,
+    .config_keys = keys,
+    .create = create,
+    .destroy = destroy,
+};
+
+IM_PLUGIN_DEFINE(desc)

@@ -1,0 +1,244 @@
+/* Chat commands end to end: the test connector (no platform) posts
+ * invocations to the real server, which routes them to the
+ * incident-commands plugin and keeps the 3-second contract. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+static srv s;
+
+static void setup(void)
+{
+	srv_init(&s);
+	srv_conf(&s, "10-chat.yaml",
+		 "chatops:\n  command_budget: 300ms\n  permissions:\n"
+		 "    close: [U-oncall, G-sre]\n"
+		 "plugins:\n  instances:\n"
+		 "    - {id: tc, module: testconn}\n"
+		 "    - {id: incident, module: incident-commands}\n");
+	cr_assert(srv_start(&s), "%s", srv_log(&s));
+}
+
+static void teardown(void)
+{
+	srv_cleanup(&s);
+}
+
+TestSuite(commands, .init = setup, .fini = teardown, .timeout = 60);
+
+static json_t *invoke(const char *json, long *status)
+{
+	reply r = http(&s, false, "POST", "/hooks/tc/command", json,
+		       strlen(json), NULL);
+	*status = r.status;
+	json_error_t je;
+	json_t *out = json_loads(r.body, 0, &je);
+	cr_assert(out, "not JSON (%ld): %s", r.status, r.body);
+	reply_free(&r);
+	return out;
+}
+
+static const char *reply_text(const json_t *o)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(o, "reply"), "text"));
+}
+
+static const char *reply_status(const json_t *o)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(o, "reply"), "status"));
+}
+
+Test(commands, declares_from_chat_with_the_user_as_actor)
+{
+	long st;
+	json_t *o = invoke("{\"text\":\"declare \\\"DB is down\\\" --sev SEV-1\","
+			   "\"user_id\":\"U1\",\"user_name\":\"ada\","
+			   "\"channel\":\"C1\"}",
+			   &st);
+	cr_expect_eq(st, 200);
+	cr_expect_str_eq(reply_status(o), "ok");
+	cr_expect(strstr(reply_text(o), "INC-1"), "%s", reply_text(o));
+	json_decref(o);
+	reply r = http(&s, false, "GET", "/api/v1/incidents/INC-1/timeline",
+		       NULL, 0, NULL);
+	cr_expect(strstr(r.body, "\"id\":\"U1\""), "%s", r.body);
+	cr_expect(strstr(r.body, "\"via\":\"test\""), "%s", r.body);
+	cr_expect(strstr(r.body, "DB is down"), "%s", r.body);
+	reply_free(&r);
+}
+
+Test(commands, lists_verbs_with_usage_for_help_and_unknown_verbs)
+{
+	long st;
+	json_t *o = invoke("{\"text\":\"help\",\"user_id\":\"U1\"}", &st);
+	cr_expect(strstr(reply_text(o), "declare"), "%s", reply_text(o));
+	cr_expect(strstr(reply_text(o), "--sev"), "%s", reply_text(o));
+	json_decref(o);
+	o = invoke("{\"text\":\"\",\"user_id\":\"U1\"}", &st);
+	cr_expect(strstr(reply_text(o), "Usage"), "%s", reply_text(o));
+	json_decref(o);
+	o = invoke("{\"text\":\"frobnicate now\",\"user_id\":\"U1\"}", &st);
+	cr_expect(strstr(reply_text(o), "Unknown command `frobnicate`"), "%s",
+		  reply_text(o));
+	cr_expect(strstr(reply_text(o), "ack"), "lists verbs too");
+	json_decref(o);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+Test(commands, answers_still_working_then_follows_up)
+{
+	long st;
+	double t0 = now_s();
+	json_t *o = invoke("{\"text\":\"sleep 1500\",\"user_id\":\"U1\"}", &st);
+	double first = now_s() - t0;
+	cr_expect_eq(st, 200);
+	cr_expect_str_eq(reply_status(o), "working");
+	cr_expect_lt(first, 1.2, "first answer after %.3f s", first);
+	json_decref(o);
+	bool got = false;
+	for (int i = 0; i < 100 && !got; i++) {
+		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
+			       NULL);
+		got = strstr(r.body, "slept 1500 ms") != NULL;
+		reply_free(&r);
+		if (!got)
+			sleep_ms(50);
+	}
+	cr_expect(got, "the result came through the follow-up path");
+}
+
+Test(commands, refuses_users_outside_the_allow_list_and_audits_it)
+{
+	long st;
+	json_decref(invoke("{\"text\":\"declare outage\",\"user_id\":\"U1\","
+			   "\"channel\":\"C9\"}",
+			   &st));
+	json_t *o = invoke("{\"text\":\"close INC-1\",\"user_id\":\"U2\"}", &st);
+	cr_expect(strstr(reply_text(o), "not allowed to run `close`"), "%s",
+		  reply_text(o));
+	json_decref(o);
+	reply r = http(&s, false, "GET", "/api/v1/incidents/INC-1/timeline",
+		       NULL, 0, NULL);
+	cr_expect(strstr(r.body, "im.incident.audit"), "%s", r.body);
+	cr_expect(strstr(r.body, "denied"), "%s", r.body);
+	reply_free(&r);
+	/* A member of an allowed group may. */
+	o = invoke("{\"text\":\"resolve INC-1\",\"user_id\":\"U3\"}", &st);
+	json_decref(o);
+	o = invoke("{\"text\":\"close INC-1\",\"user_id\":\"U3\","
+		   "\"groups\":\"G-x,G-sre\"}",
+		   &st);
+	cr_expect_str_eq(reply_status(o), "ok", "%s", reply_text(o));
+	json_decref(o);
+}
+
+Test(commands, maps_buttons_to_the_same_handlers)
+{
+	long st;
+	json_decref(invoke("{\"text\":\"declare boom\",\"user_id\":\"U1\"}",
+			   &st));
+	json_t *o = invoke("{\"action_id\":\"im_ack\",\"action_value\":"
+			   "\"INC-1\",\"user_id\":\"U7\",\"user_name\":\"bo\"}",
+			   &st);
+	cr_expect_str_eq(reply_status(o), "ok", "%s", reply_text(o));
+	json_decref(o);
+	reply r = http(&s, false, "GET", "/api/v1/incidents/INC-1", NULL, 0,
+		       NULL);
+	cr_expect(strstr(r.body, "\"status\":\"acknowledged\""), "%s", r.body);
+	reply_free(&r);
+	r = http(&s, false, "GET", "/api/v1/incidents/INC-1/timeline", NULL, 0,
+		 NULL);
+	cr_expect(strstr(r.body, "\"id\":\"U7\""), "pressing user is the actor");
+	reply_free(&r);
+}
+
+Test(commands, counts_commands_in_metrics)
+{
+	long st;
+	json_decref(invoke("{\"text\":\"list\",\"user_id\":\"U1\"}", &st));
+	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	cr_expect(strstr(r.body, "chatops_commands_received_total{platform="
+				 "\"test\",command=\"list\"} 1"),
+		  "%s", r.body);
+	cr_expect(strstr(r.body, "chatops_command_latency_seconds_count{"
+				 "platform=\"test\"} 1"),
+		  "%s", r.body);
+	reply_free(&r);
+}
+
+typedef struct burst {
+	atomic_int working, ok, bad;
+	atomic_long worst_ms;
+} burst;
+
+static void *fire(void *ud)
+{
+	burst *b = ud;
+	double t0 = now_s();
+	const char *body = "{\"text\":\"sleep 1200\",\"user_id\":\"U1\"}";
+	reply r = http(&s, false, "POST", "/hooks/tc/command", body,
+		       strlen(body), NULL);
+	long ms = (long)((now_s() - t0) * 1000);
+	if (r.status == 200 && strstr(r.body, "\"working\""))
+		atomic_fetch_add(&b->working, 1);
+	else
+		atomic_fetch_add(&b->bad, 1);
+	long prev = atomic_load(&b->worst_ms);
+	while (ms > prev && !atomic_compare_exchange_weak(&b->worst_ms, &prev,
+							   ms))
+		;
+	reply_free(&r);
+	return NULL;
+}
+
+Test(commands, acknowledges_many_slow_commands_without_waiting_for_them)
+{
+	enum { N = 100 };
+	burst b = {0};
+	pthread_t th[N];
+	for (int i = 0; i < N; i++)
+		pthread_create(&th[i], NULL, fire, &b);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_eq(atomic_load(&b.working), N, "bad: %d",
+		     atomic_load(&b.bad));
+	cr_expect_lt(atomic_load(&b.worst_ms), 3000, "slowest first answer %ld ms",
+		     atomic_load(&b.worst_ms));
+	/* Every result follows. */
+	int got = 0;
+	for (int i = 0; i < 100 && got < N; i++) {
+		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
+			       NULL);
+		json_error_t je;
+		json_t *a = json_loads(r.body, 0, &je);
+		got = (int)json_array_size(a);
+		json_decref(a);
+		reply_free(&r);
+		if (got < N)
+			sleep_ms(100);
+	}
+	cr_expect_eq(got, N);
+}
