@@ -13,7 +13,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <openssl/evp.h>
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
 #include <wslay/wslay.h>
 
 #include "api/streams.h"
@@ -57,24 +58,34 @@ static bool has_token(const char *list, const char *token)
 }
 
 /* Sec-WebSocket-Key must be 16 random bytes in base64: 24 characters. */
+/* SHA-1 and base64 come from nettle, which libmicrohttpd's TLS stack has
+ * mapped already; OpenSSL would cost ~1.5 MB of resident relocations. */
 static bool key_ok(const char *key)
 {
-	unsigned char raw[32];
-	return key && strlen(key) == 24 && strcmp(key + 22, "==") == 0 &&
-	       EVP_DecodeBlock(raw, (const unsigned char *)key, 24) == 18;
+	uint8_t raw[32];
+	size_t len = sizeof(raw);
+	struct base64_decode_ctx ctx;
+	if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0)
+		return false;
+	base64_decode_init(&ctx);
+	return base64_decode_update(&ctx, &len, raw, 24, key) &&
+	       base64_decode_final(&ctx) && len == 16;
 }
 
 static bool accept_value(const char *key, char out[32])
 {
 	char buf[64];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[SHA1_DIGEST_SIZE];
 	int n = snprintf(buf, sizeof(buf), "%s%s", key, WS_GUID);
-	if (n <= 0 || (size_t)n >= sizeof(buf) ||
-	    !EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha1(), NULL) ||
-	    mdlen != 20)
+	if (n <= 0 || (size_t)n >= sizeof(buf))
 		return false;
-	return EVP_EncodeBlock((unsigned char *)out, md, 20) == 28;
+	struct sha1_ctx ctx;
+	sha1_init(&ctx);
+	sha1_update(&ctx, (size_t)n, (const uint8_t *)buf);
+	sha1_digest(&ctx, sizeof(md), md);
+	base64_encode_raw(out, sizeof(md), md);
+	out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = '\0';
+	return true;
 }
 
 static bool handshake_ok(const im_http_request *req, im_http_response *resp)
