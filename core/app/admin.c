@@ -449,6 +449,17 @@ json_t *im_app_reload(im_app *app)
 		return json_pack("{s:b,s:s}", "ok", 0, "error", err);
 	}
 	im_registry_swap(s);
+	static const char *const fixed[] = {"server.listen",
+					    "server.metrics_listen",
+					    "storage.path", NULL};
+	for (const char *const *k = fixed; *k; k++) {
+		const char *a = im_config_string(app->cfg, *k, "");
+		const char *b = im_config_string(cfg, *k, "");
+		if (strcmp(a, b) != 0)
+			LOG_WARN("reload", "%s changed from %s to %s: it takes "
+					   "effect after a restart",
+				 *k, a, b);
+	}
 	im_config *old = app->cfg;
 	app->cfg = cfg;
 	im_config_free(old);
