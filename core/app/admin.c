@@ -448,7 +448,12 @@ json_t *im_app_reload(im_app *app)
 		count_reload("failed");
 		return json_pack("{s:b,s:s}", "ok", 0, "error", err);
 	}
-	im_registry_swap(s);
+	/* The template set reads the new config's templates_dir. */
+	im_config *prev = app->cfg;
+	app->cfg = cfg;
+	void *old_set = im_app_templates_load(app, s);
+	app->cfg = prev;
+	im_registry_swap_with(s, im_app_templates_drop, old_set);
 	static const char *const fixed[] = {"server.listen",
 					    "server.metrics_listen",
 					    "storage.path", NULL};

@@ -50,4 +50,16 @@ void im_app_update_secrets(im_app *app);
 
 double im_app_uptime(const im_app *app);
 
+/* render.c: notifications rendered with the templates (im_notify_render_fn
+ * shape); the template set follows the plugin snapshot. */
+struct im_template_set;
+struct im_snapshot;
+int im_app_render(void *ud, const char *platform, const char *event_type,
+		  const json_t *context, json_t **payload, char *err,
+		  size_t errlen);
+struct im_template_set *im_app_templates_load(im_app *app,
+					      const struct im_snapshot *s);
+void im_app_templates_drop(void *old);
+void im_app_templates_clear(void);
+
 #endif

@@ -218,10 +218,12 @@ static void teardown(im_app *app)
 	app->reload_done = app->reload_seq;
 	pthread_cond_broadcast(&app->cv);
 	pthread_mutex_unlock(&app->mu);
-	/* Delivery threads and running chat commands hold a snapshot: end
-	 * them first. */
-	im_notify_stop();
+	/* Running chat commands and delivery threads hold a snapshot: end
+	 * them first, commands before the pipeline so that what they still
+	 * commit gets its outbox rows (sent at the next start). */
 	im_command_shutdown();
+	im_notify_stop();
+	im_app_templates_clear();
 	im_registry_shutdown();
 	im_host_unbind();
 	im_store_close(app->store);
@@ -291,9 +293,10 @@ static int start(im_app *app)
 		LOG_ERROR("serve", "%s", err);
 		return IM_ECONFIG;
 	}
-	im_registry_swap(s);
+	im_registry_swap_with(s, im_app_templates_drop,
+			      im_app_templates_load(app, s));
 	im_app_update_secrets(app);
-	if (im_notify_start(app->store, app->cfg, im_notify_render_basic,
+	if (im_notify_start(app->store, app->cfg, im_app_render,
 			    NULL) != 0)
 		return IM_EIO;
 	return start_http(app);

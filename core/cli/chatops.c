@@ -78,6 +78,20 @@ static void join(const json_t *arr, char *buf, size_t len, const char *none)
 		snprintf(buf, len, "%s", none);
 }
 
+/* ["SEV-1","SEV-2","SEV-3"] -> "SEV-1..3"; other sets as a list. */
+static void severities(const json_t *arr, char *buf, size_t len)
+{
+	size_t n = json_array_size(arr);
+	const char *last = json_string_value(json_array_get(arr, n - 1));
+	bool from_one =
+	    n && last && strlen(last) == 5 && (size_t)(last[4] - '0') == n &&
+	    !strcmp(json_string_value(json_array_get(arr, 0)), "SEV-1");
+	if (from_one && n > 1)
+		snprintf(buf, len, "SEV-1..%c", last[4]);
+	else
+		join(arr, buf, len, "-");
+}
+
 int cli_chatops_subs_list(cli_ctx *ctx)
 {
 	json_t *ans;
@@ -103,13 +117,14 @@ int cli_chatops_subs_list(cli_ctx *ctx)
 			snprintf(id, sizeof(id), "%lld",
 				 (long long)json_integer_value(jid));
 		join(json_object_get(s, "events"), ev, sizeof(ev), "-");
-		join(json_object_get(s, "severities"), sev, sizeof(sev), "-");
+		severities(json_object_get(s, "severities"), sev, sizeof(sev));
 		join(json_object_get(s, "services"), svc, sizeof(svc), "all");
 		printf("%-5s %-8s %-14s %-14s %-22s %-12s %-6s %s%s\n", id,
 		       str(s, "source"), str(s, "connector"), str(s, "channel"),
 		       ev, sev, str(s, "mode"), svc,
-		       json_is_true(json_object_get(s, "active")) ? ""
-								  : " (inactive)");
+		       json_is_true(json_object_get(s, "active"))
+			   ? ""
+			   : " (inactive)");
 	}
 	json_array_foreach(items, i, s)
 	{
@@ -117,7 +132,7 @@ int cli_chatops_subs_list(cli_ctx *ctx)
 			printf("  %s%s%s %s: %s\n",
 			       json_object_get(s, "where") ? str(s, "where")
 							   : "",
-			       json_object_get(s, "where") ? ":" : "",
+			       json_object_get(s, "where") ? ": " : "",
 			       str(s, "connector"), str(s, "channel"),
 			       str(s, "problem"));
 	}
@@ -130,10 +145,11 @@ int cli_chatops_subs_add(cli_ctx *ctx)
 	const char *conn = cli_opt_get(ctx, "connector");
 	const char *ch = cli_opt_get(ctx, "channel");
 	if (!conn || !ch || !*conn || !*ch) {
-		fprintf(stderr, "usage: im chatops subscriptions add --connector "
-				"ID --channel CHANNEL_ID [--events GLOB,...] "
-				"[--min-severity SEV-n] [--services S,...] "
-				"[--mode update|thread|post]\n");
+		fprintf(stderr,
+			"usage: im chatops subscriptions add --connector "
+			"ID --channel CHANNEL_ID [--events GLOB,...] "
+			"[--min-severity SEV-n] [--services S,...] "
+			"[--mode update|thread|post]\n");
 		return CLI_USAGE;
 	}
 	json_t *body = json_pack("{s:s,s:s}", "connector", conn, "channel", ch);
@@ -147,17 +163,18 @@ int cli_chatops_subs_add(cli_ctx *ctx)
 	if ((v = cli_opt_get(ctx, "mode")))
 		json_object_set_new(body, "mode", json_string(v));
 	json_t *ans;
-	int rc = call(ctx, "POST", "/api/v1/admin/subscriptions", body, 201,
-		      &ans);
+	int rc =
+	    call(ctx, "POST", "/api/v1/admin/subscriptions", body, 201, &ans);
 	json_decref(body);
 	if (rc)
 		return rc;
 	if (ctx->json)
 		print_json(ans);
 	else
-		printf("subscription %lld added: %s %s\n",
-		       (long long)json_integer_value(json_object_get(ans, "id")),
-		       conn, ch);
+		printf(
+		    "subscription %lld added: %s %s\n",
+		    (long long)json_integer_value(json_object_get(ans, "id")),
+		    conn, ch);
 	json_decref(ans);
 	return CLI_OK;
 }
@@ -257,7 +274,9 @@ int cli_chatops_outbox_list(cli_ctx *ctx)
 	const char *k;
 	const json_t *v;
 	json_object_foreach((json_t *)json_object_get(c, "pending"), k, v)
-	    pending += json_integer_value(v);
+	{
+		pending += json_integer_value(v);
+	}
 	printf("%lld pending, %lld dead letters\n", pending,
 	       (long long)json_integer_value(json_object_get(c, "dead")));
 	json_decref(ans);

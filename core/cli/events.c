@@ -315,7 +315,7 @@ static int read_head(conn *c)
 	return status;
 }
 
-/* The JSON error of a refused request, printed; false to stop. */
+/* Prints why the server refused the request (its JSON error). */
 static void print_refusal(conn *c, int status)
 {
 	char body[8192];

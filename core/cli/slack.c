@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -133,11 +134,21 @@ static bool known_key(const char *k)
 	    "channels", "channels_error", "last_error", "last_error_at",
 	    "problems", "healthy", "api_base_url", "default_channel",
 	    "commands_url", "signing_secret_set", "private_channels_listed",
-	    "bot_id", "url", NULL};
+	    "bot_id", "url", "connected_since", NULL};
 	for (const char *const *p = keys; *p; p++)
 		if (!strcmp(k, *p))
 			return true;
 	return false;
+}
+
+static void iso_time(json_int_t t, const char *prefix, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char buf[32];
+	if (gmtime_r(&tt, &tm) && strftime(buf, sizeof(buf),
+					   "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, len, "%s%s", prefix, buf);
 }
 
 static void print_status(const json_t *st)
@@ -154,11 +165,15 @@ static void print_status(const json_t *st)
 		printf("  %-12s %s\n", "mode", str(d, "mode"));
 	if (*str(d, "api_base_url"))
 		printf("  %-12s %s\n", "api", str(d, "api_base_url"));
-	printf("  %-12s %s%s\n", "connection",
+	char since[64] = "";
+	json_int_t t = json_integer_value(json_object_get(d, "connected_since"));
+	if (t > 0)
+		iso_time(t, " since ", since, sizeof(since));
+	printf("  %-12s %s%s%s\n", "connection",
 	       *str(d, "connection") ? str(d, "connection")
 				     : flag(d, "connected") ? "connected"
 							    : "not connected",
-	       flag(d, "connected") ? "" : " (down)");
+	       flag(d, "connected") ? "" : " (down)", since);
 	if (*str(d, "commands"))
 		printf("  %-12s %s\n", "commands", str(d, "commands"));
 	const json_t *ch = json_object_get(d, "channels");
@@ -181,8 +196,12 @@ static void print_status(const json_t *st)
 		printf("  %-12s %s\n", k, s ? s : "?");
 		free(s);
 	}
-	printf("  %-12s %s\n", "last error",
-	       *str(d, "last_error") ? str(d, "last_error") : "none");
+	char at[64] = "";
+	t = json_integer_value(json_object_get(d, "last_error_at"));
+	if (t > 0)
+		iso_time(t, " at ", at, sizeof(at));
+	printf("  %-12s %s%s\n", "last error",
+	       *str(d, "last_error") ? str(d, "last_error") : "none", at);
 	size_t i;
 	json_array_foreach(json_object_get(d, "problems"), i, v)
 	    printf("  problem: %s\n", json_string_value(v));

@@ -65,8 +65,11 @@ static int subs_add(void *ud, const im_http_request *req,
 	json_t *items = nt_subs_list(), *found = NULL;
 	size_t i;
 	json_t *s;
-	json_array_foreach(items, i, s) if (json_integer_value(json_object_get(
-						 s, "id")) == id) found = s;
+	json_array_foreach(items, i, s)
+	{
+		if (json_integer_value(json_object_get(s, "id")) == id)
+			found = s;
+	}
 	json_t *out = json_pack("{s:I,s:O*}", "id", (json_int_t)id,
 				"subscription", found);
 	json_decref(items);
@@ -93,8 +96,9 @@ static int subs_remove(void *ud, const im_http_request *req,
 	if (rc != 0)
 		return im_resp_error(resp, 500, "internal",
 				     "could not remove subscription %lld", id);
-	return im_resp_json(resp, 200, json_pack("{s:I,s:b}", "id",
-						 (json_int_t)id, "removed", 1));
+	return im_resp_json(
+	    resp, 200,
+	    json_pack("{s:I,s:b}", "id", (json_int_t)id, "removed", 1));
 }
 
 static int outbox_list(void *ud, const im_http_request *req,
@@ -109,11 +113,10 @@ static int outbox_list(void *ud, const im_http_request *req,
 	if (limit < 1 || limit > 10000)
 		limit = 100;
 	json_t *counts = nt_outbox_counts(nt_store());
-	return im_resp_json(
-	    resp, 200,
-	    json_pack("{s:o,s:o}", "items",
-		      nt_outbox_list(nt_store(), dead, limit), "counts",
-		      counts));
+	return im_resp_json(resp, 200,
+			    json_pack("{s:o,s:o}", "items",
+				      nt_outbox_list(nt_store(), dead, limit),
+				      "counts", counts));
 }
 
 static int outbox_retry(void *ud, const im_http_request *req,
@@ -124,8 +127,9 @@ static int outbox_retry(void *ud, const im_http_request *req,
 	long long id;
 	const char *slash = strchr(req->rest, '/');
 	if (!parse_id(req->rest, &id) || !slash || strcmp(slash, "/retry"))
-		return im_resp_error(resp, 404, "not_found",
-				     "use POST /api/v1/admin/outbox/<id>/retry");
+		return im_resp_error(
+		    resp, 404, "not_found",
+		    "use POST /api/v1/admin/outbox/<id>/retry");
 	int rc = nt_outbox_retry(nt_store(), id);
 	if (rc == IM_ENOTFOUND)
 		return im_resp_error(resp, 404, "not_found",
@@ -142,8 +146,9 @@ static int outbox_retry(void *ud, const im_http_request *req,
 		return im_resp_error(resp, 500, "internal",
 				     "could not re-queue row %lld", id);
 	nt_dispatch_poke();
-	return im_resp_json(resp, 200, json_pack("{s:I,s:b}", "id",
-						 (json_int_t)id, "queued", 1));
+	return im_resp_json(
+	    resp, 200,
+	    json_pack("{s:I,s:b}", "id", (json_int_t)id, "queued", 1));
 }
 
 static json_t *settings_json(void)
@@ -179,8 +184,8 @@ static int window_from(const json_t *w, double *secs)
 	*secs = -1;
 	if (!w)
 		return -1;
-	if (json_is_null(w) || (json_is_string(w) &&
-				!strcmp(json_string_value(w), "default")))
+	if (json_is_null(w) ||
+	    (json_is_string(w) && !strcmp(json_string_value(w), "default")))
 		return 0;
 	if (json_is_number(w))
 		*secs = json_number_value(w);
@@ -224,9 +229,9 @@ int im_notify_admin_routes(im_router *r, im_notify_auth_fn auth, void *ud)
 	rc |= im_router_add(r, "GET", "/api/v1/admin/outbox", outbox_list, ud);
 	rc |= im_router_add(r, "POST", "/api/v1/admin/outbox/*", outbox_retry,
 			    ud);
-	rc |= im_router_add(r, "GET", "/api/v1/admin/chatops", settings_get,
-			    ud);
-	rc |= im_router_add(r, "PUT", "/api/v1/admin/chatops", settings_put,
-			    ud);
+	rc |=
+	    im_router_add(r, "GET", "/api/v1/admin/chatops", settings_get, ud);
+	rc |=
+	    im_router_add(r, "PUT", "/api/v1/admin/chatops", settings_put, ud);
 	return rc ? IM_ENOMEM : 0;
 }

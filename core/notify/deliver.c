@@ -25,7 +25,7 @@ void nt_metrics_register(void)
 	static const char *const pr[] = {"platform", "reason", NULL};
 	/* Commit to platform 2xx: a digest waits for its window (5 s by
 	 * default), retries for up to minutes. */
-	static const double b[] = {0.05, 0.1, 0.2, 0.5, 1,  2,
+	static const double b[] = {0.05, 0.1, 0.2, 0.5, 1,   2,
 				   5,	 10,  30,  60,	300, 1800};
 	m_sent = im_metrics_family("chatops_messages_sent_total",
 				   "Messages sent by platform",
@@ -66,7 +66,8 @@ void nt_metrics_depth(const json_t *counts)
 	for (size_t k = 0; s && k < s->n; k++) {
 		const im_instance *in = s->insts[k];
 		if (in->mod && in->mod->n_connectors)
-			json_object_set_new(by, in->mod->connectors[0]->platform,
+			json_object_set_new(by,
+					    in->mod->connectors[0]->platform,
 					    json_integer(0));
 	}
 	json_object_foreach(json_object_get(counts, "pending"), id, n)
@@ -104,12 +105,13 @@ typedef struct attempt {
 	double retry_after, took;
 	char error[160], hint[300];
 	char msg_id[128], thread_id[128];
-	bool edited;    /* sent as an edit of a stored message */
+	bool edited; /* sent as an edit of a stored message */
 	im_send_result res;
 } attempt;
 
 static void fail(attempt *a, int verdict, const char *error,
-		 const char *hint_fmt, ...) __attribute__((format(printf, 4, 5)));
+		 const char *hint_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void fail(attempt *a, int verdict, const char *error,
 		 const char *hint_fmt, ...)
@@ -135,12 +137,12 @@ static void send_one(attempt *a, im_instance *in, const im_connector *c)
 		     "the timeline event of this notification is gone");
 		return;
 	}
-	ctx = job->digest ? json_pack("{s:O,s:I,s:s}", "events", events,
-				      "count", (json_int_t)job->n, "channel",
-				      a->channel)
-			  : json_incref(json_array_get(events, 0));
-	if (nt_render(a->platform, type, ctx, &payload, err, sizeof(err)) != 0 ||
-	    !payload) {
+	ctx = job->digest
+		  ? json_pack("{s:O,s:I,s:s}", "events", events, "count",
+			      (json_int_t)job->n, "channel", a->channel)
+		  : json_incref(json_array_get(events, 0));
+	int rc = nt_render(a->platform, type, ctx, &payload, err, sizeof(err));
+	if (rc != 0 || !payload) {
 		fail(a, IM_SEND_PERMANENT, "render_failed", "%s", err);
 		goto done;
 	}
@@ -167,7 +169,7 @@ static void send_one(attempt *a, im_instance *in, const im_connector *c)
 	memset(&a->res, 0, sizeof(a->res));
 	a->res.struct_size = sizeof(a->res);
 	double t0 = nt_mono();
-	int rc = c->send(in->state, &msg, &a->res);
+	rc = c->send(in->state, &msg, &a->res);
 	a->took = nt_mono() - t0;
 	a->res.error[sizeof(a->res.error) - 1] = '\0';
 	a->res.hint[sizeof(a->res.hint) - 1] = '\0';
@@ -183,8 +185,8 @@ static void send_one(attempt *a, im_instance *in, const im_connector *c)
 		/* It could not even try, yet said nothing: try again. */
 		a->verdict = IM_SEND_RETRY;
 		if (!*a->error)
-			snprintf(a->error, sizeof(a->error),
-				 "send failed (%d)", rc);
+			snprintf(a->error, sizeof(a->error), "send failed (%d)",
+				 rc);
 	}
 done:
 	json_decref(payload);
@@ -196,9 +198,9 @@ static void attempt_run(attempt *a)
 {
 	im_snapshot *s = im_registry_acquire();
 	im_instance *in = im_snapshot_find(s, a->instance);
-	const im_connector *c =
-	    in && in->mod && in->mod->n_connectors ? in->mod->connectors[0]
-						   : NULL;
+	const im_connector *c = in && in->mod && in->mod->n_connectors
+				    ? in->mod->connectors[0]
+				    : NULL;
 	a->platform = c ? c->platform : "unknown";
 	if (!in)
 		fail(a, IM_SEND_PERMANENT, "unknown_instance",
@@ -210,8 +212,9 @@ static void attempt_run(attempt *a)
 		fail(a, IM_SEND_PERMANENT, "not_a_connector",
 		     "instance '%s' is not a chat connector", a->instance);
 	else if (!c->send) {
-		LOG_WARN("notify", "connector %s (%s) has no send(); "
-				   "notification skipped as a dead letter",
+		LOG_WARN("notify",
+			 "connector %s (%s) has no send(); "
+			 "notification skipped as a dead letter",
 			 a->instance, c->platform);
 		fail(a, IM_SEND_PERMANENT, "no_send",
 		     "the %s plugin cannot send notifications; remove the "
@@ -268,7 +271,8 @@ static void classify(attempt *a, nt_job *job, const nt_settings *set)
 		a->verdict = IM_SEND_RETRY;
 		char was[sizeof(a->error)];
 		snprintf(was, sizeof(was), "%s", a->error);
-		snprintf(a->error, sizeof(a->error), "edit_failed: %.140s", was);
+		snprintf(a->error, sizeof(a->error), "edit_failed: %.140s",
+			 was);
 		return;
 	}
 	if (a->verdict == IM_SEND_RETRY && attempts >= set->max_attempts) {
@@ -282,8 +286,8 @@ static void classify(attempt *a, nt_job *job, const nt_settings *set)
 		snprintf(a->error, sizeof(a->error), "gave_up: %.140s", was);
 	}
 	if (a->verdict == IM_SEND_RETRY)
-		job->wait_s = nt_backoff(attempts, BACKOFF_BASE_S,
-					 BACKOFF_CAP_S, &rng);
+		job->wait_s =
+		    nt_backoff(attempts, BACKOFF_BASE_S, BACKOFF_CAP_S, &rng);
 	if (a->verdict == IM_SEND_RATE_LIMITED)
 		job->wait_s = a->retry_after > 0
 				  ? a->retry_after
@@ -312,14 +316,13 @@ static void observe(const attempt *a, const nt_job *job)
 	count(m_fail, a->platform, reason_of(a));
 	int lvl = a->verdict == IM_SEND_PERMANENT ? IM_LOG_WARN : IM_LOG_INFO;
 	im_logf(lvl, "core", "notify", NULL,
-		"%s %s row %lld%s (%s): %s%s%s%s, HTTP %ld; %s",
-		a->instance, a->channel, job->rows->id,
-		job->n > 1 ? " and others" : "", job->rows->type,
+		"%s %s row %lld%s (%s): %s%s%s%s, HTTP %ld; %s", a->instance,
+		a->channel, job->rows->id, job->n > 1 ? " and others" : "",
+		job->rows->type,
 		a->verdict == IM_SEND_PERMANENT ? "dead letter: " : "",
 		*a->error ? a->error : "failed", *a->hint ? " - " : "", a->hint,
 		a->http_status,
-		a->verdict == IM_SEND_PERMANENT ? "not retried"
-						: "will retry");
+		a->verdict == IM_SEND_PERMANENT ? "not retried" : "will retry");
 }
 
 void nt_deliver(nt_job *job)

@@ -20,14 +20,14 @@
 #include "log/log.h"
 #include "notify/internal.h"
 
-#define NORMAL_HELD 4096   /* batched rows held in memory at most */
-#define CRIT_HELD 16384    /* critical rows held in memory at most */
-#define CLAIM_BATCH 1024   /* rows per claim statement */
-#define LEASE_MS 60000     /* a claim lasts this long unless renewed */
+#define NORMAL_HELD 4096 /* batched rows held in memory at most */
+#define CRIT_HELD 16384	 /* critical rows held in memory at most */
+#define CLAIM_BATCH 1024 /* rows per claim statement */
+#define LEASE_MS 60000	 /* a claim lasts this long unless renewed */
 #define RENEW_MS 15000
-#define FULL_CLAIM_S 1.0   /* also look for rows whose wait ran out */
-#define COUNTS_S 2.0       /* queue-depth gauges */
-#define SWEEP_S 10.0       /* forget idle lanes */
+#define FULL_CLAIM_S 1.0 /* also look for rows whose wait ran out */
+#define COUNTS_S 2.0	 /* queue-depth gauges */
+#define SWEEP_S 10.0	 /* forget idle lanes */
 
 typedef struct nt_inst {
 	struct nt_inst *next;
@@ -43,8 +43,8 @@ static struct {
 	int wake_fd;
 	pthread_t thread;
 	bool running;
-	volatile int stop;
-	volatile int reconfig;
+	int stop;     /* atomic: set by the control thread */
+	int reconfig; /* atomic: set by any thread */
 	int new_rows; /* set by other threads: claim on the next tick */
 	nt_lane **table;
 	size_t n_table, n_lanes;
@@ -57,7 +57,7 @@ static struct {
 	double next_full, next_counts, next_sweep;
 } D;
 
-/* --- lanes: hash table ---------------------------------------------------- */
+/* --- lanes: hash table --------------------------------------------------- */
 
 static size_t hash2(const char *a, const char *b)
 {
@@ -117,7 +117,8 @@ static nt_lane *get_lane(const char *instance, const char *channel)
 		return NULL;
 	size_t k = hash2(instance, channel) & (D.n_table - 1);
 	for (nt_lane *l = D.table[k]; l; l = l->hnext)
-		if (!strcmp(l->instance, instance) && !strcmp(l->channel, channel))
+		if (!strcmp(l->instance, instance) &&
+		    !strcmp(l->channel, channel))
 			return l;
 	nt_lane *l = calloc(1, sizeof(*l));
 	nt_inst *in = get_inst(instance);
@@ -137,7 +138,7 @@ static nt_lane *get_lane(const char *instance, const char *channel)
 	return l;
 }
 
-/* --- lanes: timer heap (min on due) --------------------------------------- */
+/* --- lanes: timer heap (min on due) -------------------------------------- */
 
 static void heap_swap(size_t a, size_t b)
 {
@@ -202,7 +203,7 @@ static void schedule(nt_lane *l, double due)
 	heap_fix(D.n_heap - 1);
 }
 
-/* --- moving lanes along ---------------------------------------------------- */
+/* --- moving lanes along -------------------------------------------------- */
 
 static double max3(double a, double b, double c)
 {
@@ -225,9 +226,9 @@ static void consider(nt_lane *l, double now, long long wall)
 		return;
 	}
 	nt_inst *in = l->inst;
-	double w = max3(nt_bucket_wait(&l->bucket, now),
-			nt_bucket_wait(&in->bucket, now),
-			in->blocked_until - now);
+	double w =
+	    max3(nt_bucket_wait(&l->bucket, now),
+		 nt_bucket_wait(&in->bucket, now), in->blocked_until - now);
 	if (w > 0) {
 		schedule(l, now + w + 0.001);
 		return;
@@ -251,8 +252,9 @@ static void complete(nt_job *job, double now, long long wall)
 {
 	nt_lane *l = job->lane;
 	nt_inst *in = l->inst;
-	/* Only the lane's bucket: it has one send in flight, so refilling
-	 * from the answer is exact. The instance's is shared by many. */
+	/* Only the lane's bucket: with one send in flight, counting its
+	 * token as spent at the answer is the exact worst case. The
+	 * instance's bucket is shared by many sends at once. */
 	nt_bucket_anchor(&l->bucket, job->finished);
 	bool requeue = job->verdict == IM_SEND_RETRY ||
 		       job->verdict == IM_SEND_RATE_LIMITED;
@@ -280,13 +282,13 @@ static void complete(nt_job *job, double now, long long wall)
 	consider(l, now, wall);
 }
 
-static void on_claim(void *ud, nt_row *r, const char *instance,
-		     const char *channel)
+static int on_claim(void *ud, nt_row *r, const char *instance,
+		    const char *channel)
 {
 	nt_lane *l = instance && channel ? get_lane(instance, channel) : NULL;
 	if (!l) {
-		free(r); /* its lease runs out and it comes back */
-		return;
+		free(r); /* given back; claimed again later */
+		return IM_ENOMEM;
 	}
 	nt_lane_push(l, r);
 	if (r->critical)
@@ -296,6 +298,7 @@ static void on_claim(void *ud, nt_row *r, const char *instance,
 	/* Lanes touched by this claim are looked at right after it. */
 	if (!l->inflight)
 		schedule(l, 0);
+	return 0;
 }
 
 static void claim(long long wall)
@@ -307,8 +310,8 @@ static void claim(long long wall)
 		while (held < cap) {
 			size_t room = cap - held;
 			int want = room < CLAIM_BATCH ? (int)room : CLAIM_BATCH;
-			int n = nt_outbox_claim(D.st, D.owner, crit, wall, lease,
-						want, on_claim, NULL);
+			int n = nt_outbox_claim(D.st, D.owner, crit, wall,
+						lease, want, on_claim, NULL);
 			if (n <= 0 || n < want)
 				break;
 			held = crit ? D.held_crit : D.held_norm;
@@ -383,10 +386,8 @@ static void tick(void)
 		next = j->next;
 		complete(j, now, wall);
 	}
-	if (D.reconfig) {
-		D.reconfig = 0;
+	if (__atomic_exchange_n(&D.reconfig, 0, __ATOMIC_ACQ_REL))
 		refresh_rates();
-	}
 	if (wall >= D.next_renew_ms) {
 		nt_outbox_renew(D.st, D.owner, wall + LEASE_MS);
 		D.next_renew_ms = wall + RENEW_MS;
@@ -419,14 +420,14 @@ static void *run(void *arg)
 	struct pollfd p = {.fd = D.wake_fd, .events = POLLIN};
 	D.new_rows = 1;
 	tick();
-	while (!D.stop) {
+	while (!__atomic_load_n(&D.stop, __ATOMIC_ACQUIRE)) {
 		int n = poll(&p, 1, timeout_ms(nt_mono()));
 		if (n > 0 && (p.revents & POLLIN)) {
 			uint64_t v;
 			if (read(D.wake_fd, &v, sizeof(v)) < 0)
 				(void)0; /* nothing to read: a spurious wake */
 		}
-		if (!D.stop)
+		if (!__atomic_load_n(&D.stop, __ATOMIC_ACQUIRE))
 			tick();
 	}
 	return NULL;
@@ -479,7 +480,7 @@ int nt_dispatch_start(im_store *st, const char *owner)
 
 void nt_dispatch_reconfig(void)
 {
-	D.reconfig = 1;
+	__atomic_store_n(&D.reconfig, 1, __ATOMIC_RELEASE);
 	nt_dispatch_wake();
 }
 
@@ -489,7 +490,7 @@ void nt_dispatch_stop(void)
 		return;
 	im_bus_watch_remove(watch);
 	watch = NULL;
-	D.stop = 1;
+	__atomic_store_n(&D.stop, 1, __ATOMIC_RELEASE);
 	nt_dispatch_wake();
 	pthread_join(D.thread, NULL);
 	/* Sends in progress finish (bounded by their HTTP timeouts); queued

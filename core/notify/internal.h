@@ -28,7 +28,7 @@
 
 /* --- clocks (limit.c) ---------------------------------------------------- */
 
-double nt_mono(void);      /* CLOCK_MONOTONIC, seconds */
+double nt_mono(void);	    /* CLOCK_MONOTONIC, seconds */
 long long nt_wall_ms(void); /* CLOCK_REALTIME, milliseconds */
 
 /* --- token bucket and backoff (limit.c) ---------------------------------- */
@@ -48,9 +48,10 @@ void nt_bucket_set(nt_bucket *b, double rate, double burst, double now);
 double nt_bucket_wait(nt_bucket *b, double now);
 /* Spends one token (call when nt_bucket_wait said 0). */
 void nt_bucket_take(nt_bucket *b, double now);
-/* A send finished at `now`: count refill from now on only. The platform
- * counted the request somewhere between dispatch and answer, so refilling
- * from the answer keeps us behind the platform's own bucket, never ahead. */
+/* The send that took a token finished at `now`: account as if the token
+ * had been spent at `now`. The platform counted the request somewhere
+ * between dispatch and answer; assuming the latest moment keeps us behind
+ * its bucket, never ahead. Only for a bucket with one send in flight. */
 void nt_bucket_anchor(nt_bucket *b, double now);
 /* The platform said wait until `until`: empty, one token at `until`. */
 void nt_bucket_block(nt_bucket *b, double until);
@@ -66,13 +67,13 @@ typedef struct nt_row {
 	struct nt_row *next;
 	long long id;
 	long long incident;   /* incident number */
-	long long seq;        /* timeline event */
+	long long seq;	      /* timeline event */
 	long long created_ms; /* commit time (wall clock) */
-	int sev;              /* 1..4 */
-	int attempts;         /* sends tried so far */
+	int sev;	      /* 1..4 */
+	int attempts;	      /* sends tried so far */
 	bool critical;
-	char mode;            /* 'u'pdate, 't'hread, 'p'ost */
-	char type[48];        /* "im.incident.ack" */
+	char mode;     /* 'u'pdate, 't'hread, 'p'ost */
+	char type[48]; /* "im.incident.ack" */
 } nt_row;
 
 struct nt_inst;
@@ -88,12 +89,12 @@ typedef struct nt_lane {
 	nt_row *crit, **crit_tail;   /* FIFO, each sent alone */
 	nt_row *batch, **batch_tail; /* FIFO, sent as a digest */
 	size_t n_crit, n_batch;
-	nt_row *inflight;            /* the send in progress */
+	nt_row *inflight; /* the send in progress */
 	size_t n_inflight;
 	bool inflight_crit;
-	double blocked_until;        /* platform said wait (mono s) */
-	double due;                  /* scheduled look (heap key); 0 none */
-	size_t heap_pos;             /* index in the timer heap + 1; 0 none */
+	double blocked_until; /* platform said wait (mono s) */
+	double due;	      /* scheduled look (heap key); 0 none */
+	size_t heap_pos;      /* index in the timer heap + 1; 0 none */
 	double idle_since;
 } nt_lane;
 
@@ -121,14 +122,14 @@ void nt_lane_finish(nt_lane *l, bool requeue);
 void nt_lane_free_rows(nt_lane *l);
 bool nt_lane_empty(const nt_lane *l);
 
-/* --- settings (settings.c) ------------------------------------------------ */
+/* --- settings (settings.c) ----------------------------------------------- */
 
 typedef struct nt_settings {
 	double batch_window;  /* seconds */
 	bool window_override; /* set at runtime; wins over the config */
 	unsigned crit_mask;   /* bit n set: SEV-n is critical */
-	int workers;          /* delivery threads */
-	int digest_max;       /* events per digest */
+	int workers;	      /* delivery threads */
+	int digest_max;	      /* events per digest */
 	int max_attempts;     /* then a dead letter */
 	json_t *rate_limits;  /* chatops.rate_limits, or NULL */
 } nt_settings;
@@ -148,21 +149,21 @@ void nt_settings_rates(const char *instance, const im_connector *c,
 		       double *per_channel, double *burst, double *global);
 void nt_settings_free(void);
 
-/* --- subscriptions (sub.c: one; subs.c: the set) ----------------------------------------------- */
+/* --- subscriptions (sub.c: one; subs.c: the set) ------------------------ */
 
 enum { NT_SRC_CONFIG = 0, NT_SRC_API = 1, NT_SRC_INSTANCE = 2 };
 
 typedef struct nt_sub {
-	long long id;        /* store id (api); 0 otherwise */
-	int source;          /* NT_SRC_* */
-	char *connector;     /* instance id */
+	long long id;	 /* store id (api); 0 otherwise */
+	int source;	 /* NT_SRC_* */
+	char *connector; /* instance id */
 	char *channel;
-	json_t *events;      /* array of type globs */
-	json_t *services;    /* array; empty = all */
-	unsigned sev_mask;   /* bit n: SEV-n matches */
-	char mode;           /* 'u', 't', 'p' */
-	char *where;         /* "file:line" or NULL */
-	char *problem;       /* why it is inactive; NULL when active */
+	json_t *events;	   /* array of type globs */
+	json_t *services;  /* array; empty = all */
+	unsigned sev_mask; /* bit n: SEV-n matches */
+	char mode;	   /* 'u', 't', 'p' */
+	char *where;	   /* "file:line" or NULL */
+	char *problem;	   /* why it is inactive; NULL when active */
 } nt_sub;
 
 /* Checks a subscription given as JSON ({connector, channel, events,
@@ -176,8 +177,8 @@ void nt_sub_clear(nt_sub *s);
 const char *nt_sub_instance_problem(const im_snapshot *snap,
 				    const json_t *known, const char *id,
 				    char *buf, size_t len);
-char nt_sub_mode_char(const char *mode);   /* "thread" -> 't' */
-const char *nt_sub_mode_name(char mode);   /* 't' -> "thread" */
+char nt_sub_mode_char(const char *mode); /* "thread" -> 't' */
+const char *nt_sub_mode_name(char mode); /* 't' -> "thread" */
 /* {id, source, connector, channel, events, min_severity, severities,
  *  services, mode, active, where?, problem?} */
 json_t *nt_sub_json(const nt_sub *s);
@@ -202,16 +203,19 @@ int nt_subs_add(im_store *st, const json_t *body, long long *id, char *err,
 int nt_subs_remove(im_store *st, long long id);
 void nt_subs_free(void);
 
-/* --- outbox (outbox.c) ------------------------------------------------------ */
+/* --- outbox (outbox.c) --------------------------------------------------- */
 
 /* The repo hook: inserts the event's outbox rows (in the caller's
  * transaction). */
 int nt_outbox_hook(sqlite3 *db, const json_t *event);
 
-typedef void (*nt_claim_fn)(void *ud, nt_row *row, const char *instance,
-			    const char *channel);
+/* Takes a claimed row (0, ownership moves to the callee) or refuses it
+ * (non-zero: out of memory), and then its lease is given back at once. */
+typedef int (*nt_claim_fn)(void *ud, nt_row *row, const char *instance,
+			   const char *channel);
 /* Claims up to `limit` ready rows of one class for `owner` until
- * lease_until (wall ms), oldest first; fn takes ownership of each row. */
+ * lease_until (wall ms), oldest first, handing each to fn. Returns how
+ * many were claimed. */
 int nt_outbox_claim(im_store *st, const char *owner, bool critical,
 		    long long now_ms, long long lease_until, int limit,
 		    nt_claim_fn fn, void *ud);
@@ -221,9 +225,9 @@ int nt_outbox_release(im_store *st, const char *owner);
 int nt_outbox_reclaim_dead(im_store *st, const char *owner);
 
 typedef struct nt_outcome {
-	int verdict;          /* im_send_verdict */
+	int verdict; /* im_send_verdict */
 	long http_status;
-	double wait_s;        /* RETRY / RATE_LIMITED: delay before next try */
+	double wait_s; /* RETRY / RATE_LIMITED: delay before next try */
 	const char *error;
 	const char *hint;
 	/* OK on a new single message: remember it for later updates */
@@ -264,14 +268,14 @@ int nt_render(const char *platform, const char *event_type,
 /* One send handed to a delivery thread. */
 typedef struct nt_job {
 	struct nt_job *next;
-	nt_lane *lane;   /* the dispatcher's: the worker reads only its ids */
-	nt_row *rows;    /* the lane's inflight list, the worker's meanwhile */
+	nt_lane *lane; /* the dispatcher's: the worker reads only its ids */
+	nt_row *rows;  /* the lane's inflight list, the worker's meanwhile */
 	size_t n;
 	bool digest;
 	/* filled by the worker */
-	int verdict;     /* im_send_verdict */
-	double wait_s;   /* RETRY / RATE_LIMITED: delay before the next try */
-	bool global;     /* the limit is the instance's, not the channel's */
+	int verdict;	 /* im_send_verdict */
+	double wait_s;	 /* RETRY / RATE_LIMITED: delay before the next try */
+	bool global;	 /* the limit is the instance's, not the channel's */
 	double finished; /* nt_mono() */
 } nt_job;
 

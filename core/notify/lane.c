@@ -57,8 +57,8 @@ nt_next nt_lane_next(const nt_lane *l, double now, long long now_wall_ms,
 size_t nt_lane_take(nt_lane *l, size_t digest_max)
 {
 	nt_row **from = l->crit ? &l->crit : &l->batch;
-	size_t n = l->crit ? 1 : (l->n_batch < digest_max ? l->n_batch
-							    : digest_max);
+	size_t n =
+	    l->crit ? 1 : (l->n_batch < digest_max ? l->n_batch : digest_max);
 	if (n == 0)
 		n = 1;
 	nt_row *first = *from, *last = first;

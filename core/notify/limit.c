@@ -72,8 +72,15 @@ void nt_bucket_take(nt_bucket *b, double now)
 
 void nt_bucket_anchor(nt_bucket *b, double now)
 {
-	if (b->rate > 0 && now > b->t)
-		b->t = now;
+	if (b->rate <= 0 || now <= b->t)
+		return;
+	/* As if the token had been taken now rather than at dispatch:
+	 * refill up to now, but with that token spent, so at most
+	 * burst - 1. Time spent queued for a worker is not lost. */
+	b->tokens += (now - b->t) * b->rate;
+	if (b->tokens > b->burst - 1)
+		b->tokens = b->burst - 1;
+	b->t = now;
 }
 
 void nt_bucket_block(nt_bucket *b, double until)

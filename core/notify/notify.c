@@ -23,13 +23,12 @@ im_store *nt_store(void)
 }
 
 int nt_render(const char *platform, const char *event_type,
-	      const json_t *context, json_t **payload, char *err,
-	      size_t errlen)
+	      const json_t *context, json_t **payload, char *err, size_t errlen)
 {
 	*payload = NULL;
 	snprintf(err, errlen, "renderer failed");
-	return render_fn(render_ud, platform, event_type, context, payload,
-			 err, errlen);
+	return render_fn(render_ud, platform, event_type, context, payload, err,
+			 errlen);
 }
 
 /* "host:pid:nonce": the host and pid let a restarted server see that the
@@ -51,8 +50,7 @@ static void make_owner(void)
 		 (unsigned long long)nt_rand(&seed));
 }
 
-int im_notify_prepare(im_store *st, const im_config *cfg,
-		      bool check_instances)
+int im_notify_prepare(im_store *st, const im_config *cfg, bool check_instances)
 {
 	store = st;
 	int rc = nt_settings_load(st, cfg);
@@ -112,8 +110,9 @@ void im_notify_reload(const im_config *cfg)
 	nt_settings s;
 	nt_settings_get(&s);
 	if (s.workers != workers)
-		LOG_WARN("notify", "chatops.delivery_workers changes from %d "
-				   "to %d at the next start",
+		LOG_WARN("notify",
+			 "chatops.delivery_workers changes from %d "
+			 "to %d at the next start",
 			 workers, s.workers);
 	nt_settings_clear(&s);
 	nt_dispatch_reconfig();

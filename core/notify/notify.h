@@ -62,8 +62,7 @@ int im_notify_render_basic(void *ud, const char *platform,
  * such as benchmarks call it alone). With check_instances false, every
  * instance named in the config counts as a connector that can send.
  * Control thread. */
-int im_notify_prepare(im_store *st, const im_config *cfg,
-		      bool check_instances);
+int im_notify_prepare(im_store *st, const im_config *cfg, bool check_instances);
 
 /* Prepares, then starts the dispatcher and delivery threads. The store
  * must outlive im_notify_stop(); plugins must be loaded (the current

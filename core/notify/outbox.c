@@ -68,17 +68,16 @@ int nt_outbox_hook(sqlite3 *db, const json_t *event)
 		return IM_EIO;
 	}
 	int rc = nt_subs_each_match(
-	    h.type, h.sev,
-	    json_string_value(json_object_get(inc, "service")), insert_row,
-	    &h);
+	    h.type, h.sev, json_string_value(json_object_get(inc, "service")),
+	    insert_row, &h);
 	if (rc != 0)
 		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(h.ins);
 	return rc;
 }
 
-static int exec1(im_store *st, const char *sql, const char *text,
-		 long long a, long long b)
+static int exec1(im_store *st, const char *sql, const char *text, long long a,
+		 long long b)
 {
 	sqlite3 *db = im_store_db(st);
 	sqlite3_stmt *q;
@@ -92,7 +91,8 @@ static int exec1(im_store *st, const char *sql, const char *text,
 			sqlite3_bind_int64(q, 2, a);
 		if (np >= 3)
 			sqlite3_bind_int64(q, 3, b);
-		rc = sqlite3_step(q) == SQLITE_DONE ? sqlite3_changes(db) : IM_EIO;
+		rc = sqlite3_step(q) == SQLITE_DONE ? sqlite3_changes(db)
+						    : IM_EIO;
 		sqlite3_finalize(q);
 	}
 	if (rc < 0)
@@ -128,11 +128,18 @@ int nt_outbox_claim(im_store *st, const char *owner, bool critical,
 	sqlite3_bind_int64(q, 4, now_ms);
 	sqlite3_bind_int(q, 5, limit);
 	int s;
+	long long refused[64];
+	size_t n_refused = 0;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		nt_row *r = calloc(1, sizeof(*r));
-		if (!r)
-			continue; /* its lease runs out; claimed again later */
-		r->id = sqlite3_column_int64(q, 0);
+		long long id = sqlite3_column_int64(q, 0);
+		n++;
+		if (!r) {
+			if (n_refused < 64)
+				refused[n_refused++] = id;
+			continue;
+		}
+		r->id = id;
 		r->incident = sqlite3_column_int64(q, 1);
 		r->seq = sqlite3_column_int64(q, 2);
 		snprintf(r->type, sizeof(r->type), "%s",
@@ -143,13 +150,21 @@ int nt_outbox_claim(im_store *st, const char *owner, bool critical,
 		r->critical = critical;
 		r->created_ms = sqlite3_column_int64(q, 8);
 		r->attempts = sqlite3_column_int(q, 9);
-		fn(ud, r, (const char *)sqlite3_column_text(q, 6),
-		   (const char *)sqlite3_column_text(q, 7));
-		n++;
+		if (fn(ud, r, (const char *)sqlite3_column_text(q, 6),
+		       (const char *)sqlite3_column_text(q, 7)) != 0 &&
+		    n_refused < 64)
+			refused[n_refused++] = id;
 	}
 	if (s != SQLITE_DONE)
 		LOG_ERROR("notify", "claim: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(q);
+	/* Rows we could not hold must not stay leased to us: the lease
+	 * renewal would keep them from everyone until a restart. */
+	for (size_t i = 0; i < n_refused; i++)
+		exec1(st,
+		      "UPDATE outbox SET lease_until = 0, claimed_by = NULL "
+		      "WHERE id = ?2 AND claimed_by = ?1",
+		      owner, refused[i], 0);
 	im_store_unlock(st);
 	return n;
 }
@@ -253,19 +268,20 @@ static int save_message(sqlite3 *db, const nt_outcome *o, const char *inst,
 			const char *channel)
 {
 	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(db,
-			       "INSERT OR REPLACE INTO notify_messages(incident, "
-			       "connector, channel, message_id, thread_id, "
-			       "updated_at) VALUES (?,?,?,?,?,?)",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"INSERT OR REPLACE INTO notify_messages(incident, "
+		"connector, channel, message_id, thread_id, "
+		"updated_at) VALUES (?,?,?,?,?,?)",
+		-1, &q, NULL) != SQLITE_OK)
 		return IM_EIO;
 	sqlite3_bind_int64(q, 1, o->incident);
 	sqlite3_bind_text(q, 2, inst, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, o->message_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, o->thread_id && *o->thread_id ? o->thread_id
-							      : o->message_id,
-			  -1, SQLITE_STATIC);
+	sqlite3_bind_text(
+	    q, 5, o->thread_id && *o->thread_id ? o->thread_id : o->message_id,
+	    -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 6, nt_wall_ms());
 	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
 	sqlite3_finalize(q);
@@ -281,20 +297,23 @@ int nt_outbox_done(im_store *st, const nt_row *rows, const char *instance,
 	if (o->verdict == IM_SEND_OK)
 		sql = "DELETE FROM outbox WHERE id = ?1";
 	else if (o->verdict == IM_SEND_PERMANENT)
-		sql = "UPDATE outbox SET state = 1, attempts = attempts + 1, "
-		      "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
-		      "updated_at = ?6, claimed_by = NULL, lease_until = 0 "
-		      "WHERE id = ?1";
+		sql =
+		    "UPDATE outbox SET state = 1, attempts = attempts + 1, "
+		    "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
+		    "updated_at = ?6, claimed_by = NULL, lease_until = 0 "
+		    "WHERE id = ?1";
 	else {
-		sql = "UPDATE outbox SET attempts = attempts + 1, "
-		      "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
-		      "updated_at = ?6 WHERE id = ?1";
+		sql =
+		    "UPDATE outbox SET attempts = attempts + 1, "
+		    "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
+		    "updated_at = ?6 WHERE id = ?1";
 		next = nt_wall_ms() + (long long)(o->wait_s * 1000);
 	}
 	im_store_lock(st);
-	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-		     ? 0
-		     : IM_EIO;
+	int rc =
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+		? 0
+		: IM_EIO;
 	if (rc == 0)
 		rc = step_rows(db, sql, rows, o, next);
 	if (rc == 0 && o->verdict == IM_SEND_OK && o->message_id &&
@@ -405,7 +424,8 @@ json_t *nt_outbox_list(im_store *st, bool dead_only, int limit)
 	json_t *items = json_array();
 	if (sqlite3_prepare_v2(
 		db,
-		"SELECT id, connector, channel, event_type, incident, attempts, "
+		"SELECT id, connector, channel, event_type, incident, "
+		"attempts, "
 		"error, hint, http_status, state, created_at, not_before, "
 		"critical FROM outbox WHERE state >= ?1 ORDER BY id LIMIT ?2",
 		-1, &q, NULL) == SQLITE_OK) {
@@ -429,8 +449,10 @@ json_t *nt_outbox_list(im_store *st, bool dead_only, int limit)
 			    sqlite3_column_type(q, 8) == SQLITE_NULL
 				? json_null()
 				: json_integer(sqlite3_column_int64(q, 8)),
-			    "state", sqlite3_column_int(q, 9) ? "dead" : "pending",
-			    "created_ms", (json_int_t)sqlite3_column_int64(q, 10),
+			    "state",
+			    sqlite3_column_int(q, 9) ? "dead" : "pending",
+			    "created_ms",
+			    (json_int_t)sqlite3_column_int64(q, 10),
 			    "next_attempt_ms",
 			    (json_int_t)sqlite3_column_int64(q, 11), "critical",
 			    sqlite3_column_int(q, 12));
@@ -445,12 +467,13 @@ json_t *nt_outbox_list(im_store *st, bool dead_only, int limit)
 
 int nt_outbox_retry(im_store *st, long long id)
 {
-	int n = exec1(st,
-		      "UPDATE outbox SET state = 0, attempts = 0, not_before = 0, "
-		      "lease_until = 0, claimed_by = NULL, error = ?1, "
-		      "hint = NULL, http_status = NULL, updated_at = ?3 "
-		      "WHERE id = ?2 AND state = 1",
-		      NULL, id, nt_wall_ms());
+	int n =
+	    exec1(st,
+		  "UPDATE outbox SET state = 0, attempts = 0, not_before = 0, "
+		  "lease_until = 0, claimed_by = NULL, error = ?1, "
+		  "hint = NULL, http_status = NULL, updated_at = ?3 "
+		  "WHERE id = ?2 AND state = 1",
+		  NULL, id, nt_wall_ms());
 	if (n < 0)
 		return n;
 	if (n > 0)

@@ -64,8 +64,7 @@ int im_notify_render_basic(void *ud, const char *platform,
 			used += (size_t)snprintf(text + used, cap - used,
 						 "\n- %.500s", one);
 	}
-	*payload = json_pack("{s:s,s:I}", "text", text, "count",
-			     (json_int_t)n);
+	*payload = json_pack("{s:s,s:I}", "text", text, "count", (json_int_t)n);
 	free(text);
 	return *payload ? 0 : IM_ENOMEM;
 }

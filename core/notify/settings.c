@@ -53,11 +53,10 @@ int nt_settings_load(im_store *st, const im_config *cfg)
 	    .batch_window = im_config_duration(cfg, "chatops.batch_window", 5),
 	    .workers = clamp(im_config_int(cfg, "chatops.delivery_workers", 8),
 			     1, 256),
-	    .digest_max = clamp(im_config_int(cfg, "chatops.digest_max", 50),
-				1, 1000),
-	    .max_attempts = clamp(im_config_int(cfg, "chatops.max_attempts",
-						50),
-				  1, 100000),
+	    .digest_max =
+		clamp(im_config_int(cfg, "chatops.digest_max", 50), 1, 1000),
+	    .max_attempts = clamp(
+		im_config_int(cfg, "chatops.max_attempts", 50), 1, 100000),
 	};
 	const json_t *crit = im_config_get(cfg, "chatops.critical_severities");
 	if (json_is_array(crit)) {

@@ -17,8 +17,9 @@ char nt_sub_mode_char(const char *m)
 
 const char *nt_sub_mode_name(char m)
 {
-	return m == 't' ? mode_names[1] : m == 'p' ? mode_names[2]
-						   : mode_names[0];
+	return m == 't'	  ? mode_names[1]
+	       : m == 'p' ? mode_names[2]
+			  : mode_names[0];
 }
 
 void nt_sub_clear(nt_sub *s)
@@ -36,8 +37,11 @@ static bool strings_only(const json_t *a)
 {
 	size_t i;
 	const json_t *v;
-	json_array_foreach(a, i, v) if (!json_is_string(v) ||
-					 !*json_string_value(v)) return false;
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v) || !*json_string_value(v))
+			return false;
+	}
 	return true;
 }
 
@@ -46,8 +50,9 @@ static bool strings_only(const json_t *a)
 static int check_channel(const char *ch, char *err, size_t errlen)
 {
 	if (!ch || !*ch) {
-		snprintf(err, errlen, "channel is required: the platform's "
-				      "channel id, e.g. C0123ABC");
+		snprintf(err, errlen,
+			 "channel is required: the platform's "
+			 "channel id, e.g. C0123ABC");
 		return IM_EINVAL;
 	}
 	if (ch[0] == '#') {
@@ -59,7 +64,8 @@ static int check_channel(const char *ch, char *err, size_t errlen)
 		return IM_EINVAL;
 	}
 	if (strlen(ch) > 200 || strpbrk(ch, " \t\r\n/")) {
-		snprintf(err, errlen, "channel '%.80s' is not a channel id", ch);
+		snprintf(err, errlen, "channel '%.80s' is not a channel id",
+			 ch);
 		return IM_EINVAL;
 	}
 	return 0;
@@ -67,10 +73,9 @@ static int check_channel(const char *ch, char *err, size_t errlen)
 
 int nt_sub_parse(const json_t *j, nt_sub *out, char *err, size_t errlen)
 {
-	static const char *const known[] = {"connector",    "channel",
-					    "events",	    "min_severity",
-					    "services",     "mode",
-					    NULL};
+	static const char *const known[] = {
+	    "connector", "channel", "events", "min_severity",
+	    "services",	 "mode",    NULL};
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j)) {
 		snprintf(err, errlen, "expected a JSON object");
@@ -84,10 +89,11 @@ int nt_sub_parse(const json_t *j, nt_sub *out, char *err, size_t errlen)
 		for (const char *const *k = known; *k && !ok; k++)
 			ok = !strcmp(*k, key);
 		if (!ok) {
-			snprintf(err, errlen,
-				 "unknown field '%.60s'; known: connector, "
-				 "channel, events, min_severity, services, mode",
-				 key);
+			snprintf(
+			    err, errlen,
+			    "unknown field '%.60s'; known: connector, "
+			    "channel, events, min_severity, services, mode",
+			    key);
 			return IM_EINVAL;
 		}
 	}
@@ -98,29 +104,33 @@ int nt_sub_parse(const json_t *j, nt_sub *out, char *err, size_t errlen)
 	const json_t *ms = json_object_get(j, "min_severity");
 	const json_t *md = json_object_get(j, "mode");
 	if (!conn || !*conn) {
-		snprintf(err, errlen, "connector is required: the id of a "
-				      "connector instance (see im plugins list)");
+		snprintf(err, errlen,
+			 "connector is required: the id of a "
+			 "connector instance (see im plugins list)");
 		return IM_EINVAL;
 	}
 	if (check_channel(ch, err, errlen))
 		return IM_EINVAL;
 	if (ev && !json_is_null(ev) &&
 	    (!json_is_array(ev) || !strings_only(ev))) {
-		snprintf(err, errlen, "events must be a list of event type "
-				      "patterns such as \"im.incident.*\"");
+		snprintf(err, errlen,
+			 "events must be a list of event type "
+			 "patterns such as \"im.incident.*\"");
 		return IM_EINVAL;
 	}
 	if (sv && !json_is_null(sv) &&
 	    (!json_is_array(sv) || !strings_only(sv))) {
-		snprintf(err, errlen, "services must be a list of service "
-				      "names ([] = all)");
+		snprintf(err, errlen,
+			 "services must be a list of service "
+			 "names ([] = all)");
 		return IM_EINVAL;
 	}
 	int sev = 4;
 	if (ms && !json_is_null(ms) &&
 	    !(sev = im_inc_sev_parse(json_string_value(ms)))) {
-		snprintf(err, errlen, "min_severity must be SEV-1, SEV-2, SEV-3 "
-				      "or SEV-4");
+		snprintf(err, errlen,
+			 "min_severity must be SEV-1, SEV-2, SEV-3 "
+			 "or SEV-4");
 		return IM_EINVAL;
 	}
 	const char *mode = json_string_value(md);
@@ -139,7 +149,8 @@ int nt_sub_parse(const json_t *j, nt_sub *out, char *err, size_t errlen)
 	for (int k = 1; k <= sev; k++)
 		out->sev_mask |= 1u << k;
 	out->mode = mode ? nt_sub_mode_char(mode) : 'u';
-	if (!out->connector || !out->channel || !out->events || !out->services) {
+	if (!out->connector || !out->channel || !out->events ||
+	    !out->services) {
 		nt_sub_clear(out);
 		snprintf(err, errlen, "out of memory");
 		return IM_ENOMEM;
@@ -154,8 +165,11 @@ const char *nt_sub_instance_problem(const im_snapshot *snap,
 	if (!snap) {
 		size_t i;
 		const json_t *v;
-		json_array_foreach(known, i, v) if (!strcmp(
-		    json_string_value(v), id)) return NULL;
+		json_array_foreach(known, i, v)
+		{
+			if (!strcmp(json_string_value(v), id))
+				return NULL;
+		}
 		snprintf(buf, len, "unknown connector instance '%.64s'", id);
 		return buf;
 	}
@@ -173,8 +187,10 @@ const char *nt_sub_instance_problem(const im_snapshot *snap,
 		snprintf(buf, len,
 			 "unknown connector instance '%.64s'; connector "
 			 "instances: %s",
-			 id, *list ? list : "none (add one under "
-					    "plugins.instances)");
+			 id,
+			 *list ? list
+			       : "none (add one under "
+				 "plugins.instances)");
 		return buf;
 	}
 	if (!in->mod || in->mod->n_connectors == 0) {
@@ -220,9 +236,11 @@ bool nt_sub_matches(const nt_sub *s, const char *type, int sev,
 		return false;
 	if (json_array_size(s->services) == 0)
 		return true;
-	json_array_foreach(s->services, i, v) if (service &&
-						  !strcmp(json_string_value(v),
-							  service)) return true;
+	json_array_foreach(s->services, i, v)
+	{
+		if (service && !strcmp(json_string_value(v), service))
+			return true;
+	}
 	return false;
 }
 

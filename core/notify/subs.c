@@ -18,8 +18,8 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static nt_sub *cfg_subs, *db_subs; /* config + instances; stored */
 static size_t n_cfg, n_db;
-static bool check_live = true;     /* check instances in the registry */
-static json_t *cfg_instances;      /* ids from the config (offline) */
+static bool check_live = true; /* check instances in the registry */
+static json_t *cfg_instances;  /* ids from the config (offline) */
 
 static void free_list(nt_sub *v, size_t n)
 {
@@ -28,7 +28,7 @@ static void free_list(nt_sub *v, size_t n)
 	free(v);
 }
 
-
+/* A growing array of subscriptions, filled before it is published. */
 typedef struct list {
 	nt_sub *v;
 	size_t n, cap;
@@ -51,8 +51,8 @@ static nt_sub *list_add(list *l)
 static void set_problem(nt_sub *s, const im_snapshot *snap)
 {
 	char buf[512];
-	const char *p = nt_sub_instance_problem(snap, cfg_instances, s->connector, buf,
-						sizeof(buf));
+	const char *p = nt_sub_instance_problem(snap, cfg_instances,
+						s->connector, buf, sizeof(buf));
 	free(s->problem);
 	s->problem = p ? strdup(p) : NULL;
 }
@@ -91,8 +91,8 @@ static void load_routing(list *l, const im_config *cfg, const char *id,
 			 const json_t *conf, const im_snapshot *snap)
 {
 	const json_t *map = json_object_get(conf, "notification_channels");
-	const char *def = json_string_value(json_object_get(conf,
-							    "default_channel"));
+	const char *def =
+	    json_string_value(json_object_get(conf, "default_channel"));
 	unsigned mapped = 0;
 	for (int sev = 1; sev <= 4; sev++) {
 		const char *ch = json_string_value(
@@ -101,7 +101,8 @@ static void load_routing(list *l, const im_config *cfg, const char *id,
 		if (!ch || !*ch)
 			continue;
 		mapped |= bit;
-		json_t *j = json_pack("{s:s,s:s}", "connector", id, "channel", ch);
+		json_t *j =
+		    json_pack("{s:s,s:s}", "connector", id, "channel", ch);
 		nt_sub s, *slot;
 		char err[512], path[160];
 		snprintf(path, sizeof(path),
@@ -161,19 +162,23 @@ static void load_instances(list *l, const im_config *cfg,
 	size_t i;
 	const json_t *e;
 	json_array_foreach(im_config_get(cfg, "plugins.instances"), i, e)
-	    load_routing(l, cfg, json_string_value(json_object_get(e, "id")),
-			 json_object_get(e, "config"), NULL);
+	{
+		load_routing(l, cfg,
+			     json_string_value(json_object_get(e, "id")),
+			     json_object_get(e, "config"), NULL);
+	}
 }
 
 static int load_db(im_store *st, const im_snapshot *snap, list *l)
 {
 	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, connector, channel, events, "
-			       "min_severity, services, mode FROM subscriptions "
-			       "ORDER BY id",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT id, connector, channel, events, "
+		"min_severity, services, mode FROM subscriptions "
+		"ORDER BY id",
+		-1, &q, NULL) != SQLITE_OK) {
 		LOG_ERROR("notify", "reading subscriptions: %s",
 			  sqlite3_errmsg(db));
 		im_store_read_end(st, db);
@@ -194,7 +199,8 @@ static int load_db(im_store *st, const im_snapshot *snap, list *l)
 			s->sev_mask |= 1u << k;
 		s->services = json_loads(
 		    (const char *)sqlite3_column_text(q, 5), 0, NULL);
-		s->mode = nt_sub_mode_char((const char *)sqlite3_column_text(q, 6));
+		s->mode =
+		    nt_sub_mode_char((const char *)sqlite3_column_text(q, 6));
 		if (!s->events)
 			s->events = json_pack("[s]", "im.incident.*");
 		if (!s->services)
@@ -233,7 +239,9 @@ int nt_subs_load(im_store *st, const im_config *cfg, bool check_instances)
 	size_t i;
 	const json_t *e;
 	json_array_foreach(im_config_get(cfg, "plugins.instances"), i, e)
-	    json_array_append(ids, json_object_get(e, "id"));
+	{
+		json_array_append(ids, json_object_get(e, "id"));
+	}
 	pthread_mutex_lock(&mu);
 	json_decref(cfg_instances);
 	cfg_instances = ids;
@@ -261,7 +269,7 @@ int nt_subs_load(im_store *st, const im_config *cfg, bool check_instances)
 	return rc;
 }
 
-/* --- matching and listing ------------------------------------------------- */
+/* --- matching and listing ------------------------------------------------ */
 
 static bool seen_before(nt_sub *const *hits, size_t n, const nt_sub *s)
 {
@@ -301,14 +309,14 @@ json_t *nt_subs_list(void)
 	json_t *items = json_array();
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < n_cfg + n_db; i++)
-		json_array_append_new(items, nt_sub_json(i < n_cfg
-							  ? &cfg_subs[i]
-							  : &db_subs[i - n_cfg]));
+		json_array_append_new(
+		    items, nt_sub_json(i < n_cfg ? &cfg_subs[i]
+						 : &db_subs[i - n_cfg]));
 	pthread_mutex_unlock(&mu);
 	return items;
 }
 
-/* --- API changes -------------------------------------------------------- */
+/* --- API changes --------------------------------------------------------- */
 
 int nt_subs_add(im_store *st, const json_t *body, long long *id, char *err,
 		size_t errlen)
@@ -318,8 +326,8 @@ int nt_subs_add(im_store *st, const json_t *body, long long *id, char *err,
 	if (rc != 0)
 		return rc;
 	im_snapshot *snap = check_live ? im_registry_acquire() : NULL;
-	const char *p = nt_sub_instance_problem(snap, cfg_instances, s.connector, err,
-						errlen);
+	const char *p = nt_sub_instance_problem(snap, cfg_instances,
+						s.connector, err, errlen);
 	im_registry_release(snap);
 	if (p) {
 		nt_sub_clear(&s);
@@ -346,7 +354,8 @@ int nt_subs_add(im_store *st, const json_t *body, long long *id, char *err,
 		sqlite3_bind_text(q, 3, ev, -1, SQLITE_STATIC);
 		sqlite3_bind_int(q, 4, min);
 		sqlite3_bind_text(q, 5, sv, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, nt_sub_mode_name(s.mode), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, nt_sub_mode_name(s.mode), -1,
+				  SQLITE_STATIC);
 		sqlite3_bind_int64(q, 7, nt_wall_ms());
 		if (sqlite3_step(q) == SQLITE_DONE) {
 			*id = sqlite3_last_insert_rowid(db);
@@ -370,8 +379,8 @@ int nt_subs_remove(im_store *st, long long id)
 	sqlite3_stmt *q;
 	int rc = IM_EIO;
 	im_store_lock(st);
-	if (sqlite3_prepare_v2(db, "DELETE FROM subscriptions WHERE id = ?",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "DELETE FROM subscriptions WHERE id = ?", -1,
+			       &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, id);
 		if (sqlite3_step(q) == SQLITE_DONE)
 			rc = sqlite3_changes(db) ? 0 : IM_ENOTFOUND;

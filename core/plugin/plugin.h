@@ -139,6 +139,10 @@ int im_registry_check(const im_config *cfg, json_t *warnings, char *err,
 /* Publishes `s` as current, waits for the old one to drain, then stops and
  * destroys instances no longer used. Control thread only. */
 void im_registry_swap(im_snapshot *s);
+/* The same, calling on_drained(ud) after the old snapshot drained and
+ * before its instances are stopped (to drop what borrows them). */
+void im_registry_swap_with(im_snapshot *s, void (*on_drained)(void *ud),
+			   void *ud);
 /* Drops everything (shutdown). Control thread only. */
 void im_registry_shutdown(void);
 

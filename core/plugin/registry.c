@@ -353,6 +353,12 @@ static void update_gauges(const im_snapshot *s)
 
 void im_registry_swap(im_snapshot *s)
 {
+	im_registry_swap_with(s, NULL, NULL);
+}
+
+void im_registry_swap_with(im_snapshot *s, void (*on_drained)(void *ud),
+			   void *ud)
+{
 	pthread_mutex_lock(&lock);
 	im_snapshot *old = current;
 	current = s;
@@ -362,6 +368,8 @@ void im_registry_swap(im_snapshot *s)
 			pthread_cond_wait(&drained, &lock);
 	}
 	pthread_mutex_unlock(&lock);
+	if (on_drained)
+		on_drained(ud);
 	/* Instances carried into `s` hold a second reference and live on. */
 	snapshot_free(old);
 	update_gauges(s);

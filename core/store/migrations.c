@@ -60,7 +60,7 @@ const struct im_migration im_migrations[] = {
 		"notifications: subscriptions, outbox, posted messages",
 		/* Subscriptions added with `im chatops subscriptions add`. */
 		"CREATE TABLE subscriptions (\n"
-		"  id INTEGER PRIMARY KEY,\n"
+		"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
 		"  connector TEXT NOT NULL,\n"
 		"  channel TEXT NOT NULL,\n"
 		"  events TEXT NOT NULL,\n"          /* JSON array of globs */
@@ -71,10 +71,12 @@ const struct im_migration im_migrations[] = {
 		");\n"
 		/* One row per (event, instance, channel), written in the
 		 * event's transaction. state 0 pending, 1 dead letter;
-		 * delivered rows are deleted. A row is claimable when
-		 * pending, not_before has passed and lease_until ran out. */
+		 * delivered rows are deleted, and AUTOINCREMENT keeps
+		 * their ids (the dedup keys) from coming back. A row is
+		 * claimable when pending, not_before has passed and
+		 * lease_until ran out. */
 		"CREATE TABLE outbox (\n"
-		"  id INTEGER PRIMARY KEY,\n"
+		"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
 		"  incident INTEGER NOT NULL,\n"
 		"  event_seq INTEGER NOT NULL REFERENCES events(seq),\n"
 		"  event_type TEXT NOT NULL,\n"

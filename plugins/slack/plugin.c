@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
 
 #include "slack.h"
 
@@ -176,6 +179,8 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 	s->inst = inst;
 	s->id = host->instance_id(inst);
 	pthread_mutex_init(&s->mu, NULL);
+	const char *dbg = getenv("CHATOPS_DEBUG");
+	s->debug_bodies = dbg && (!strcmp(dbg, "1") || !strcasecmp(dbg, "true"));
 	int rc = check_config(s, cfg);
 	if (rc != 0)
 		return rc; /* s is freed */
@@ -186,6 +191,8 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 		return IM_EUNCONFIGURED;
 	}
 	rc = IM_ENOMEM;
+	if (sodium_init() < 0) /* signatures and Socket Mode's randomness */
+		goto fail;
 	if (*s->signing_secret && !(s->mac = slk_mac_new(s->signing_secret)))
 		goto fail;
 	if (!(s->dedup = slk_dedup_new(2048)))

@@ -44,15 +44,17 @@ static void put(sb *b, const char *s, size_t n)
 
 static void put_escaped(sb *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '&')
-			put(b, "&amp;", 5);
-		else if (s[i] == '<')
-			put(b, "&lt;", 4);
-		else if (s[i] == '>')
-			put(b, "&gt;", 4);
-		else
-			put(b, s + i, 1);
+	while (n) {
+		size_t run = 0; /* copy plain runs in one go */
+		while (run < n && s[run] != '&' && s[run] != '<' && s[run] != '>')
+			run++;
+		put(b, s, run);
+		if (run == n)
+			return;
+		put(b, s[run] == '&' ? "&amp;" : s[run] == '<' ? "&lt;" : "&gt;",
+		    s[run] == '&' ? 5 : 4);
+		s += run + 1;
+		n -= run + 1;
 	}
 }
 
@@ -76,6 +78,11 @@ static bool link_at(const char *s, size_t *tlen, size_t *ulen)
 char *slk_mrkdwn(const char *md)
 {
 	sb b = {0};
+	size_t want = (md ? strlen(md) : 0) + 64; /* room for some escapes */
+	if ((b.p = malloc(want)) != NULL) {
+		b.cap = want;
+		b.p[0] = '\0';
+	}
 	put(&b, "", 0);
 	for (const char *s = md ? md : ""; *s;) {
 		size_t tl, ul;
@@ -90,8 +97,11 @@ char *slk_mrkdwn(const char *md)
 			put(&b, "*", 1);
 			s += 2;
 		} else {
-			put_escaped(&b, s, 1);
-			s++;
+			/* Up to the next character that may start a link or
+			 * bold, escaped in one go. */
+			size_t run = 1 + strcspn(s + 1, "[*");
+			put_escaped(&b, s, run);
+			s += run;
 		}
 	}
 	if (b.failed) {

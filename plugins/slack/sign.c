@@ -1,52 +1,44 @@
 /* Slack request signatures (v0): HMAC-SHA256 over "v0:<ts>:<raw body>"
- * with the app's signing secret. The key schedule is done once per
- * instance; each request duplicates the keyed context, so concurrent
- * workers never share mutable MAC state. */
+ * with the app's signing secret, by libsodium. The key schedule is done
+ * once per instance; each request copies the keyed state, so concurrent
+ * workers never share mutable MAC state.
+ *
+ * Why libsodium and not OpenSSL's EVP_MAC: OpenSSL 3 reaches HMAC only
+ * through its provider machinery, whose first use touches about 2 MB of
+ * libcrypto (measured: 2.8 -> 5.0 MB RSS in a bare process) - a fifth of
+ * the server's idle footprint for 64 bytes of state. libsodium's HMAC
+ * costs about 0.4 MB, initialisation included. */
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <sodium.h>
 
 #include "slack.h"
 
 #define WINDOW_S 300
 
 struct slk_mac {
-	EVP_MAC *mac;
-	EVP_MAC_CTX *keyed; /* never updated; only duplicated */
+	crypto_auth_hmacsha256_state keyed; /* never updated; only copied */
 };
 
 slk_mac *slk_mac_new(const char *secret)
 {
+	if (!secret || sodium_init() < 0)
+		return NULL;
 	slk_mac *m = calloc(1, sizeof(*m));
-	if (!m || !secret)
-		goto fail;
-	m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	m->keyed = m->mac ? EVP_MAC_CTX_new(m->mac) : NULL;
-	if (!m->keyed)
-		goto fail;
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-	    OSSL_PARAM_construct_end()};
-	if (!EVP_MAC_init(m->keyed, (const unsigned char *)secret,
-			  strlen(secret), params))
-		goto fail;
+	if (m && crypto_auth_hmacsha256_init(&m->keyed,
+					     (const unsigned char *)secret,
+					     strlen(secret)) != 0) {
+		free(m);
+		m = NULL;
+	}
 	return m;
-fail:
-	slk_mac_free(m);
-	return NULL;
 }
 
 void slk_mac_free(slk_mac *m)
 {
-	if (!m)
-		return;
-	EVP_MAC_CTX_free(m->keyed);
-	EVP_MAC_free(m->mac);
+	if (m)
+		sodium_memzero(m, sizeof(*m));
 	free(m);
 }
 
@@ -54,20 +46,19 @@ int slk_mac_sign(const slk_mac *m, const char *ts, const char *body,
 		 size_t len, char out[68])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	size_t mdlen = 0;
-	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_dup(m->keyed) : NULL;
-	int ok = c && EVP_MAC_update(c, (const unsigned char *)"v0:", 3) &&
-		 EVP_MAC_update(c, (const unsigned char *)ts, strlen(ts)) &&
-		 EVP_MAC_update(c, (const unsigned char *)":", 1) &&
-		 (len == 0 ||
-		  EVP_MAC_update(c, (const unsigned char *)body, len)) &&
-		 EVP_MAC_final(c, md, &mdlen, sizeof(md)) && mdlen == 32;
-	EVP_MAC_CTX_free(c);
-	if (!ok)
-		return IM_ENOMEM;
+	unsigned char md[crypto_auth_hmacsha256_BYTES];
+	if (!m)
+		return IM_EINVAL;
+	crypto_auth_hmacsha256_state st = m->keyed;
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)"v0:", 3);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts,
+				      strlen(ts));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)":", 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
+	crypto_auth_hmacsha256_final(&st, md);
+	sodium_memzero(&st, sizeof(st));
 	memcpy(out, "v0=", 3);
-	for (size_t i = 0; i < 32; i++) {
+	for (size_t i = 0; i < sizeof(md); i++) {
 		out[3 + 2 * i] = hex[md[i] >> 4];
 		out[4 + 2 * i] = hex[md[i] & 15];
 	}
@@ -112,7 +103,7 @@ int slk_mac_verify(const slk_mac *m, const char *ts, const char *sig,
 		return IM_EPERM;
 	}
 	/* The expected length is public (67); only the bytes are secret. */
-	if (strlen(sig) != 67 || CRYPTO_memcmp(want, sig, 67) != 0) {
+	if (strlen(sig) != 67 || sodium_memcmp(want, sig, 67) != 0) {
 		*why = "invalid X-Slack-Signature";
 		return IM_EPERM;
 	}

@@ -77,6 +77,7 @@ typedef struct slk {
 	im_instance *inst;
 	const char *id;        /* instance id, borrowed from the host */
 	bool socket_mode;
+	bool debug_bodies;     /* CHATOPS_DEBUG: log Web API bodies */
 	char *bot_token;
 	char *signing_secret;
 	char *app_token;

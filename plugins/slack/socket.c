@@ -20,9 +20,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
+#include <sodium.h>
 
 #include "slack.h"
+#include "tls.h"
 #include "ws.h"
 
 #define OPEN_TIMEOUT_MS 5000
@@ -39,6 +40,7 @@ typedef struct outmsg {
 
 struct slk_socket {
 	slk *s;
+	slk_tls *tls;       /* loaded by the thread on its first link */
 	pthread_t thread;
 	bool running;
 	int wake_fd;
@@ -275,6 +277,12 @@ static link_end run_link(slk_socket *k, slk_ws *w, unsigned long gen)
 {
 	link_ctx c = {.k = k, .gen = gen, .end = -1};
 	time_t heard = time(NULL), pinged = heard;
+	/* "hello" may have come with the handshake answer: read what is
+	 * buffered before waiting for the socket. */
+	if (slk_ws_io(w, on_text, &c) != 0) {
+		sock_error(k, "link", "closed by Slack");
+		return c.end >= 0 ? (link_end)c.end : LINK_BROKEN;
+	}
 	while (c.end < 0) {
 		if (stopping(k)) {
 			slk_ws_shutdown(w, 1000);
@@ -354,8 +362,11 @@ static void *socket_main(void *arg)
 		char *url = open_url(k);
 		slk_ws *w = NULL;
 		char err[256] = "";
-		if (url && slk_ws_open(url, k->s->ca_file, OPEN_TIMEOUT_MS, &w,
-				       err, sizeof(err)) != 0)
+		if (url && !k->tls && !(k->tls = slk_tls_open(err, sizeof(err))))
+			sock_error(k, "TLS", err);
+		else if (url && slk_ws_open(url, k->s->ca_file, k->tls,
+					    OPEN_TIMEOUT_MS, &w, err,
+					    sizeof(err)) != 0)
 			sock_error(k, "connect", err);
 		free(url);
 		link_end end = LINK_BROKEN;
@@ -384,9 +395,8 @@ static void *socket_main(void *arg)
 		}
 		if (end == LINK_STOP)
 			break;
-		unsigned char r = 0;
-		RAND_bytes(&r, 1);
-		nap(k, backoff + backoff * (r % 40) / 200); /* +0..20% */
+		nap(k, backoff + (int)randombytes_uniform(
+				     (uint32_t)backoff / 5 + 1)); /* +0..20% */
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 						       : backoff * 2;
 	}
@@ -441,6 +451,7 @@ void slk_socket_free(slk *s)
 		free(m);
 	}
 	close(k->wake_fd);
+	slk_tls_close(k->tls);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
 	s->sock = NULL;

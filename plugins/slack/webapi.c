@@ -58,6 +58,19 @@ static bool token_error(const char *e)
 	return false;
 }
 
+/* CHATOPS_DEBUG=true: what went to Slack and what came back (tokens are
+ * in headers, not logged; the host redacts secrets in every line). */
+static void debug_bodies(slk *s, const char *method, const char *sent,
+			 const json_t *got)
+{
+	char *answer = got ? json_dumps(got, JSON_COMPACT) : NULL;
+	IM_DEBUG(s->host, s->inst, "%s request: %.2000s", method,
+		 sent && *sent ? sent : "(empty)");
+	IM_DEBUG(s->host, s->inst, "%s answer: %.2000s", method,
+		 answer ? answer : "(none)");
+	free(answer);
+}
+
 int slk_api_call(slk *s, const char *method, const char *token,
 		 const json_t *json, const char *form, slk_api *out)
 {
@@ -92,7 +105,6 @@ int slk_api_call(slk *s, const char *method, const char *token,
 	};
 	im_http_result *res = NULL;
 	int rc = s->host->http_fetch(s->inst, &call, &res);
-	free(body);
 	if (!res || res->error || rc != 0) {
 		out->net_error = res && res->error ? res->error
 				 : rc ? rc
@@ -116,6 +128,9 @@ int slk_api_call(slk *s, const char *method, const char *token,
 		IM_DEBUG(s->host, s->inst, "%s -> HTTP %ld %s%s", method,
 			 out->http, out->ok ? "ok" : "error ",
 			 out->ok ? "" : out->error);
+	if (s->debug_bodies)
+		debug_bodies(s, method, payload, out->body);
+	free(body);
 	return out->ok ? 0 : out->net_error ? out->net_error : IM_EIO;
 }
 

@@ -12,16 +12,15 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
+#include <sodium.h>
 #include <wslay/wslay.h>
 
 #include <im/types.h>
 
+#include "tls.h"
 #include "ws.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -30,6 +29,7 @@
 
 struct slk_ws {
 	int fd;
+	const slk_tls *t;
 	SSL_CTX *tls_ctx;
 	SSL *tls;
 	wslay_event_context_ptr ctx;
@@ -130,31 +130,36 @@ static int connect_tcp(const ws_url *u, int timeout_ms, char *err, size_t len)
 static int start_tls(slk_ws *w, const ws_url *u, const char *ca_file,
 		     char *err, size_t len)
 {
-	w->tls_ctx = SSL_CTX_new(TLS_client_method());
+	const slk_tls *t = w->t;
+	w->tls_ctx = t->ssl_ctx_new(t->tls_client_method());
 	if (!w->tls_ctx)
 		return fail(err, len, "TLS unavailable%s", NULL);
-	SSL_CTX_set_min_proto_version(w->tls_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(w->tls_ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_default_verify_paths(w->tls_ctx);
+	t->ssl_ctx_ctrl(w->tls_ctx, SSL_CTRL_SET_MIN_PROTO_VERSION,
+			TLS1_2_VERSION, NULL);
+	t->ssl_ctx_set_verify(w->tls_ctx, SSL_VERIFY_PEER, NULL);
+	t->ssl_ctx_set_default_verify_paths(w->tls_ctx);
 	if (ca_file && *ca_file &&
-	    SSL_CTX_load_verify_locations(w->tls_ctx, ca_file, NULL) != 1)
+	    t->ssl_ctx_load_verify_locations(w->tls_ctx, ca_file, NULL) != 1)
 		return fail(err, len, "cannot read tls_ca_file %s", ca_file);
-	SSL_CTX_set_mode(w->tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	w->tls = SSL_new(w->tls_ctx);
-	if (!w->tls || !SSL_set_fd(w->tls, w->fd) ||
-	    !SSL_set_tlsext_host_name(w->tls, u->host) ||
-	    !SSL_set1_host(w->tls, u->host))
+	t->ssl_ctx_ctrl(w->tls_ctx, SSL_CTRL_MODE,
+			SSL_MODE_ENABLE_PARTIAL_WRITE |
+			    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
+			NULL);
+	w->tls = t->ssl_new(w->tls_ctx);
+	if (!w->tls || !t->ssl_set_fd(w->tls, w->fd) ||
+	    !t->ssl_ctrl(w->tls, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+			 TLSEXT_NAMETYPE_host_name, (void *)u->host) ||
+	    !t->ssl_set1_host(w->tls, u->host))
 		return fail(err, len, "TLS set-up failed%s", NULL);
-	if (SSL_connect(w->tls) != 1) {
+	if (t->ssl_connect(w->tls) != 1) {
 		char why[200];
-		unsigned long e = ERR_get_error();
-		long vr = SSL_get_verify_result(w->tls);
+		unsigned long e = t->err_get_error();
+		long vr = t->ssl_get_verify_result(w->tls);
 		snprintf(why, sizeof(why), "%s",
-			 vr != X509_V_OK ? X509_verify_cert_error_string(vr)
-			 : e		 ? ERR_reason_error_string(e)
+			 vr != X509_V_OK ? t->x509_verify_cert_error_string(vr)
+			 : e		 ? t->err_reason_error_string(e)
 					 : "handshake failed");
-		ERR_clear_error();
+		t->err_clear_error();
 		return fail(err, len, "TLS to Slack failed: %s", why);
 	}
 	return 0;
@@ -166,11 +171,12 @@ static int start_tls(slk_ws *w, const ws_url *u, const char *ca_file,
 static ssize_t tr_read(slk_ws *w, void *buf, size_t len)
 {
 	if (w->tls) {
-		int n = SSL_read(w->tls, buf, (int)(len > 65536 ? 65536 : len));
+		int n = w->t->ssl_read(w->tls, buf,
+				       (int)(len > 65536 ? 65536 : len));
 		if (n > 0)
 			return n;
-		int e = SSL_get_error(w->tls, n);
-		ERR_clear_error();
+		int e = w->t->ssl_get_error(w->tls, n);
+		w->t->err_clear_error();
 		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
 			   ? -1
 		       : e == SSL_ERROR_ZERO_RETURN ? 0
@@ -186,11 +192,12 @@ static ssize_t tr_read(slk_ws *w, void *buf, size_t len)
 static ssize_t tr_write(slk_ws *w, const void *buf, size_t len)
 {
 	if (w->tls) {
-		int n = SSL_write(w->tls, buf, (int)(len > 65536 ? 65536 : len));
+		int n = w->t->ssl_write(w->tls, buf,
+					(int)(len > 65536 ? 65536 : len));
 		if (n > 0)
 			return n;
-		int e = SSL_get_error(w->tls, n);
-		ERR_clear_error();
+		int e = w->t->ssl_get_error(w->tls, n);
+		w->t->err_clear_error();
 		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
 			   ? -1
 			   : -2;
@@ -216,15 +223,17 @@ static bool write_all(slk_ws *w, const char *p, size_t n)
 
 /* --- opening handshake ---------------------------------------------------- */
 
-static bool accept_for(const char *key, char out[40])
+static bool accept_for(const slk_tls *t, const char *key, char out[40])
 {
 	char buf[128];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	snprintf(buf, sizeof(buf), "%s%s", key, WS_GUID);
-	return EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha1(), NULL) &&
+	return t->evp_digest(buf, strlen(buf), md, &mdlen, t->evp_sha1(),
+			     NULL) &&
 	       mdlen == 20 &&
-	       EVP_EncodeBlock((unsigned char *)out, md, 20) == 28;
+	       sodium_bin2base64(out, 40, md, 20,
+				 sodium_base64_VARIANT_ORIGINAL) != NULL;
 }
 
 static const char *find_header(const char *head, const char *name)
@@ -241,14 +250,17 @@ static const char *find_header(const char *head, const char *name)
 	return NULL;
 }
 
-static int handshake(slk_ws *w, const ws_url *u, char *err, size_t len)
+static int handshake(slk_ws *w, const ws_url *u, int timeout_ms, char *err,
+		     size_t len)
 {
 	unsigned char raw[16];
 	char key[32], want[40], req[3072];
-	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
-	    EVP_EncodeBlock((unsigned char *)key, raw, 16) != 24 ||
-	    !accept_for(key, want))
-		return fail(err, len, "no randomness for the key%s", NULL);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(key, sizeof(key), raw, sizeof(raw),
+			  sodium_base64_VARIANT_ORIGINAL);
+	if (!accept_for(w->t, key, want))
+		return fail(err, len, "cannot compute the WebSocket key%s",
+			    NULL);
 	bool dflt = !strcmp(u->port, u->tls ? "443" : "80");
 	int n = snprintf(req, sizeof(req),
 			 "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nUpgrade: "
@@ -263,7 +275,14 @@ static int handshake(slk_ws *w, const ws_url *u, char *err, size_t len)
 	char *head = malloc(MAX_HEADERS + 1);
 	size_t got = 0;
 	char *end = NULL;
-	while (head && !end && got < MAX_HEADERS) {
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Each read has the socket timeout; the whole answer gets it once. */
+	while (head && !end && got < MAX_HEADERS &&
+	       clock_gettime(CLOCK_MONOTONIC, &now) == 0 &&
+	       (now.tv_sec - t0.tv_sec) * 1000 +
+		       (now.tv_nsec - t0.tv_nsec) / 1000000 <
+		   timeout_ms) {
 		ssize_t k = tr_read(w, head + got, MAX_HEADERS - got);
 		if (k <= 0)
 			break;
@@ -328,7 +347,8 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
 static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		      void *ud)
 {
-	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+	randombytes_buf(buf, len);
+	return 0;
 }
 
 static void on_msg(wslay_event_context_ptr ctx,
@@ -340,8 +360,8 @@ static void on_msg(wslay_event_context_ptr ctx,
 		w->on_text(w->ud, (const char *)arg->msg, arg->msg_length);
 }
 
-int slk_ws_open(const char *url, const char *ca_file, int timeout_ms,
-		slk_ws **out, char *err, size_t errlen)
+int slk_ws_open(const char *url, const char *ca_file, const slk_tls *t,
+		int timeout_ms, slk_ws **out, char *err, size_t errlen)
 {
 	ws_url u;
 	*out = NULL;
@@ -350,12 +370,13 @@ int slk_ws_open(const char *url, const char *ca_file, int timeout_ms,
 	slk_ws *w = calloc(1, sizeof(*w));
 	if (!w)
 		return IM_ENOMEM;
+	w->t = t;
 	w->fd = connect_tcp(&u, timeout_ms, err, errlen);
 	int rc = w->fd < 0 ? IM_EIO : 0;
 	if (rc == 0 && u.tls)
 		rc = start_tls(w, &u, ca_file, err, errlen);
 	if (rc == 0)
-		rc = handshake(w, &u, err, errlen);
+		rc = handshake(w, &u, timeout_ms, err, errlen);
 	static const struct wslay_event_callbacks cbs = {
 	    .recv_callback = on_recv,
 	    .send_callback = on_send,
@@ -381,8 +402,9 @@ void slk_ws_free(slk_ws *w)
 	if (w->ctx)
 		wslay_event_context_free(w->ctx);
 	if (w->tls)
-		SSL_free(w->tls);
-	SSL_CTX_free(w->tls_ctx);
+		w->t->ssl_free(w->tls);
+	if (w->tls_ctx)
+		w->t->ssl_ctx_free(w->tls_ctx);
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->pre);

@@ -2,10 +2,10 @@
  * buckets, the mode and the records; answers wait (latency, hang) outside
  * it on the connection's own thread. */
 #include <arpa/inet.h>
-#include <stdbool.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +31,13 @@ struct fake_platform {
 	unsigned latency_ms;
 	fp_mode mode;
 	int mode_count;
+	unsigned mode_gen; /* bumped by fp_set_mode: ends hangs */
 	char *unknown_channel;
 	volatile int stopping;
 	bucket *b;
 	size_t nb, capb;
-	json_t *reqs;  /* every request */
-	json_t *seen;  /* dedup key -> times accepted */
+	json_t *reqs; /* every request */
+	json_t *seen; /* dedup key -> times accepted */
 	long next_id;
 	long requests, accepted, limited, errors, duplicates;
 	double first_t, last_t;
@@ -155,18 +156,18 @@ static bool id_known(fake_platform *fp, const char *id)
 	return false;
 }
 
-static fp_mode mode_now(fake_platform *fp)
+static unsigned gen_now(fake_platform *fp)
 {
 	pthread_mutex_lock(&fp->mu);
-	fp_mode m = fp->mode;
+	unsigned g = fp->mode_gen;
 	pthread_mutex_unlock(&fp->mu);
-	return m;
+	return g;
 }
 
 /* Decides the answer for one message request (fp->mu held). */
 static unsigned decide(fake_platform *fp, const char *method, const char *ch,
-		       const char *id, const char *dedup, fp_mode *mode, char *out, size_t outl, char *ra,
-		       size_t ral)
+		       const char *id, const char *dedup, fp_mode *mode,
+		       char *out, size_t outl, char *ra, size_t ral)
 {
 	*mode = current_mode(fp);
 	*ra = '\0';
@@ -175,8 +176,9 @@ static unsigned decide(fake_platform *fp, const char *method, const char *ch,
 		return 500;
 	}
 	if (*mode == FPM_REJECT) {
-		snprintf(out, outl, "{\"error\":\"invalid_payload\","
-				    "\"hint\":\"fix the message format\"}");
+		snprintf(out, outl,
+			 "{\"error\":\"invalid_payload\","
+			 "\"hint\":\"fix the message format\"}");
 		return 400;
 	}
 	if (*mode != FPM_NORMAL)
@@ -275,8 +277,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	    (!strcmp(method, "PATCH") && !*id) ||
 	    (!strcmp(method, "POST") && *id))
 		return reply(c, 404, "{\"error\":\"unknown_method\"}", NULL);
-	const char *dk = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "X-Dedup-Key");
+	const char *dk =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Dedup-Key");
 	char dedup[128], out[512], ra[32];
 	snprintf(dedup, sizeof(dedup), "%s", dk ? dk : "");
 	double t = wall();
@@ -284,23 +286,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	pthread_mutex_lock(&fp->mu);
 	unsigned status = decide(fp, method, ch, id, dedup, &mode, out,
 				 sizeof(out), ra, sizeof(ra));
-	unsigned latency = fp->latency_ms;
+	unsigned latency = fp->latency_ms, gen = fp->mode_gen;
 	if (status)
 		record(fp, t, method, ch, id, status, dedup, ra, cn, out);
 	else
 		record(fp, t, method, ch, id,
-		       mode == FPM_GARBAGE ? 299 : mode == FPM_DROP ? 0 : 504,
+		       mode == FPM_GARBAGE ? 299
+		       : mode == FPM_DROP  ? 0
+					   : 504,
 		       dedup, "", cn, "{}");
 	pthread_mutex_unlock(&fp->mu);
 	if (latency)
 		sleep_ms(latency);
 	if (mode == FPM_HANG) {
-		/* Until the test changes the mode or stops the server; the
+		/* Until the test sets a mode again or stops the server; the
 		 * client's own timeout is what ends it in practice. */
-		while (!fp->stopping && mode_now(fp) == FPM_HANG)
+		while (!fp->stopping && gen_now(fp) == gen)
 			sleep_ms(20);
-		return fp->stopping ? MHD_NO
-				    : reply(c, 503, "{\"error\":\"hung\"}", NULL);
+		return fp->stopping
+			   ? MHD_NO
+			   : reply(c, 503, "{\"error\":\"hung\"}", NULL);
 	}
 	if (mode == FPM_DROP)
 		return MHD_NO;
@@ -345,7 +350,7 @@ static enum MHD_Result control(fake_platform *fp, struct MHD_Connection *c,
 		return reply(c, 200, "{\"ok\":true}", NULL);
 	}
 	if (!strcmp(url, "/_mode") && !strcmp(method, "POST")) {
-		static const char *const names[] = {"normal", "500", "garbage",
+		static const char *const names[] = {"normal", "500",  "garbage",
 						    "drop",   "hang", "reject"};
 		const char *m = MHD_lookup_connection_value(
 		    c, MHD_GET_ARGUMENT_KIND, "mode");
@@ -424,6 +429,7 @@ void fp_set_mode(fake_platform *fp, fp_mode mode, int count)
 	pthread_mutex_lock(&fp->mu);
 	fp->mode = count == 0 ? FPM_NORMAL : mode;
 	fp->mode_count = count;
+	fp->mode_gen++;
 	pthread_mutex_unlock(&fp->mu);
 }
 

@@ -38,9 +38,9 @@ typedef enum fp_mode {
 } fp_mode;
 
 typedef struct fp_opts {
-	unsigned port;       /* 0: any free port */
-	double rate;         /* per channel, messages/s; 0 = 1 */
-	double burst;        /* 0 = 3 */
+	unsigned port;	     /* 0: any free port */
+	double rate;	     /* per channel, messages/s; 0 = 1 */
+	double burst;	     /* 0 = 3 */
 	unsigned latency_ms; /* answer delay; 0 = none */
 } fp_opts;
 

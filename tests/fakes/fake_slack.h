@@ -25,6 +25,8 @@
  *
  * Threads: the fake serves on its own threads; every function here is
  * safe from any thread. JSON returned is new (the caller decrefs).
+ * Starting it ignores SIGPIPE in the process (a TLS write to a client
+ * that left must fail, not kill the test).
  */
 #ifndef IM_TESTS_FAKE_SLACK_H
 #define IM_TESTS_FAKE_SLACK_H
@@ -111,5 +113,9 @@ json_t *fake_slack_ws_wait_ack(fake_slack *f, const char *envelope_id,
 void fake_slack_ws_disconnect(fake_slack *f, const char *reason);
 /* Closes every live connection at once, without a close frame. */
 void fake_slack_ws_drop(fake_slack *f);
+/* Serves later links as wss://localhost:<port>/... with a fresh
+ * self-signed certificate (EC P-256; localhost and 127.0.0.1), written as
+ * PEM to ca_path for the client to trust. */
+bool fake_slack_ws_tls(fake_slack *f, const char *ca_path);
 
 #endif

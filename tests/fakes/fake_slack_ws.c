@@ -17,7 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <wslay/wslay.h>
 
 #include "fake_slack_int.h"
@@ -27,6 +31,7 @@ typedef struct conn {
 	fake_slack *f;
 	pthread_t th;
 	int fd, efd;
+	SSL *ssl; /* wss:// only */
 	bool live, drop;
 	json_t *out; /* texts waiting for the thread (under f->mu) */
 	wslay_event_context_ptr ctx;
@@ -35,6 +40,7 @@ typedef struct conn {
 struct fake_ws {
 	int lfd, stop_efd;
 	unsigned port;
+	SSL_CTX *tls; /* set by fake_slack_ws_tls */
 	pthread_t th;
 	bool stopping;
 	conn *conns;
@@ -56,35 +62,64 @@ void fws_issue_url(fake_slack *f, char *buf, size_t len)
 	char t[32];
 	snprintf(t, sizeof(t), "%lu", ++f->ws->next_ticket);
 	json_object_set_new(f->ws->tickets, t, json_true());
-	snprintf(buf, len, "ws://127.0.0.1:%u/link/?ticket=%s&app_id=A0FAKE",
-		 f->ws->port, t);
+	snprintf(buf, len, "%s://%s:%u/link/?ticket=%s&app_id=A0FAKE",
+		 f->ws->tls ? "wss" : "ws",
+		 f->ws->tls ? "localhost" : "127.0.0.1", f->ws->port, t);
 }
 
 /* --- one connection --------------------------------------------------- */
 
+/* >0 bytes, 0 EOF, -1 would block, -2 error: plain or TLS. */
+static ssize_t c_read(conn *c, void *buf, size_t len)
+{
+	if (c->ssl) {
+		int n = SSL_read(c->ssl, buf, (int)len);
+		if (n > 0)
+			return n;
+		int e = SSL_get_error(c->ssl, n);
+		ERR_clear_error();
+		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1
+		       : e == SSL_ERROR_ZERO_RETURN			     ? 0
+										     : -2;
+	}
+	ssize_t n = recv(c->fd, buf, len, 0);
+	return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -1 : -2;
+}
+
+static ssize_t c_write(conn *c, const void *buf, size_t len)
+{
+	if (c->ssl) {
+		int n = SSL_write(c->ssl, buf, (int)len);
+		if (n > 0)
+			return n;
+		int e = SSL_get_error(c->ssl, n);
+		ERR_clear_error();
+		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1
+									     : -2;
+	}
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -1 : -2;
+}
+
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		       int flags, void *ud)
 {
-	conn *c = ud;
-	ssize_t n = recv(c->fd, buf, len, 0);
+	ssize_t n = c_read(ud, buf, len);
 	if (n > 0)
 		return n;
-	wslay_event_set_error(ctx, n < 0 && (errno == EAGAIN || errno == EINTR)
-				       ? WSLAY_ERR_WOULDBLOCK
-				       : WSLAY_ERR_CALLBACK_FAILURE);
+	wslay_event_set_error(ctx, n == -1 ? WSLAY_ERR_WOULDBLOCK
+					   : WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
 }
 
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
 		       size_t len, int flags, void *ud)
 {
-	conn *c = ud;
-	ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+	ssize_t n = c_write(ud, data, len);
 	if (n >= 0)
 		return n;
-	wslay_event_set_error(ctx, errno == EAGAIN || errno == EINTR
-				       ? WSLAY_ERR_WOULDBLOCK
-				       : WSLAY_ERR_CALLBACK_FAILURE);
+	wslay_event_set_error(ctx, n == -1 ? WSLAY_ERR_WOULDBLOCK
+					   : WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
 }
 
@@ -113,8 +148,16 @@ static bool accept_upgrade(conn *c)
 	size_t got = 0;
 	struct timeval tv = {5, 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (c->f->ws->tls) {
+		c->ssl = SSL_new(c->f->ws->tls);
+		if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) ||
+		    SSL_accept(c->ssl) != 1) {
+			ERR_clear_error();
+			return false;
+		}
+	}
 	while (got < sizeof(req) - 1) {
-		ssize_t n = recv(c->fd, req + got, sizeof(req) - 1 - got, 0);
+		ssize_t n = c_read(c, req + got, sizeof(req) - 1 - got);
 		if (n <= 0)
 			return false;
 		got += (size_t)n;
@@ -136,8 +179,7 @@ static bool accept_upgrade(conn *c)
 	if (!ok || !k || sscanf(k + 20, " %63[^\r\n ]", key) != 1) {
 		const char *no = "HTTP/1.1 403 Forbidden\r\nContent-Length: "
 				 "0\r\n\r\n";
-		if (send(c->fd, no, strlen(no), MSG_NOSIGNAL) < 0)
-			return false;
+		c_write(c, no, strlen(no));
 		return false;
 	}
 	unsigned char md[EVP_MAX_MD_SIZE], acc[64];
@@ -152,7 +194,7 @@ static bool accept_upgrade(conn *c)
 			 "websocket\r\nConnection: Upgrade\r\n"
 			 "Sec-WebSocket-Accept: %s\r\n\r\n",
 			 (const char *)acc);
-	return send(c->fd, resp, (size_t)n, MSG_NOSIGNAL) == n;
+	return c_write(c, resp, (size_t)n) == n;
 }
 
 static void queue_locked(conn *c, json_t *msg)
@@ -304,6 +346,7 @@ void fws_stop(fake_slack *f)
 	for (conn *c = w->conns, *n; c; c = n) {
 		n = c->next;
 		pthread_join(c->th, NULL);
+		SSL_free(c->ssl);
 		close(c->fd);
 		close(c->efd);
 		json_decref(c->out);
@@ -314,6 +357,7 @@ void fws_stop(fake_slack *f)
 	close(w->stop_efd);
 	json_decref(w->tickets);
 	json_decref(w->acks);
+	SSL_CTX_free(w->tls);
 	free(w);
 	f->ws = NULL;
 }
@@ -420,4 +464,62 @@ void fake_slack_ws_drop(fake_slack *f)
 			poke(c->efd);
 		}
 	pthread_mutex_unlock(&f->mu);
+}
+
+/* --- wss:// ------------------------------------------------------------- */
+
+/* A self-signed certificate for localhost and 127.0.0.1. */
+static X509 *self_signed(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *san = NULL;
+	bool ok = x && name && X509_set_version(x, 2) &&
+		  ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+		  X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
+		  X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
+		  X509_set_pubkey(x, key) &&
+		  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					     (const unsigned char *)"localhost",
+					     -1, -1, 0) &&
+		  X509_set_subject_name(x, name) && X509_set_issuer_name(x, name);
+	if (ok) {
+		X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+		san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+					  "DNS:localhost,IP:127.0.0.1");
+		ok = san && X509_add_ext(x, san, -1) &&
+		     X509_sign(x, key, EVP_sha256()) > 0;
+	}
+	X509_EXTENSION_free(san);
+	X509_NAME_free(name);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+bool fake_slack_ws_tls(fake_slack *f, const char *ca_path)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *cert = key ? self_signed(key) : NULL;
+	SSL_CTX *ctx = cert ? SSL_CTX_new(TLS_server_method()) : NULL;
+	FILE *out = ctx ? fopen(ca_path, "w") : NULL;
+	bool ok = out && SSL_CTX_use_certificate(ctx, cert) == 1 &&
+		  SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
+		  PEM_write_X509(out, cert) == 1;
+	if (out)
+		fclose(out);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		return false;
+	}
+	pthread_mutex_lock(&f->mu);
+	SSL_CTX_free(f->ws->tls);
+	f->ws->tls = ctx;
+	pthread_mutex_unlock(&f->mu);
+	return true;
 }

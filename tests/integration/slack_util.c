@@ -13,11 +13,15 @@
 srv slack_srv;
 fake_slack *slack_fake;
 
+void (*slack_prepare)(fake_slack *f, const char *dir);
+
 void slack_start_raw(const char *slack_cfg, const char *top)
 {
 	srv_init(&slack_srv);
 	slack_fake = fake_slack_start(0);
 	cr_assert(slack_fake, "the fake Slack did not start");
+	if (slack_prepare)
+		slack_prepare(slack_fake, slack_srv.dir);
 	srv_conf(&slack_srv, "10-slack.yaml",
 		 "log: {level: debug}\n"
 		 "chatops:\n  command_budget: 500ms\n"
@@ -47,6 +51,13 @@ void slack_start(const char *slack_cfg, const char *top)
 
 void slack_stop(void)
 {
+	/* A clean exit: no hang, and under the sanitizers no report. */
+	int rc = slack_srv.pid > 0 ? srv_stop(&slack_srv) : 0;
+	char *log = srv_log(&slack_srv);
+	bool sane = !strstr(log, "Sanitizer");
+	cr_expect(rc == 0 && sane, "im serve exited with %d:\n%s", rc,
+		  sane ? "" : log);
+	free(log);
 	srv_cleanup(&slack_srv);
 	fake_slack_stop(slack_fake);
 	slack_fake = NULL;

@@ -21,6 +21,9 @@ extern fake_slack *slack_fake;
  * and api_base_url set unless slack_cfg overrides them; incident-commands
  * and testconn (the `sleep` verb) are loaded too. */
 void slack_start(const char *slack_cfg, const char *top);
+/* When set, runs after the fake started and before the server does;
+ * `dir` is the server's temp folder. */
+extern void (*slack_prepare)(fake_slack *f, const char *dir);
 /* The same with only api_base_url preset: slack_cfg gives the rest. */
 void slack_start_raw(const char *slack_cfg, const char *top);
 void slack_stop(void);

@@ -47,9 +47,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double s)
+static void sleep_s(double secs)
 {
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	struct timespec ts = {(time_t)secs,
+			      (long)((secs - (double)(time_t)secs) * 1e9)};
 	nanosleep(&ts, NULL);
 }
 
@@ -85,13 +86,15 @@ static int run(const char *const *args)
 	return cli(&s, &out, &err, args);
 }
 
+static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+
 static void declare(const char *sev, const char *title)
 {
 	char body[256];
 	snprintf(body, sizeof(body), "{\"title\":\"%s\",\"severity\":\"%s\"}",
 		 title, sev);
 	reply r = http(&s, false, "POST", "/api/v1/incidents", body,
-		       strlen(body), NULL);
+		       strlen(body), json_ct);
 	cr_assert_eq(r.status, 201, "%s", r.body);
 	reply_free(&r);
 }
@@ -100,7 +103,7 @@ static void transition(const char *id, const char *verb)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "/api/v1/incidents/%s/%s", id, verb);
-	reply r = http(&s, false, "POST", path, "{}", 2, NULL);
+	reply r = http(&s, false, "POST", path, "{}", 2, json_ct);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	reply_free(&r);
 }
@@ -127,8 +130,10 @@ static bool wait_accepted(size_t n, double secs)
 static double metric(const char *series)
 {
 	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
-	const char *p = strstr(r.body, series);
-	double v = p ? strtod(p + strlen(series), NULL) : -1;
+	char line[256];
+	snprintf(line, sizeof(line), "\n%s", series); /* not the # HELP */
+	const char *p = strstr(r.body, line);
+	double v = p ? strtod(p + strlen(line), NULL) : -1;
 	reply_free(&r);
 	return v;
 }
@@ -154,16 +159,19 @@ static void expect_no_duplicates(void)
 	json_array_foreach(m, i, msg)
 	{
 		const char *k = sfield(msg, "dedup");
-		cr_expect(!json_object_get(seen, k), "%s delivered twice", k);
+		if (json_object_get(seen, k)) {
+			char *all = json_dumps(m, JSON_COMPACT);
+			cr_expect(false, "%s delivered twice: %s", k, all);
+			free(all);
+		}
 		json_object_set_new(seen, k, json_true());
 	}
 	json_decref(seen);
 	json_decref(m);
 }
 
-static const char *fast =
-    "chatops:\n  batch_window: 1s\n"
-    "  rate_limits: {tc: {per_channel: 50, burst: 50}}\n";
+static const char *fast = "chatops:\n  batch_window: 1s\n"
+			  "  rate_limits: {tc: {per_channel: 50, burst: 50}}\n";
 
 Test(notify, delivers_every_committed_notification_exactly_once)
 {
@@ -218,7 +226,7 @@ Test(notify, edits_in_update_mode_and_replies_in_thread_mode)
 	json_t *msg;
 	json_array_foreach(m, i, msg)
 	{
-		int c = !strcmp(sfield(msg, "channel"), "CU")   ? 0
+		int c = !strcmp(sfield(msg, "channel"), "CU")	? 0
 			: !strcmp(sfield(msg, "channel"), "CT") ? 1
 								: 2;
 		const json_t *body = json_object_get(msg, "body");
@@ -296,8 +304,9 @@ Test(notify, waits_exactly_what_a_429_asks_before_the_next_send)
 {
 	/* We believe 10/s; the platform allows 1/s with no burst. */
 	fp_set_limits(fp, 1, 1);
-	config("chatops:\n  rate_limits: {tc: {per_channel: 10, burst: 10}}\n"
-	       "subscriptions:\n  - {connector: tc, channel: C1, mode: post}\n");
+	config(
+	    "chatops:\n  rate_limits: {tc: {per_channel: 10, burst: 10}}\n"
+	    "subscriptions:\n  - {connector: tc, channel: C1, mode: post}\n");
 	start();
 	for (int i = 0; i < 4; i++)
 		declare("SEV-1", "x");
@@ -323,8 +332,8 @@ Test(notify, waits_exactly_what_a_429_asks_before_the_next_send)
 	cr_expect_geq(limited, 1);
 	cr_expect_leq(limited, 4, "one 429 per wait, no hammering");
 	json_decref(reqs);
-	cr_expect_geq(metric("chatops_rate_limit_hits_total{platform=\"test\"} "),
-		      1);
+	cr_expect_geq(
+	    metric("chatops_rate_limit_hits_total{platform=\"test\"} "), 1);
 	finish();
 }
 
@@ -362,8 +371,8 @@ static long long first_dead_id(void)
 		     0, "%s", err);
 	json_t *j = json_loads(out, 0, NULL);
 	cr_assert(j, "%s", out);
-	long long id = json_integer_value(
-	    json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+	long long id = json_integer_value(json_object_get(
+	    json_array_get(json_object_get(j, "items"), 0), "id"));
 	json_decref(j);
 	return id;
 }
@@ -412,8 +421,8 @@ Test(notify, delivers_everything_committed_before_a_kill_9)
 	sleep_s(1.0);
 	size_t before = accepted();
 	kill(s.pid, SIGKILL);
-	int st;
-	waitpid(s.pid, &st, 0);
+	int status;
+	waitpid(s.pid, &status, 0);
 	s.pid = 0;
 	cr_expect_lt(before, 90, "killed before the end (%zu sent)", before);
 	start();
@@ -447,9 +456,9 @@ Test(notify, manages_subscriptions_from_the_cli)
 			      "tc", "--channel", "#general")),
 		     1);
 	cr_expect(strstr(err, "channel id"), "%s", err);
-	cr_expect_eq(run(ARGS("chatops", "subscriptions", "add", "--connector",
-			      "tc")),
-		     2);
+	cr_expect_eq(
+	    run(ARGS("chatops", "subscriptions", "add", "--connector", "tc")),
+	    2);
 	cr_expect_eq(run(ARGS("chatops", "subscriptions", "add", "--connector",
 			      "tc", "--channel", "C7", "--min-severity",
 			      "SEV-2", "--events", "im.incident.declare")),
@@ -515,31 +524,30 @@ Test(notify, keeps_a_runtime_batch_window_across_restarts)
 	config("chatops:\n  batch_window: 5s\n"
 	       "subscriptions:\n  - {connector: tc, channel: C1}\n");
 	start();
-	cr_expect_eq(run(ARGS("chatops", "configure", "--batch-window",
-			      "250ms")),
-		     0, "%s", err);
+	cr_expect_eq(
+	    run(ARGS("chatops", "configure", "--batch-window", "250ms")), 0,
+	    "%s", err);
 	cr_expect(strstr(out, "0.25s (set by im chatops configure"), "%s", out);
 	double t0 = now_s();
 	declare("SEV-4", "quick digest");
 	cr_assert(wait_accepted(1, 3));
 	json_t *m = fp_messages(fp);
-	cr_expect_lt(json_real_value(json_object_get(json_array_get(m, 0), "t")) -
-			 t0,
-		     1.5);
+	cr_expect_lt(
+	    json_real_value(json_object_get(json_array_get(m, 0), "t")) - t0,
+	    1.5);
 	json_decref(m);
 	cr_expect_eq(srv_stop(&s), 0);
 	start();
 	cr_expect_eq(run(ARGS("chatops", "configure", "--json")), 0);
 	json_t *j = json_loads(out, 0, NULL);
-	cr_expect_float_eq(json_number_value(json_object_get(j, "batch_window")),
-			   0.25, 1e-9);
+	cr_expect_float_eq(
+	    json_number_value(json_object_get(j, "batch_window")), 0.25, 1e-9);
 	cr_expect_str_eq(sfield(j, "batch_window_source"), "runtime");
 	json_decref(j);
-	cr_expect_eq(run(ARGS("chatops", "configure", "--batch-window",
-			      "default")),
-		     0);
+	cr_expect_eq(
+	    run(ARGS("chatops", "configure", "--batch-window", "default")), 0);
 	cr_expect(strstr(out, "5s (from the config)"), "%s", out);
-	cr_expect_eq(run(ARGS("chatops", "configure", "--batch-window", "soon")),
-		     1);
+	cr_expect_eq(
+	    run(ARGS("chatops", "configure", "--batch-window", "soon")), 1);
 	finish();
 }

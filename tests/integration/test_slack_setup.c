@@ -176,7 +176,7 @@ Test(slack_setup, a_revoked_token_dead_letters_with_the_reason)
 	json_t *items = dead_letters(1);
 	const json_t *d = dead_for(items, "C0GENERAL");
 	cr_assert(d, "%s", json_dumps(items, JSON_COMPACT));
-	cr_expect_str_eq(s_(d, "error"), "invalid_auth");
+	cr_expect_str_eq(s_(d, "error"), "invalid_auth", "%s", s_(d, "hint"));
 	cr_expect(strstr(s_(d, "hint"), "SLACK_BOT_TOKEN"));
 	json_decref(items);
 }

@@ -28,6 +28,14 @@ static void setup(void)
 
 static void teardown(void)
 {
+	/* A clean exit with whatever streams the test left open: under the
+	 * sanitizers a leak or an error in the server fails the test here. */
+	if (s.pid > 0) {
+		int st = srv_stop(&s);
+		char *log = st != 0 ? srv_log(&s) : NULL;
+		cr_expect_eq(st, 0, "server exit status %d:\n%s", st, log);
+		free(log);
+	}
 	srv_cleanup(&s);
 }
 

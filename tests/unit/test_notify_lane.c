@@ -85,8 +85,7 @@ Test(notify_lane, sends_a_full_digest_without_waiting)
 	double due;
 	for (int i = 1; i <= 120; i++)
 		row(i, false, 100000);
-	cr_expect_eq(nt_lane_next(&lane, 10, 100000, 5.0, 50, &due),
-		     NT_READY);
+	cr_expect_eq(nt_lane_next(&lane, 10, 100000, 5.0, 50, &due), NT_READY);
 	cr_expect_eq(nt_lane_take(&lane, 50), 50);
 	cr_expect_eq(lane.n_batch, 70);
 	nt_lane_finish(&lane, false);

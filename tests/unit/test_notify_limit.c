@@ -39,6 +39,22 @@ Test(notify_bucket, refills_from_the_answer_not_the_dispatch)
 	cr_expect_eq(nt_bucket_wait(&b, 1.2), 0);
 }
 
+Test(notify_bucket, does_not_lose_refill_while_a_send_waits_for_a_worker)
+{
+	nt_bucket b;
+	nt_bucket_init(&b, 1, 3, 0);
+	nt_bucket_take(&b, 0);
+	nt_bucket_take(&b, 0);
+	nt_bucket_take(&b, 0); /* dispatched at 0, answered at 0.6 */
+	nt_bucket_anchor(&b, 0.6);
+	cr_expect_float_eq(nt_bucket_wait(&b, 0.6), 0.4, 1e-9);
+	/* A full bucket stays one short after the send. */
+	nt_bucket_init(&b, 1, 3, 0);
+	nt_bucket_take(&b, 0);
+	nt_bucket_anchor(&b, 5);
+	cr_expect_float_eq(b.tokens, 2, 1e-9);
+}
+
 Test(notify_bucket, waits_exactly_what_the_platform_asked)
 {
 	nt_bucket b;
@@ -78,7 +94,8 @@ Test(notify_backoff, stays_within_full_jitter_bounds)
 {
 	uint64_t rng = 42;
 	for (int attempt = 1; attempt <= 12; attempt++) {
-		double ceiling = attempt >= 7 ? 60 : (double)(1 << (attempt - 1));
+		double ceiling =
+		    attempt >= 7 ? 60 : (double)(1 << (attempt - 1));
 		double lo = 1e9, hi = 0, sum = 0;
 		for (int i = 0; i < 20000; i++) {
 			double d = nt_backoff(attempt, 1, 60, &rng);

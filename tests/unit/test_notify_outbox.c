@@ -15,13 +15,12 @@ static im_store *st;
 static im_config *cfg;
 static const im_actor who = {.id = "U1", .name = "Ada", .via = "test"};
 
-static const char *yaml =
-    "plugins:\n"
-    "  instances:\n"
-    "    - {id: tc, module: testconn}\n"
-    "subscriptions:\n"
-    "  - {connector: tc, channel: C1}\n"
-    "  - {connector: tc, channel: C2}\n";
+static const char *yaml = "plugins:\n"
+			  "  instances:\n"
+			  "    - {id: tc, module: testconn}\n"
+			  "subscriptions:\n"
+			  "  - {connector: tc, channel: C1}\n"
+			  "  - {connector: tc, channel: C2}\n";
 
 static void setup(void)
 {
@@ -65,14 +64,20 @@ typedef struct got {
 	nt_row *rows[64];
 	char where[64][32];
 	int n;
+	bool refuse;
 } got;
 
-static void collect(void *ud, nt_row *r, const char *inst, const char *ch)
+static int collect(void *ud, nt_row *r, const char *inst, const char *ch)
 {
 	got *g = ud;
+	if (g->refuse) {
+		free(r);
+		return IM_ENOMEM;
+	}
 	cr_assert_lt(g->n, 64);
 	snprintf(g->where[g->n], sizeof(g->where[0]), "%s/%s", inst, ch);
 	g->rows[g->n++] = r;
+	return 0;
 }
 
 static void release(got *g)
@@ -107,6 +112,19 @@ Test(notify_outbox, leases_rows_to_one_owner_until_the_lease_runs_out)
 	cr_expect_eq(claim("h:1:b", true, now + 130000, &b), 2, "expired");
 	release(&a);
 	release(&b);
+}
+
+Test(notify_outbox, gives_back_rows_the_claimer_could_not_hold)
+{
+	declare("SEV-1");
+	long long now = nt_wall_ms();
+	got a = {.refuse = true};
+	cr_expect_eq(claim("h:1:a", true, now, &a), 2);
+	cr_expect_eq(a.n, 0);
+	cr_expect_eq(nt_outbox_renew(st, "h:1:a", now + 60000), 0);
+	a.refuse = false;
+	cr_expect_eq(claim("h:1:b", true, now, &a), 2, "free for anyone");
+	release(&a);
 }
 
 Test(notify_outbox, gives_back_rows_of_an_owner_that_died)

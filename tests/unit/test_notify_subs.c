@@ -97,8 +97,8 @@ Test(notify_subs, refuses_channel_names_and_bad_fields)
 {
 	nt_sub s;
 	char err[512];
-	json_t *j = json_pack("{s:s,s:s}", "connector", "slack", "channel",
-			      "#general");
+	json_t *j =
+	    json_pack("{s:s,s:s}", "connector", "slack", "channel", "#general");
 	cr_expect_eq(nt_sub_parse(j, &s, err, sizeof(err)), IM_EINVAL);
 	cr_expect(strstr(err, "channel id"), "%s", err);
 	json_decref(j);
@@ -124,10 +124,10 @@ Test(notify_subs, matches_type_globs_severity_and_services)
 {
 	nt_sub s;
 	char err[512];
-	json_t *j = json_pack("{s:s,s:s,s:[s],s:s,s:[s,s]}", "connector",
-			      "slack", "channel", "C1", "events",
-			      "im.incident.declare", "min_severity", "SEV-2",
-			      "services", "api", "db");
+	json_t *j =
+	    json_pack("{s:s,s:s,s:[s],s:s,s:[s,s]}", "connector", "slack",
+		      "channel", "C1", "events", "im.incident.declare",
+		      "min_severity", "SEV-2", "services", "api", "db");
 	cr_assert_eq(nt_sub_parse(j, &s, err, sizeof(err)), 0, "%s", err);
 	cr_expect(nt_sub_matches(&s, "im.incident.declare", 1, "api"));
 	cr_expect(nt_sub_matches(&s, "im.incident.declare", 2, "db"));
@@ -143,8 +143,8 @@ Test(notify_subs, leaves_audit_records_to_patterns_that_name_them)
 {
 	nt_sub s;
 	char err[512];
-	json_t *j = json_pack("{s:s,s:s}", "connector", "slack", "channel",
-			      "C1");
+	json_t *j =
+	    json_pack("{s:s,s:s}", "connector", "slack", "channel", "C1");
 	cr_assert_eq(nt_sub_parse(j, &s, err, sizeof(err)), 0);
 	cr_expect(nt_sub_matches(&s, "im.incident.resolve", 4, NULL));
 	cr_expect_not(nt_sub_matches(&s, "im.incident.audit", 1, NULL));
@@ -180,7 +180,8 @@ Test(notify_subs, routes_by_severity_then_the_default_channel)
 	declare("SEV-2", NULL);
 	declare("SEV-3", "db");
 	declare("SEV-4", NULL);
-	cr_expect_str_eq(rows(), "slack/CMAJ/1/u slack/CDEF/0/u slack/CDEF/0/u");
+	cr_expect_str_eq(rows(),
+			 "slack/CMAJ/1/u slack/CDEF/0/u slack/CDEF/0/u");
 }
 
 Test(notify_subs, follows_the_configured_critical_severities)
@@ -219,8 +220,8 @@ Test(notify_subs, skips_subscriptions_to_unknown_instances)
 Test(notify_subs, stores_added_subscriptions_and_removes_them)
 {
 	prepare(instances);
-	json_t *j = json_pack("{s:s,s:s,s:s}", "connector", "teams",
-			      "channel", "T9", "mode", "post");
+	json_t *j = json_pack("{s:s,s:s,s:s}", "connector", "teams", "channel",
+			      "T9", "mode", "post");
 	long long id = 0;
 	char err[512];
 	cr_assert_eq(nt_subs_add(st, j, &id, err, sizeof(err)), 0, "%s", err);
