@@ -123,9 +123,15 @@ static void usage(FILE *f, const char *prefix)
 	fprintf(f, "usage: im <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (!prefix || strncmp(commands[i].name, prefix,
-				       strlen(prefix)) == 0)
-			fprintf(f, "  %-44s %s\n", commands[i].usage,
-				commands[i].summary);
+				       strlen(prefix)) == 0) {
+			if (strlen(commands[i].usage) > 44)
+				fprintf(f, "  %s\n  %-44s %s\n",
+					commands[i].usage, "",
+					commands[i].summary);
+			else
+				fprintf(f, "  %-44s %s\n", commands[i].usage,
+					commands[i].summary);
+		}
 	fprintf(f,
 		"\noptions:\n"
 		"  --config DIR   config folder (default $IM_CONFIG or "
