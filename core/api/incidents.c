@@ -188,10 +188,15 @@ static int list(call *c)
 	};
 	if (!parse_limit(c, &f.limit))
 		return 0;
-	json_t *out = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	im_err err = {0};
-	int rc = im_inc_list(c->ctx->store, &f, &out, &err);
-	return answer_json(c, rc, out, &err);
+	int rc = im_inc_list_text(c->ctx->store, &f, &text, &len, &err);
+	if (rc != 0)
+		return answer_json(c, rc, NULL, &err);
+	rc = im_resp_set(c->resp, 200, "application/json", text, len);
+	free(text);
+	return rc;
 }
 
 static int collection(call *c)

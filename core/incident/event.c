@@ -191,3 +191,93 @@ json_t *actor_json(const im_actor *who)
 			 who ? who->name : NULL, "via",
 			 who && who->via ? who->via : "unknown");
 }
+
+void text_put(textbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string as jansson writes it by default: UTF-8 kept, quotes,
+ * backslashes and control characters escaped. NULL becomes null. */
+static void text_str(textbuf *b, const char *s)
+{
+	if (!s) {
+		text_put(b, "null", 4);
+		return;
+	}
+	text_put(b, "\"", 1);
+	const char *run = s;
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		text_put(b, run, (size_t)(p - run));
+		char esc[8];
+		switch (c) {
+		case '"': text_put(b, "\\\"", 2); break;
+		case '\\': text_put(b, "\\\\", 2); break;
+		case '\n': text_put(b, "\\n", 2); break;
+		case '\t': text_put(b, "\\t", 2); break;
+		case '\r': text_put(b, "\\r", 2); break;
+		case '\b': text_put(b, "\\b", 2); break;
+		case '\f': text_put(b, "\\f", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			text_put(b, esc, 6);
+		}
+		run = p + 1;
+	}
+	text_put(b, run, strlen(run));
+	text_put(b, "\"", 1);
+}
+
+static void text_key(textbuf *b, const char *key, const char *val)
+{
+	text_put(b, ",\"", 2);
+	text_put(b, key, strlen(key));
+	text_put(b, "\":", 2);
+	text_str(b, val);
+}
+
+void row_text(textbuf *b, const inc_row *r)
+{
+	char head[96], created[32], updated[32];
+	fmt_time(r->created, created);
+	fmt_time(r->updated, updated);
+	int n = snprintf(head, sizeof(head), "{\"id\":\"INC-%lld\",\"number\":%lld",
+			 r->num, r->num);
+	text_put(b, head, (size_t)n);
+	text_key(b, "title", r->title ? r->title : "");
+	text_key(b, "description", r->description ? r->description : "");
+	text_key(b, "severity", im_inc_sev_name(r->sev));
+	text_key(b, "severity_label", im_inc_sev_label(r->sev));
+	text_key(b, "status", im_inc_state_name(r->status));
+	text_key(b, "service", r->service);
+	text_key(b, "commander", r->commander);
+	text_key(b, "duplicate_of", r->duplicate_of);
+	text_key(b, "created_at", created);
+	text_key(b, "updated_at", updated);
+	if (public_url[0]) {
+		char url[600];
+		snprintf(url, sizeof(url), "%s/incidents/INC-%lld", public_url,
+			 r->num);
+		text_key(b, "url", url);
+	}
+	text_put(b, "}", 1);
+}

@@ -24,6 +24,16 @@ void row_from_stmt(sqlite3_stmt *st, inc_row *out);
 	"duplicate_of, created_at, updated_at"
 json_t *row_json(const inc_row *r);
 
+/* A growing text buffer for JSON written by hand (query.c lists). */
+typedef struct textbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} textbuf;
+void text_put(textbuf *b, const char *s, size_t n);
+/* The row as JSON text, the same object row_json builds. */
+void row_text(textbuf *b, const inc_row *r);
+
 long long now_ms(void);
 void fmt_time(long long ms, char buf[32]);
 /* "INC-7", "inc-7" or "7" -> 7; false when malformed. */

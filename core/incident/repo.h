@@ -123,6 +123,11 @@ typedef struct im_inc_filter {
 int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
 		im_err *err);
 
+/* The same page as compact JSON text (malloc'd, *len bytes), written
+ * without building a jansson tree: what the REST list answers with. */
+int im_inc_list_text(im_store *st, const im_inc_filter *f, char **out,
+		     size_t *len, im_err *err);
+
 /* Events of one incident, oldest first: {"items":[...]} */
 int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err);
 

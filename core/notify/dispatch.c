@@ -449,7 +449,8 @@ void nt_dispatch_poke(void)
 
 static void on_publish(void *ud)
 {
-	nt_dispatch_poke();
+	if (nt_outbox_take_added())
+		nt_dispatch_poke();
 }
 
 static im_bus_watch *watch;

@@ -207,6 +207,8 @@ void nt_subs_free(void);
 
 /* The repo hook: inserts the event's outbox rows (in the caller's
  * transaction). */
+/* True (once) when the outbox hook wrote rows since the last call. */
+bool nt_outbox_take_added(void);
 int nt_outbox_hook(sqlite3 *db, const json_t *event);
 
 /* Takes a claimed row (0, ownership moves to the callee) or refuses it

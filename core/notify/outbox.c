@@ -24,9 +24,20 @@ typedef struct hook_ctx {
 	const char *type;
 } hook_ctx;
 
+/* Rows written by the hook since the dispatcher last looked: a commit
+ * without notifications (no subscription matched) must not wake it, since
+ * every wake costs it a claim query on the store. */
+static long rows_added;
+
+bool nt_outbox_take_added(void)
+{
+	return __atomic_exchange_n(&rows_added, 0, __ATOMIC_ACQ_REL) > 0;
+}
+
 static int insert_row(void *ud, const nt_sub *s)
 {
 	hook_ctx *h = ud;
+	__atomic_add_fetch(&rows_added, 1, __ATOMIC_RELEASE);
 	char mode[2] = {s->mode, '\0'};
 	sqlite3_stmt *q = h->ins;
 	sqlite3_reset(q);

@@ -51,7 +51,7 @@ int nt_settings_load(im_store *st, const im_config *cfg)
 {
 	nt_settings s = {
 	    .batch_window = im_config_duration(cfg, "chatops.batch_window", 5),
-	    .workers = clamp(im_config_int(cfg, "chatops.delivery_workers", 8),
+	    .workers = clamp(im_config_int(cfg, "chatops.delivery_workers", 32),
 			     1, 256),
 	    .digest_max =
 		clamp(im_config_int(cfg, "chatops.digest_max", 50), 1, 1000),

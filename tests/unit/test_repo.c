@@ -310,3 +310,41 @@ Test(repo, answers_404_for_unknown_or_malformed_ids)
 	cr_expect_neq(im_inc_note(st, "INC-0", "x", &who, NULL, &w, &err), 0);
 	cr_expect_eq(err.status, 404);
 }
+
+Test(repo, writes_the_same_list_as_text_as_it_builds_as_json)
+{
+	json_t *f = json_pack("{s:s,s:s,s:s}", "title",
+			      "quote \" backslash \\ tab \t ctrl \x01 é ✓",
+			      "severity", "SEV-2", "service", "svc");
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &who, NULL, &w, &err), 0);
+	im_write_clear(&w);
+	json_decref(f);
+	for (int i = 0; i < 4; i++)
+		json_decref(declare("plain", "SEV-4"));
+	im_inc_filter flt = {.limit = 3};
+	json_t *tree;
+	char *text;
+	size_t len;
+	cr_assert_eq(im_inc_list(st, &flt, &tree, &err), 0);
+	cr_assert_eq(im_inc_list_text(st, &flt, &text, &len, &err), 0);
+	cr_expect_eq(strlen(text), len);
+	json_error_t je;
+	json_t *parsed = json_loadb(text, len, 0, &je);
+	cr_assert(parsed, "%s: %s", je.text, text);
+	cr_expect(json_equal(tree, parsed), "%s", text);
+	json_decref(parsed);
+	free(text);
+	json_decref(tree);
+	/* The last page, with the odd title, and no next cursor. */
+	flt.cursor = "2";
+	cr_assert_eq(im_inc_list(st, &flt, &tree, &err), 0);
+	cr_assert_eq(im_inc_list_text(st, &flt, &text, &len, &err), 0);
+	parsed = json_loadb(text, len, 0, &je);
+	cr_expect(json_equal(tree, parsed), "%s", text);
+	cr_expect(json_is_null(json_object_get(parsed, "next_cursor")));
+	json_decref(parsed);
+	free(text);
+	json_decref(tree);
+}
