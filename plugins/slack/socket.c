@@ -202,14 +202,21 @@ static void envelope(link_ctx *c, const json_t *env)
 	pthread_mutex_unlock(&c->k->mu);
 	im_invocation inv;
 	const char *ptype = json_string_value(json_object_get(pl, "type"));
-	if (type && !strcmp(type, "slash_commands")) {
+	bool payload_ok =
+	    json_is_true(json_object_get(env, "accepts_response_payload"));
+	if (type && !strcmp(type, "slash_commands") && payload_ok) {
 		slk_inv_from_command(s, pl, &inv);
 		dispatch(c, eid, &inv, true);
 		return;
 	}
 	ack(c->k, c->gen, eid, NULL); /* everything else: ack at once */
-	if (type && !strcmp(type, "interactive") && ptype &&
-	    !strcmp(ptype, "block_actions") && slk_inv_from_actions(s, pl, &inv))
+	if (type && !strcmp(type, "slash_commands")) {
+		/* No room for the answer in the ack: it goes to response_url. */
+		slk_inv_from_command(s, pl, &inv);
+		dispatch(c, eid, &inv, false);
+	} else if (type && !strcmp(type, "interactive") && ptype &&
+		   !strcmp(ptype, "block_actions") &&
+		   slk_inv_from_actions(s, pl, &inv))
 		dispatch(c, eid, &inv, false);
 	else if (type && !strcmp(type, "events_api")) {
 		const char *id =

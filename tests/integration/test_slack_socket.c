@@ -169,6 +169,25 @@ Test(slack_socket, acks_events_and_interactions_at_once)
 	json_decref(ia);
 }
 
+Test(slack_socket, answers_through_response_url_when_the_ack_cannot_carry_it)
+{
+	json_t *p = slash("help", "noroom");
+	char id[64];
+	cr_assert(fake_slack_ws_envelope(slack_fake, "slash_commands", p, false,
+					 id, sizeof(id)));
+	json_t *ack = fake_slack_ws_wait_ack(slack_fake, id, 3000);
+	cr_assert(ack);
+	cr_expect_null(json_object_get(ack, "payload"));
+	cr_assert(fake_slack_wait(slack_fake, "response_url", 1, 5000));
+	json_t *rec = fake_slack_last(slack_fake, "response_url");
+	cr_expect(strstr(json_string_value(json_object_get(
+			     json_object_get(rec, "json"), "text")),
+			 "Usage"));
+	json_decref(rec);
+	json_decref(ack);
+	json_decref(p);
+}
+
 Test(slack_socket, reconnects_on_refresh_requested)
 {
 	size_t opens = fake_slack_count(slack_fake, "apps.connections.open");
