@@ -1,4 +1,5 @@
-/* The pipeline's renderer: the template set of the running plugins, with
+/* The pipeline's renderer: the template set of the running plugins
+ * (loaded on the first message after start or a reload), with
  * the built-in plain-text renderer for platforms that have no templates
  * (a vendor's connector, the test connector).
  *
@@ -18,7 +19,31 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static im_template_set *current;
+static bool stale;              /* load on the next render */
+static unsigned long want_gen;  /* ...from this snapshot only */
+static char config_dir[4096];
 static char public_url[512];
+
+/* Loads the set on first use, from the snapshot the caller holds: an idle
+ * server (or one whose connectors have no credentials yet) never pays
+ * for 36 compiled templates. Called with mu held. */
+static void load_lazily(const im_snapshot *s)
+{
+	/* A render still holding the snapshot being replaced must not load
+	 * a set that would outlive its formatter instances. */
+	if (!stale || !s || s->generation != want_gen)
+		return;
+	stale = false;
+	char err[2048];
+	im_config *cfg = im_config_load_dir(config_dir, err, sizeof(err));
+	if (!cfg) {
+		LOG_ERROR("templates", "cannot read the config: %s", err);
+		return;
+	}
+	if (im_template_load(cfg, s, &current, err, sizeof(err)) != 0)
+		LOG_ERROR("templates", "cannot load the templates: %s", err);
+	im_config_free(cfg);
+}
 
 int im_app_render(void *ud, const char *platform, const char *event_type,
 		  const json_t *context, json_t **payload, char *err,
@@ -26,6 +51,7 @@ int im_app_render(void *ud, const char *platform, const char *event_type,
 {
 	im_snapshot *s = im_registry_acquire();
 	pthread_mutex_lock(&mu);
+	load_lazily(s);
 	im_template_set *set = im_template_set_ref(current);
 	char url[512];
 	memcpy(url, public_url, sizeof(url));
@@ -58,17 +84,17 @@ int im_app_render(void *ud, const char *platform, const char *event_type,
 	return rc;
 }
 
-/* Loads the set for snapshot `s` (not yet published) and makes it current;
- * returns the old one for im_app_templates_drop after the drain. */
+/* Called before snapshot `s` is published: the current set is dropped
+ * from use (returned for im_app_templates_drop after the drain) and the
+ * next render loads the set of the new config and plugins. */
 im_template_set *im_app_templates_load(im_app *app, const im_snapshot *s)
 {
-	im_template_set *set = NULL;
-	char err[512];
-	if (im_template_load(app->cfg, s, &set, err, sizeof(err)) != 0)
-		LOG_ERROR("templates", "cannot load the templates: %s", err);
 	pthread_mutex_lock(&mu);
 	im_template_set *old = current;
-	current = set;
+	current = NULL;
+	stale = true;
+	want_gen = s ? s->generation : 0;
+	snprintf(config_dir, sizeof(config_dir), "%s", app->config_dir);
 	snprintf(public_url, sizeof(public_url), "%s",
 		 im_config_string(app->cfg, "server.public_url", ""));
 	pthread_mutex_unlock(&mu);
@@ -85,6 +111,7 @@ void im_app_templates_clear(void)
 	pthread_mutex_lock(&mu);
 	im_template_set *old = current;
 	current = NULL;
+	stale = false;
 	pthread_mutex_unlock(&mu);
 	im_template_set_unref(old);
 }

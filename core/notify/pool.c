@@ -1,4 +1,4 @@
-/* The delivery threads: they take jobs from two queues (critical first),
+/* The delivery threads (started on demand): they take jobs from two queues (critical first),
  * run them (render, send, record) and hand them back on a completion list,
  * waking the dispatcher. A connector's send() blocks, possibly for long:
  * when a thread has been stuck in one send past the deadline, the pool
@@ -27,7 +27,7 @@ static struct {
 	nt_job *crit, **crit_tail, *norm, **norm_tail;
 	nt_job *done, **done_tail;
 	worker *w;
-	int n, want;
+	int n, want, idle;
 	int wake_fd;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -51,7 +51,9 @@ static void *run(void *arg)
 	while (!P.stopping) {
 		nt_job *j = pop();
 		if (!j) {
+			P.idle++;
 			pthread_cond_wait(&P.cv, &P.mu);
+			P.idle--;
 			continue;
 		}
 		me->busy_since = nt_mono();
@@ -94,17 +96,13 @@ int nt_pool_start(int workers, int wake_fd)
 	P.wake_fd = wake_fd;
 	P.want = workers;
 	P.n = 0;
+	P.idle = 0;
+	/* Threads start on demand (nt_pool_push), up to `workers`: an idle
+	 * server keeps none, and each costs stack and a malloc arena. */
 	P.w = calloc(MAX_THREADS, sizeof(*P.w));
 	int rc = P.w ? 0 : IM_ENOMEM;
-	for (int i = 0; rc == 0 && i < workers; i++)
-		rc = spawn();
 	pthread_mutex_unlock(&P.mu);
-	if (rc != 0 && P.n == 0) {
-		free(P.w);
-		P.w = NULL;
-		return rc;
-	}
-	return 0;
+	return rc;
 }
 
 void nt_pool_push(nt_job *job, bool critical)
@@ -118,6 +116,8 @@ void nt_pool_push(nt_job *job, bool critical)
 		*P.norm_tail = job;
 		P.norm_tail = &job->next;
 	}
+	if (P.idle == 0 && P.n < P.want && spawn() != 0 && P.n == 0)
+		LOG_ERROR("notify", "cannot start a delivery thread");
 	pthread_cond_signal(&P.cv);
 	pthread_mutex_unlock(&P.mu);
 }
@@ -143,7 +143,8 @@ void nt_pool_check_stuck(void)
 			stuck++;
 	/* Keep `want` threads that are not stuck, within twice the size. */
 	int limit = P.want * 2 < MAX_THREADS ? P.want * 2 : MAX_THREADS;
-	while (P.n - stuck < P.want && P.n < limit && spawn() == 0)
+	while (stuck > 0 && P.n - stuck < P.want && P.n < limit &&
+	       spawn() == 0)
 		LOG_WARN("notify",
 			 "%d delivery thread(s) stuck in a send for over "
 			 "%.0f s; added one (now %d)",
