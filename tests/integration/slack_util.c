@@ -31,6 +31,7 @@ void slack_start_raw(const char *slack_cfg, const char *top)
 		 "        api_base_url: %s\n"
 		 "%s\n"
 		 "    - {id: incident, module: incident-commands}\n"
+		 "    - {id: mustache, module: mustache}\n"
 		 "    - {id: tc, module: testconn}\n",
 		 top, fake_slack_api_url(slack_fake), slack_cfg);
 	if (!srv_start(&slack_srv)) {

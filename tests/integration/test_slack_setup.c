@@ -215,3 +215,21 @@ Test(slack_setup, updates_edit_the_posted_message)
 	json_decref(posts);
 	json_decref(upd);
 }
+
+Test(slack_setup, notifications_use_block_kit_and_never_ping)
+{
+	slack_start("", "subscriptions:\n"
+			"  - {connector: slack, channel: C0INCIDENTS}\n");
+	declare("<!channel> *x* @everyone", "SEV-1");
+	cr_assert(fake_slack_wait(slack_fake, "chat.postMessage", 1, 10000));
+	json_t *post = fake_slack_last(slack_fake, "chat.postMessage");
+	const json_t *pj = json_object_get(post, "json");
+	char *dump = json_dumps(pj, JSON_COMPACT);
+	cr_expect(json_array_size(json_object_get(pj, "blocks")) > 1,
+		  "rendered from the Block Kit template: %s", dump);
+	cr_expect(strstr(dump, "&lt;!channel&gt;"), "escaped: %s", dump);
+	cr_expect_null(strstr(dump, "<!channel>"), "no mention: %s", dump);
+	cr_expect(strstr(dump, "im_ack"), "has the Acknowledge button");
+	free(dump);
+	json_decref(post);
+}
