@@ -42,6 +42,10 @@ int ic_update(ic_call *c);
 int ic_sev(ic_call *c);
 int ic_raise(ic_call *c);
 int ic_assign(ic_call *c);
+/* The incident named by the only argument (or the channel's), looked
+ * up: *out = {"incident": ...}. Anything more is a usage error. */
+int ic_lookup_only(ic_call *c, const char *verb, char *id, size_t idlen,
+		   json_t **out);
 int ic_status(ic_call *c);
 int ic_list(ic_call *c);
 

@@ -215,20 +215,27 @@ done:
 	return rc;
 }
 
-int ic_status(ic_call *c)
+int ic_lookup_only(ic_call *c, const char *verb, char *id, size_t idlen,
+		   json_t **out)
 {
-	char id[32], what[64];
+	char what[64];
 	size_t next;
-	int rc = ic_target(c, 0, id, sizeof(id), &next);
+	*out = NULL;
+	int rc = ic_target(c, 0, id, idlen, &next);
 	if (rc != 0)
 		return rc;
 	if (next < c->args.n)
-		return ic_usage(c, "`status` takes only an incident id, not "
-				   "`%s`.",
-				c->args.v[next]);
-	json_t *out = NULL;
+		return ic_usage(c, "`%s` takes only an incident id, not `%s`.",
+				verb, c->args.v[next]);
 	snprintf(what, sizeof(what), "look up %s", id);
-	rc = ic_op(c, "get", json_pack("{s:s}", "id", id), what, &out);
+	return ic_op(c, "get", json_pack("{s:s}", "id", id), what, out);
+}
+
+int ic_status(ic_call *c)
+{
+	char id[32];
+	json_t *out = NULL;
+	int rc = ic_lookup_only(c, "status", id, sizeof(id), &out);
 	if (rc != 0)
 		return rc;
 	const json_t *inc = json_object_get(out, "incident");

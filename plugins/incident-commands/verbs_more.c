@@ -66,18 +66,9 @@ int ic_sev(ic_call *c)
 
 int ic_raise(ic_call *c)
 {
-	char id[32], what[64];
-	size_t next;
-	int rc = ic_target(c, 0, id, sizeof(id), &next);
-	if (rc != 0)
-		return rc;
-	if (next < c->args.n)
-		return ic_usage(c, "`raise` takes only an incident id, not "
-				   "`%s`.",
-				c->args.v[next]);
+	char id[32];
 	json_t *out = NULL;
-	snprintf(what, sizeof(what), "look up %s", id);
-	rc = ic_op(c, "get", json_pack("{s:s}", "id", id), what, &out);
+	int rc = ic_lookup_only(c, "raise", id, sizeof(id), &out);
 	if (rc != 0)
 		return rc;
 	int sev = ic_sev_parse(
