@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "notify/notify.h"
 #include "plugin/plugin.h"
 
 static void print_json(const json_t *v)
@@ -235,8 +236,14 @@ int cli_config_validate(cli_ctx *ctx)
 	if (!cfg)
 		return CLI_FAIL;
 	json_t *warnings = json_array();
+	json_t *problems = json_array();
 	char err[2048];
 	int rc = im_registry_check(cfg, warnings, err, sizeof(err));
+	if (rc == 0 && im_notify_check_config(cfg, problems) != 0) {
+		rc = IM_ECONFIG;
+		snprintf(err, sizeof(err), "%s",
+			 json_string_value(json_array_get(problems, 0)));
+	}
 	size_t n = json_array_size(im_config_get(cfg, "plugins.instances"));
 	if (ctx->json) {
 		json_t *o = json_pack("{s:b,s:s,s:I,s:O}", "ok", rc == 0,
@@ -251,13 +258,16 @@ int cli_config_validate(cli_ctx *ctx)
 		const json_t *w;
 		json_array_foreach(warnings, i, w)
 		    fprintf(stderr, "warning: %s\n", json_string_value(w));
-		if (rc)
+		json_array_foreach(problems, i, w)
+		    fprintf(stderr, "im: %s\n", json_string_value(w));
+		if (rc && !json_array_size(problems))
 			fprintf(stderr, "im: %s\n", err);
-		else
+		else if (!rc)
 			printf("%s: OK (%zu plugin instances)\n",
 			       ctx->config_dir, n);
 	}
 	json_decref(warnings);
+	json_decref(problems);
 	im_config_free(cfg);
 	return rc ? CLI_FAIL : CLI_OK;
 }

@@ -88,4 +88,10 @@ typedef bool (*im_notify_auth_fn)(void *ud, const im_http_request *req,
 				  im_http_response *resp);
 int im_notify_admin_routes(im_router *r, im_notify_auth_fn auth, void *ud);
 
+/* For `im config validate`: checks the YAML subscriptions (shape, channel
+ * ids rather than #names, connector instances that exist), appending
+ * "file:line: subscriptions[i]: reason" strings to `problems`. Returns 0
+ * or IM_ECONFIG. Any thread; no state. */
+int im_notify_check_config(const im_config *cfg, json_t *problems);
+
 #endif

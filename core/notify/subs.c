@@ -401,3 +401,37 @@ void nt_subs_free(void)
 	cfg_instances = NULL;
 	pthread_mutex_unlock(&mu);
 }
+
+int im_notify_check_config(const im_config *cfg, json_t *problems)
+{
+	json_t *ids = json_array();
+	size_t i;
+	const json_t *j;
+	json_array_foreach(im_config_get(cfg, "plugins.instances"), i, j)
+	    json_array_append(ids, json_object_get(j, "id"));
+	int bad = 0;
+	json_array_foreach(im_config_get(cfg, "subscriptions"), i, j)
+	{
+		char path[64], err[512], buf[512];
+		snprintf(path, sizeof(path), "subscriptions[%zu]", i);
+		const char *where = im_config_where(cfg, path);
+		nt_sub s;
+		const char *problem = NULL;
+		if (nt_sub_parse(j, &s, err, sizeof(err)) != 0) {
+			problem = err;
+		} else {
+			problem = nt_sub_instance_problem(NULL, ids, s.connector,
+							  buf, sizeof(buf));
+			nt_sub_clear(&s);
+		}
+		if (problem) {
+			json_array_append_new(
+			    problems, json_sprintf("%s: %s: %s",
+						   where ? where : "config",
+						   path, problem));
+			bad++;
+		}
+	}
+	json_decref(ids);
+	return bad ? IM_ECONFIG : 0;
+}

@@ -164,3 +164,29 @@ Test(cli, fails_reload_clearly_without_a_server)
 	free(out);
 	free(err);
 }
+
+Test(cli, refuses_subscriptions_to_unknown_connectors_or_channel_names)
+{
+	char *out, *err;
+	srv_conf(&s, "40-subs.yaml",
+		 "subscriptions:\n"
+		 "  - {connector: g, channel: C1}\n"
+		 "  - {connector: nobody, channel: C2}\n");
+	cr_expect_eq(cli(&s, &out, &err, ARGS("config", "validate")), 1);
+	cr_expect(strstr(err, "40-subs.yaml:3"), "%s", err);
+	cr_expect(strstr(err, "nobody"), "%s", err);
+	free(out);
+	free(err);
+	srv_conf(&s, "40-subs.yaml",
+		 "subscriptions:\n  - {connector: g, channel: \"#general\"}\n");
+	cr_expect_eq(cli(&s, &out, &err, ARGS("config", "validate")), 1);
+	cr_expect(strstr(err, "40-subs.yaml:2"), "%s", err);
+	free(out);
+	free(err);
+	srv_conf(&s, "40-subs.yaml",
+		 "subscriptions:\n  - {connector: g, channel: C0OK}\n");
+	cr_expect_eq(cli(&s, &out, &err, ARGS("config", "validate")), 0, "%s",
+		     err);
+	free(out);
+	free(err);
+}
