@@ -294,7 +294,7 @@ static void classify(attempt *a, nt_job *job, const nt_settings *set)
 				  : nt_backoff(attempts, BACKOFF_BASE_S,
 					       BACKOFF_CAP_S, &rng);
 	job->global = a->verdict == IM_SEND_RATE_LIMITED &&
-		      !strncmp(a->error, "global", 6);
+		      (a->res.flags & IM_SEND_LIMIT_GLOBAL);
 	if (a->verdict == IM_SEND_PERMANENT && !*a->hint)
 		snprintf(a->hint, sizeof(a->hint),
 			 "check the channel id and the bot's access to it, "

@@ -54,7 +54,13 @@ typedef struct im_send_result {
 	char thread_id[128];    /* thread to reply in later, if any */
 	char error[128];        /* the platform's error code */
 	char hint[256];         /* what an operator should do */
+	uint32_t flags;         /* IM_SEND_* flags below */
 } im_send_result;
+
+/* im_send_result.flags: the rate limit hit applies to the whole instance
+ * (Discord's X-RateLimit-Global, a workspace-wide cap), not one channel:
+ * the pipeline holds every channel of the instance for retry_after_s. */
+#define IM_SEND_LIMIT_GLOBAL 0x1u
 
 typedef struct im_connector {
 	im_component base;    /* kind = IM_COMPONENT_CONNECTOR */

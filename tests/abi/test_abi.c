@@ -177,7 +177,8 @@ Test(abi, connector_layout_is_pinned)
 	cr_expect_eq(offsetof(im_send, thread_id), 32);
 	cr_expect_eq(offsetof(im_send, dedup_key), 40);
 	cr_expect_eq(offsetof(im_send, event_type), 48);
-	cr_expect_eq(sizeof(im_send_result), 664);
+	cr_expect_eq(sizeof(im_send_result), 672);
+	cr_expect_eq(offsetof(im_send_result, flags), 664);
 	cr_expect_eq(offsetof(im_send_result, verdict), 4);
 	cr_expect_eq(offsetof(im_send_result, http_status), 8);
 	cr_expect_eq(offsetof(im_send_result, retry_after_s), 16);

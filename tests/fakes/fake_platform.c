@@ -181,6 +181,13 @@ static unsigned decide(fake_platform *fp, const char *method, const char *ch,
 			 "\"hint\":\"fix the message format\"}");
 		return 400;
 	}
+	if (*mode == FPM_GLOBAL_429) {
+		snprintf(ra, ral, "1.000");
+		snprintf(out, outl,
+			 "{\"error\":\"rate_limited\",\"retry_after\":1.0,"
+			 "\"global\":true}");
+		return 429;
+	}
 	if (*mode != FPM_NORMAL)
 		return 0; /* garbage, drop, hang: handled by the caller */
 	if (fp->unknown_channel && !strcmp(fp->unknown_channel, ch)) {

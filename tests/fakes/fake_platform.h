@@ -35,6 +35,9 @@ typedef enum fp_mode {
 	FPM_DROP = 3,
 	FPM_HANG = 4,
 	FPM_REJECT = 5,
+	/* 429 {"global":true} with Retry-After 1 s: an instance-wide limit
+	 * (Discord's X-RateLimit-Global). */
+	FPM_GLOBAL_429 = 6,
 } fp_mode;
 
 typedef struct fp_opts {

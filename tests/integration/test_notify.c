@@ -337,6 +337,67 @@ Test(notify, waits_exactly_what_a_429_asks_before_the_next_send)
 	finish();
 }
 
+static bool saw_429(void)
+{
+	json_t *reqs = fp_requests(fp);
+	bool seen = false;
+	size_t i;
+	json_t *r;
+	json_array_foreach(reqs, i, r) seen |=
+	    json_integer_value(json_object_get(r, "status")) == 429;
+	json_decref(reqs);
+	return seen;
+}
+
+static void declare_for(const char *service)
+{
+	char body[256];
+	snprintf(body, sizeof(body),
+		 "{\"title\":\"for %s\",\"severity\":\"SEV-1\","
+		 "\"service\":\"%s\"}",
+		 service, service);
+	reply r = http(&s, false, "POST", "/api/v1/incidents", body,
+		       strlen(body), json_ct);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	reply_free(&r);
+}
+
+Test(notify, holds_every_channel_after_a_global_rate_limit)
+{
+	config("chatops:\n  rate_limits: {tc: {per_channel: 50, burst: 50}}\n"
+	       "subscriptions:\n"
+	       "  - {connector: tc, channel: C1, mode: post, services: [a]}\n"
+	       "  - {connector: tc, channel: C2, mode: post, services: [b]}\n");
+	start();
+	fp_set_mode(fp, FPM_GLOBAL_429, 1);
+	declare_for("a"); /* C1 is answered with a global 429 */
+	/* Wait until the pipeline has the 429 answer (not only until the
+	 * fake saw the request): a send can only respect what it knows. */
+	const char *hits = "chatops_rate_limit_hits_total{platform=\"test\"} ";
+	for (int i = 0; i < 300 && metric(hits) < 1; i++)
+		sleep_s(0.01);
+	cr_assert(saw_429(), "the fake answered a global 429");
+	cr_assert_geq(metric(hits), 1, "the pipeline counted it");
+	double t429 = now_s();
+	declare_for("b"); /* C2 has never been limited itself */
+	cr_assert(wait_accepted(2, 10), "%zu", accepted());
+	json_t *m = fp_messages(fp);
+	size_t i;
+	json_t *msg;
+	json_array_foreach(m, i, msg)
+	{
+		if (strcmp(sfield(msg, "channel"), "C2"))
+			continue;
+		double t = json_real_value(json_object_get(msg, "t"));
+		cr_expect_geq(t - t429, 0.85,
+			      "C2 sent %.3f s after a global 429 asking for 1 s",
+			      t - t429);
+	}
+	json_decref(m);
+	expect_no_duplicates();
+	finish();
+}
+
 Test(notify, retries_server_errors_garbage_drops_and_hangs)
 {
 	config("chatops:\n  batch_window: 0s\n"

@@ -15,6 +15,7 @@
  * errors retry, other 4xx permanent (the body's "error"). The fake
  * platform of tests/fakes answers there. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,11 +194,12 @@ static void classify(const im_http_result *r, im_send_result *res)
 		res->retry_after_s =
 		    ra ? strtod(ra, NULL)
 		       : json_number_value(json_object_get(body, "retry_after"));
+		bool global = json_is_true(json_object_get(body, "global"));
 		set_result(res, IM_SEND_RATE_LIMITED,
-			   json_is_true(json_object_get(body, "global"))
-			       ? "global_rate_limited"
-			       : "rate_limited",
+			   global ? "global_rate_limited" : "rate_limited",
 			   NULL);
+		if (global)
+			res->flags |= IM_SEND_LIMIT_GLOBAL;
 	} else if (r->status >= 500) {
 		char e[32];
 		snprintf(e, sizeof(e), "http_%ld", r->status);
