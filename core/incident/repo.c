@@ -309,6 +309,33 @@ static int run_outbox(sqlite3 *db, op *o, im_err *err)
 	return 0;
 }
 
+int im_repo_prune_idempotency(im_store *st, long long older_than_ms)
+{
+	sqlite3 *db = im_store_db(st);
+	sqlite3_stmt *q;
+	int n = IM_EIO;
+	im_store_lock(st);
+	if (sqlite3_prepare_v2(db,
+			       "DELETE FROM idempotency WHERE created_at < ?",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, older_than_ms);
+		if (sqlite3_step(q) == SQLITE_DONE)
+			n = sqlite3_changes(db);
+		sqlite3_finalize(q);
+	}
+	im_store_unlock(st);
+	return n;
+}
+
+/* Keys are kept a day (clients retry within minutes); pruned every 1,024
+ * keyed writes so the table stays small without a timer. */
+static void maybe_prune(im_store *st)
+{
+	static unsigned long writes;
+	if ((__atomic_add_fetch(&writes, 1, __ATOMIC_RELAXED) & 1023) == 0)
+		im_repo_prune_idempotency(st, now_ms() - IM_IDEMPOTENCY_TTL_MS);
+}
+
 static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 	       im_write *out, im_err *err)
 {
@@ -320,6 +347,8 @@ static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 	}
 	sqlite3 *db = im_store_db(o->st);
 	o->pending = json_array();
+	if (idem)
+		maybe_prune(o->st);
 	im_store_lock(o->st);
 	int rc = idem ? idem_lookup(db, idem, scope, out, err) : 0;
 	if (rc != 0) {

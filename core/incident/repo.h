@@ -61,6 +61,12 @@ typedef struct im_write {
 
 void im_write_clear(im_write *w);
 
+/* Idempotency keys answer repeats for this long (24 h), then expire. */
+#define IM_IDEMPOTENCY_TTL_MS (24LL * 3600 * 1000)
+/* Forgets keys recorded before `older_than_ms` (ms since the epoch);
+ * returns how many, or IM_EIO. Writes call it now and then. */
+int im_repo_prune_idempotency(im_store *st, long long older_than_ms);
+
 /* Sets the public URL used for incident links ("" for none). */
 void im_repo_set_public_url(const char *url);
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -347,4 +348,29 @@ Test(repo, writes_the_same_list_as_text_as_it_builds_as_json)
 	json_decref(parsed);
 	free(text);
 	json_decref(tree);
+}
+
+Test(repo, forgets_idempotency_keys_after_they_expire)
+{
+	json_t *f = json_pack("{s:s}", "title", "keyed");
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &who, "k-old", &w, &err), 0);
+	im_write_clear(&w);
+	/* Nothing is older than an hour ago: the key stays. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	cr_expect_eq(im_repo_prune_idempotency(st, now - 3600 * 1000), 0);
+	cr_assert_eq(im_inc_declare(st, f, &who, "k-old", &w, &err), 0);
+	cr_expect(w.replayed);
+	im_write_clear(&w);
+	/* Past its lifetime it is gone and the same key declares anew. */
+	cr_expect_eq(im_repo_prune_idempotency(st, now + 1000), 1);
+	cr_assert_eq(im_inc_declare(st, f, &who, "k-old", &w, &err), 0);
+	cr_expect_not(w.replayed);
+	cr_expect_str_eq(json_string_value(json_object_get(w.incident, "id")),
+			 "INC-2");
+	im_write_clear(&w);
+	json_decref(f);
 }
