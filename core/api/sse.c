@@ -173,21 +173,11 @@ int sse_handler(void *ud, const im_http_request *req, im_http_response *resp)
 	stream_params p;
 	if (!params_parse(ctx, req, resp, &p))
 		return 0;
-	if (hub_closing()) {
-		params_free(&p);
-		return im_resp_error(resp, 503, "shutting_down",
-				     "the server is stopping; reconnect "
-				     "shortly");
-	}
-	sse *s = calloc(1, sizeof(*s));
-	if (!s) {
-		params_free(&p);
-		return IM_ENOMEM;
-	}
-	s->base.kind = CLIENT_SSE;
-	s->base.keepalive_ms = p.keepalive_ms;
-	feed_init(&s->base.feed, ctx->store, &p);
-	atomic_store(&s->base.cursor, s->base.feed.cursor);
+	int rc;
+	sse *s = (sse *)client_open(sizeof(sse), CLIENT_SSE, ctx, &p, resp,
+				    &rc);
+	if (!s)
+		return rc;
 	atomic_store(&s->base.progress_ms, stream_now_ms());
 	keepalive_later(s);
 	im_http_stream_ops ops = {.produce = sse_produce,

@@ -60,6 +60,30 @@ long long stream_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+client *client_open(size_t size, client_kind kind, im_api_ctx *ctx,
+		    stream_params *p, im_http_response *resp, int *rc)
+{
+	*rc = 0;
+	if (hub_closing()) {
+		params_free(p);
+		*rc = im_resp_error(resp, 503, "shutting_down",
+				    "the server is stopping; reconnect "
+				    "shortly");
+		return NULL;
+	}
+	client *c = calloc(1, size);
+	if (!c) {
+		params_free(p);
+		*rc = IM_ENOMEM;
+		return NULL;
+	}
+	c->kind = kind;
+	c->keepalive_ms = p->keepalive_ms;
+	feed_init(&c->feed, ctx->store, p);
+	atomic_store(&c->cursor, c->feed.cursor);
+	return c;
+}
+
 bool hub_closing(void)
 {
 	pthread_mutex_lock(&mu);

@@ -101,6 +101,12 @@ typedef struct client {
 } client;
 
 long long stream_now_ms(void);
+/* The part of opening a stream SSE and WebSocket share: refuses with 503
+ * while the hub shuts down (answering `resp`; NULL returned, *rc set),
+ * else allocates `size` bytes whose first member is a client and starts
+ * its feed from `p` (consumed either way). */
+client *client_open(size_t size, client_kind kind, im_api_ctx *ctx,
+		    stream_params *p, im_http_response *resp, int *rc);
 /* The hub is shutting down: streams end, new ones are refused. */
 bool hub_closing(void);
 /* Marks `c` cut off (counted once); false if it already was. */

@@ -163,23 +163,12 @@ int ws_handler(void *ud, const im_http_request *req, im_http_response *resp)
 		params_free(&p);
 		return resp->status ? 0 : IM_EINVAL;
 	}
-	if (hub_closing()) {
-		params_free(&p);
-		return im_resp_error(resp, 503, "shutting_down",
-				     "the server is stopping; reconnect "
-				     "shortly");
-	}
-	ws *w = calloc(1, sizeof(*w));
-	if (!w) {
-		params_free(&p);
-		return IM_ENOMEM;
-	}
-	w->base.kind = CLIENT_WS;
-	w->base.keepalive_ms = p.keepalive_ms;
+	int rc;
+	ws *w = (ws *)client_open(sizeof(ws), CLIENT_WS, ctx, &p, resp, &rc);
+	if (!w)
+		return rc;
 	w->fd = w->epfd = -1;
-	feed_init(&w->base.feed, ctx->store, &p);
-	atomic_store(&w->base.cursor, w->base.feed.cursor);
-	int rc = im_resp_upgrade(resp, "websocket", on_upgraded, w,
+	rc = im_resp_upgrade(resp, "websocket", on_upgraded, w,
 				 free_unused);
 	if (rc != 0) {
 		ws_free(w);
