@@ -7,14 +7,6 @@
 
 #include "cli/cli.h"
 
-static void print_json(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s)
-		puts(s);
-	free(s);
-}
-
 static const char *str(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -99,7 +91,7 @@ int cli_chatops_subs_list(cli_ctx *ctx)
 		return CLI_FAIL;
 	const json_t *items = json_object_get(ans, "items");
 	if (ctx->json) {
-		print_json(ans);
+		cli_print_json(ans);
 		json_decref(ans);
 		return CLI_OK;
 	}
@@ -169,7 +161,7 @@ int cli_chatops_subs_add(cli_ctx *ctx)
 	if (rc)
 		return rc;
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else
 		printf(
 		    "subscription %lld added: %s %s\n",
@@ -201,7 +193,7 @@ int cli_chatops_subs_remove(cli_ctx *ctx)
 	if (call(ctx, "DELETE", path, NULL, 200, &ans))
 		return CLI_FAIL;
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else
 		printf("subscription %lld removed\n", id);
 	json_decref(ans);
@@ -218,7 +210,7 @@ int cli_chatops_configure(cli_ctx *ctx)
 	if (rc)
 		return rc;
 	if (ctx->json) {
-		print_json(ans);
+		cli_print_json(ans);
 	} else {
 		char crit[64];
 		join(json_object_get(ans, "critical_severities"), crit,
@@ -249,7 +241,7 @@ int cli_chatops_outbox_list(cli_ctx *ctx)
 	if (call(ctx, "GET", path, NULL, 200, &ans))
 		return CLI_FAIL;
 	if (ctx->json) {
-		print_json(ans);
+		cli_print_json(ans);
 		json_decref(ans);
 		return CLI_OK;
 	}
@@ -294,7 +286,7 @@ int cli_chatops_outbox_retry(cli_ctx *ctx)
 	if (call(ctx, "POST", path, NULL, 200, &ans))
 		return CLI_FAIL;
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else
 		printf("outbox row %lld queued again\n", id);
 	json_decref(ans);

@@ -59,6 +59,11 @@ int cli_api_call(const cli_ctx *ctx, const char *method, const char *path,
 void cli_base_url(const cli_ctx *ctx, char *url, size_t len);
 /* Loads the config of ctx->config_dir, printing the error on failure. */
 im_config *cli_load_config(const cli_ctx *ctx, bool quiet);
+/* Prints JSON indented, in key order ("null" for NULL), for --json. */
+void cli_print_json(const json_t *v);
+/* Percent-encodes all but RFC 3986 unreserved characters and those in
+ * `keep` (may be NULL), e.g. "*," for type globs in a query. */
+void cli_url_encode(const char *in, const char *keep, char *out, size_t len);
 /* Prints {"error":{"message":...}} or a plain line to stderr. */
 void cli_print_error(const char *what, const json_t *body);
 

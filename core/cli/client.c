@@ -137,3 +137,30 @@ void cli_print_error(const char *what, const json_t *body)
 		msg = json_string_value(json_object_get(body, "error"));
 	fprintf(stderr, "im: %s: %s\n", what, msg ? msg : "unexpected answer");
 }
+
+void cli_print_json(const json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		    : NULL;
+	puts(s ? s : "null");
+	free(s);
+}
+
+void cli_url_encode(const char *in, const char *keep, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (const unsigned char *p = (const void *)in; *p && o + 4 < len;
+	     p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) ||
+		    (keep && strchr(keep, *p))) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+}

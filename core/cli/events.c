@@ -247,23 +247,6 @@ static int dial(const target *t)
 	return fd;
 }
 
-static void url_enc(const char *in, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	for (const unsigned char *p = (const void *)in; *p && o + 4 < len;
-	     p++) {
-		if (isalnum(*p) || strchr("-._~*,", *p)) {
-			out[o++] = (char)*p;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 static bool send_request(int fd, const cli_ctx *ctx, const target *t,
 			 long long last_id)
 {
@@ -271,11 +254,11 @@ static bool send_request(int fd, const cli_ctx *ctx, const target *t,
 	const char *type = cli_opt_get(ctx, "type");
 	const char *inc = cli_opt_get(ctx, "incident");
 	if (type) {
-		url_enc(type, enc, sizeof(enc));
+		cli_url_encode(type, "*,", enc, sizeof(enc));
 		snprintf(q + strlen(q), sizeof(q) - strlen(q), "&type=%s", enc);
 	}
 	if (inc) {
-		url_enc(inc, enc, sizeof(enc));
+		cli_url_encode(inc, "*,", enc, sizeof(enc));
 		snprintf(q + strlen(q), sizeof(q) - strlen(q), "&incident=%s",
 			 enc);
 	}

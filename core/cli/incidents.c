@@ -13,15 +13,6 @@
 
 #define PATH_MAX_LEN 2048
 
-static void print_json(const json_t *j)
-{
-	if (j)
-		json_dumpf(j, stdout, JSON_INDENT(2));
-	else
-		fputs("null", stdout);
-	putchar('\n');
-}
-
 static const char *error_text(const json_t *body)
 {
 	const json_t *e = json_object_get(body, "error");
@@ -53,7 +44,7 @@ static int api(const cli_ctx *ctx, const char *method, const char *path,
 		return CLI_OK;
 	}
 	if (ctx->json && ans)
-		print_json(ans);
+		cli_print_json(ans);
 	const char *msg = error_text(ans);
 	if (msg)
 		fprintf(stderr, "im: %s\n", msg);
@@ -63,30 +54,11 @@ static int api(const cli_ctx *ctx, const char *method, const char *path,
 	return CLI_FAIL;
 }
 
-/* Percent-encodes everything but RFC 3986 unreserved characters. */
-static void url_enc(const char *in, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	for (const unsigned char *p = (const void *)in; *p && o + 4 < len;
-	     p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
-			out[o++] = (char)*p;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 /* "/api/v1/incidents/<id>[/<what>]", the id URL-encoded. */
 static void inc_path(const char *id, const char *what, char *out, size_t len)
 {
 	char enc[256];
-	url_enc(id, enc, sizeof(enc));
+	cli_url_encode(id, NULL, enc, sizeof(enc));
 	snprintf(out, len, "/api/v1/incidents/%s%s%s", enc, what ? "/" : "",
 		 what ? what : "");
 }
@@ -182,7 +154,7 @@ int cli_declare(cli_ctx *ctx)
 	if (rc != CLI_OK)
 		return rc;
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else
 		print_declared(ctx, json_object_get(ans, "incident"));
 	json_decref(ans);
@@ -344,7 +316,7 @@ static void add_query(char *q, size_t len, const char *name, const char *val)
 		return;
 	char enc[512];
 	size_t n = strlen(q);
-	url_enc(val, enc, sizeof(enc));
+	cli_url_encode(val, NULL, enc, sizeof(enc));
 	snprintf(q + n, len - n, "%s%s=%s", strchr(q, '?') ? "&" : "?", name,
 		 enc);
 }
@@ -400,7 +372,7 @@ int cli_incident_list(cli_ctx *ctx)
 	const json_t *items = json_object_get(ans, "items");
 	const char *next = str(ans, "next_cursor");
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else if (json_array_size(items) == 0)
 		printf("no incidents\n");
 	else
@@ -544,7 +516,7 @@ int cli_incident_show(cli_ctx *ctx)
 	if (ctx->json) {
 		json_t *both = json_pack("{s:O,s:O}", "incident", inc,
 					 "timeline", json_object_get(tl, "items"));
-		print_json(both);
+		cli_print_json(both);
 		json_decref(both);
 	} else {
 		print_incident(inc);
@@ -566,7 +538,7 @@ int cli_incident_timeline(cli_ctx *ctx)
 	if (rc != CLI_OK)
 		return rc;
 	if (ctx->json)
-		print_json(tl);
+		cli_print_json(tl);
 	else
 		print_timeline(json_object_get(tl, "items"));
 	json_decref(tl);
@@ -588,7 +560,7 @@ static int post_action(cli_ctx *ctx, const char *arg, const char *what,
 		return rc;
 	const json_t *inc = json_object_get(ans, "incident");
 	if (ctx->json)
-		print_json(ans);
+		cli_print_json(ans);
 	else if (!strcmp(what, "note"))
 		printf("note added to %s\n", str(inc, "id"));
 	else

@@ -7,14 +7,6 @@
 #include "notify/notify.h"
 #include "plugin/plugin.h"
 
-static void print_json(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s)
-		puts(s);
-	free(s);
-}
-
 static void components_text(const json_t *plugin, char *out, size_t len)
 {
 	size_t i, off = 0;
@@ -119,7 +111,7 @@ int cli_plugins_list(cli_ctx *ctx)
 			return CLI_FAIL;
 	}
 	if (ctx->json)
-		print_json(list);
+		cli_print_json(list);
 	else
 		print_instances(list);
 	json_decref(list);
@@ -164,7 +156,7 @@ int cli_plugins_info(cli_ctx *ctx)
 			      k->description));
 	json_object_set_new(d, "config_keys", keys);
 	if (ctx->json) {
-		print_json(d);
+		cli_print_json(d);
 	} else {
 		printf("%s %s (ABI %s, %s)\n%s\nvendor: %s\nfile: %s\n",
 		       str(d, "module"), str(d, "version"), str(d, "abi"),
@@ -211,7 +203,7 @@ int cli_plugins_reload(cli_ctx *ctx)
 	}
 	int rc = status == 200 ? CLI_OK : CLI_FAIL;
 	if (ctx->json) {
-		print_json(body);
+		cli_print_json(body);
 	} else if (rc == CLI_OK) {
 		const json_t *list = json_object_get(body, "instances");
 		printf("reloaded %zu instances in %.2f ms\n",
@@ -251,7 +243,7 @@ int cli_config_validate(cli_ctx *ctx)
 				      (json_int_t)n, "warnings", warnings);
 		if (rc)
 			json_object_set_new(o, "error", json_string(err));
-		print_json(o);
+		cli_print_json(o);
 		json_decref(o);
 	} else {
 		size_t i;

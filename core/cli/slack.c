@@ -27,14 +27,6 @@ static bool flag(const json_t *o, const char *k)
 	return json_is_true(json_object_get(o, k));
 }
 
-static void print_json(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s)
-		puts(s);
-	free(s);
-}
-
 /* An instance id or platform name is one path segment. */
 static bool name_ok(const char *n)
 {
@@ -219,7 +211,7 @@ int cli_connector_status(cli_ctx *ctx)
 		return CLI_FAIL;
 	bool ok = healthy(st);
 	if (ctx->json) {
-		print_json(st);
+		cli_print_json(st);
 	} else {
 		print_status(st);
 		printf("%s\n", ok ? "healthy" : "UNHEALTHY");
@@ -289,7 +281,7 @@ int cli_chatops_list_channels(cli_ctx *ctx)
 				   flag(c, "is_member"), "subscribed", sub));
 	}
 	if (ctx->json) {
-		print_json(out);
+		cli_print_json(out);
 	} else {
 		printf("%-14s %-28s %-8s %-11s %s\n", "ID", "NAME", "PRIVATE",
 		       "BOT MEMBER", "SUBSCRIBED");
@@ -445,7 +437,7 @@ int cli_chatops_test(cli_ctx *ctx)
 	if (ctx->json) {
 		json_t *o = json_pack("{s:s,s:b,s:O}", "instance", str(st, "id"),
 				      "ok", !c.failed, "checks", c.list);
-		print_json(o);
+		cli_print_json(o);
 		json_decref(o);
 	} else {
 		size_t i;
@@ -488,7 +480,7 @@ int cli_chatops_notify(cli_ctx *ctx)
 	}
 	bool ok = status == 200 && flag(out, "ok");
 	if (ctx->json)
-		print_json(out);
+		cli_print_json(out);
 	else if (ok)
 		printf("sent %s to %s (message %s)\n", inc, inst,
 		       str(out, "message_id"));

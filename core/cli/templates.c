@@ -55,14 +55,6 @@ static int open_local(const cli_ctx *ctx, local *l)
 	return CLI_OK;
 }
 
-static void print_json(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s)
-		puts(s);
-	free(s);
-}
-
 static const char *str(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -76,7 +68,7 @@ int cli_templates_list(cli_ctx *ctx)
 		return CLI_FAIL;
 	json_t *list = im_template_list(l.set);
 	if (ctx->json) {
-		print_json(list);
+		cli_print_json(list);
 	} else {
 		printf("%-22s %-9s %-12s %-10s %-9s %s\n", "NAME", "PLATFORM",
 		       "EVENT", "ENGINE", "SOURCE", "FILE");
@@ -118,7 +110,7 @@ int cli_templates_validate(cli_ctx *ctx)
 		json_t *out = json_pack("{s:b,s:O,s:O}", "ok", bad == 0,
 					"templates", checked, "problems",
 					problems);
-		print_json(out);
+		cli_print_json(out);
 		json_decref(out);
 	} else {
 		size_t i;
@@ -238,7 +230,7 @@ int cli_templates_render(cli_ctx *ctx)
 	char err[2048] = "";
 	if (context && im_template_render(l.set, platform, event, context,
 					  &payload, err, sizeof(err)) == 0) {
-		print_json(payload);
+		cli_print_json(payload);
 		rc = CLI_OK;
 	} else if (context) {
 		fprintf(stderr, "im: %s\n", err);
