@@ -172,38 +172,42 @@ static int h_resp_header(im_http_response *resp, const char *name,
 	return im_resp_header(resp, name, value);
 }
 
+/* Checks a plugin's call and copies it into a host-sized struct (an older
+ * plugin's is shorter). Returns 0, IM_EINVAL or IM_EUNSUPPORTED. */
+static int take_call(const im_http_call *call, im_http_call *c,
+		     struct im_net **net)
+{
+	if (!call || !call->url ||
+	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
+		return IM_EINVAL;
+	if (!(*net = net_get()))
+		return IM_EUNSUPPORTED;
+	memset(c, 0, sizeof(*c));
+	memcpy(c, call,
+	       call->struct_size < sizeof(*c) ? call->struct_size : sizeof(*c));
+	c->struct_size = sizeof(*c);
+	return 0;
+}
+
 static int h_http_send(im_instance *in, const im_http_call *call,
 		       im_http_done_fn done, void *ud)
 {
-	if (!call || !done || !call->url ||
-	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
-		return IM_EINVAL;
-	struct im_net *net = net_get();
-	if (!net)
-		return IM_EUNSUPPORTED;
-	/* Copy into a host-sized struct: an older plugin's call is shorter. */
-	im_http_call c = {0};
-	memcpy(&c, call,
-	       call->struct_size < sizeof(c) ? call->struct_size : sizeof(c));
-	c.struct_size = sizeof(c);
-	return im_net_send(net, &c, done, ud);
+	im_http_call c;
+	struct im_net *net;
+	int rc = done ? take_call(call, &c, &net) : IM_EINVAL;
+	return rc ? rc : im_net_send(net, &c, done, ud);
 }
 
 static int h_http_fetch(im_instance *in, const im_http_call *call,
 			im_http_result **out)
 {
-	if (!call || !out || !call->url ||
-	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
+	if (!out)
 		return IM_EINVAL;
 	*out = NULL;
-	struct im_net *net = net_get();
-	if (!net)
-		return IM_EUNSUPPORTED;
-	im_http_call c = {0};
-	memcpy(&c, call,
-	       call->struct_size < sizeof(c) ? call->struct_size : sizeof(c));
-	c.struct_size = sizeof(c);
-	return im_net_send_sync(net, &c, out);
+	im_http_call c;
+	struct im_net *net;
+	int rc = take_call(call, &c, &net);
+	return rc ? rc : im_net_send_sync(net, &c, out);
 }
 
 static void h_http_result_free(im_http_result *res)
