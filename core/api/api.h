@@ -28,6 +28,9 @@ typedef struct im_api_ctx {
 
 /* incidents.c: /api/v1/incidents and below. */
 int im_api_incident_routes(im_router *r, im_api_ctx *ctx);
+/* pages.c: GET /incidents and /incidents/INC-n, read-only HTML for the
+ * links that chat messages carry (server.public_url + /incidents/INC-n). */
+int im_api_page_routes(im_router *r, im_api_ctx *ctx);
 /* stream.c: GET /api/v1/events (SSE) and GET /api/v1/ws (WebSocket). */
 int im_api_stream_routes(im_router *r, im_api_ctx *ctx);
 /* Stream clients now connected, by kind (for metrics and events status). */

@@ -8,6 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/base64.h>
+
+
 #include "app/app.h"
 #include "app/internal.h"
 #include "command/command.h"
@@ -35,16 +38,40 @@ static bool token_ok(const char *want, const char *auth)
 	return same_secret(want, auth + 7);
 }
 
+/* The token of "Bearer <token>", or of "Basic base64(<any user>:<token>)"
+ * (what a browser sends for the incident pages); NULL for anything else. */
+static const char *credential(const char *auth, char *buf, size_t len)
+{
+	if (!auth)
+		return NULL;
+	if (strncasecmp(auth, "Bearer ", 7) == 0)
+		return auth + 7;
+	if (strncasecmp(auth, "Basic ", 6) != 0)
+		return NULL;
+	const char *in = auth + 6;
+	size_t n = strlen(in), out = len - 1;
+	struct base64_decode_ctx ctx;
+	base64_decode_init(&ctx);
+	if (BASE64_DECODE_LENGTH(n) > out ||
+	    !base64_decode_update(&ctx, &out, (uint8_t *)buf, n, in) ||
+	    !base64_decode_final(&ctx))
+		return NULL;
+	buf[out] = '\0';
+	if (strlen(buf) != out) /* a NUL inside */
+		return NULL;
+	char *colon = strchr(buf, ':');
+	return colon ? colon + 1 : NULL;
+}
+
 /* API: any of server.api_tokens, or the admin token; with neither set,
  * loopback callers only. The token's position names the actor. */
 bool im_app_authorize_api(void *ud, const im_http_request *req,
 			  im_http_response *resp, im_actor *who)
 {
 	im_app *app = ud;
-	const char *auth = im_req_header(req, "Authorization");
-	const char *got = auth && strncasecmp(auth, "Bearer ", 7) == 0
-			      ? auth + 7
-			      : NULL;
+	char basic[512];
+	const char *got = credential(im_req_header(req, "Authorization"),
+				     basic, sizeof(basic));
 	bool any = false, ok = false;
 	pthread_mutex_lock(&app->mu);
 	for (size_t i = 0; i < app->n_api_tokens; i++) {
@@ -63,6 +90,7 @@ bool im_app_authorize_api(void *ud, const im_http_request *req,
 		}
 	}
 	pthread_mutex_unlock(&app->mu);
+	explicit_bzero(basic, sizeof(basic));
 	if (!any && req->loopback) {
 		ok = true;
 		snprintf(who->id_buf, sizeof(who->id_buf), "local");
@@ -454,16 +482,23 @@ json_t *im_app_reload(im_app *app)
 	void *old_set = im_app_templates_load(app, s);
 	app->cfg = prev;
 	im_registry_swap_with(s, im_app_templates_drop, old_set);
-	static const char *const fixed[] = {"server.listen",
-					    "server.metrics_listen",
-					    "storage.path", NULL};
+	static const char *const fixed[] = {
+	    "server.listen",	      "server.metrics_listen",
+	    "server.max_body",	      "server.request_timeout",
+	    "server.threads",	      "storage.path",
+	    NULL};
 	for (const char *const *k = fixed; *k; k++) {
-		const char *a = im_config_string(app->cfg, *k, "");
-		const char *b = im_config_string(cfg, *k, "");
-		if (strcmp(a, b) != 0)
-			LOG_WARN("reload", "%s changed from %s to %s: it takes "
-					   "effect after a restart",
-				 *k, a, b);
+		const json_t *a = im_config_get(app->cfg, *k),
+			     *b = im_config_get(cfg, *k);
+		if (json_equal(a, b) || (!a && !b))
+			continue;
+		char *ta = a ? json_dumps(a, JSON_ENCODE_ANY) : NULL;
+		char *tb = b ? json_dumps(b, JSON_ENCODE_ANY) : NULL;
+		LOG_WARN("reload", "%s changed from %s to %s: it takes effect "
+				   "after a restart",
+			 *k, ta ? ta : "(unset)", tb ? tb : "(unset)");
+		free(ta);
+		free(tb);
 	}
 	im_config *old = app->cfg;
 	app->cfg = cfg;

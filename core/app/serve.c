@@ -114,6 +114,7 @@ static int start_http(im_app *app)
 			   .app = app};
 	im_api_incident_routes(app->api_router, &api);
 	im_api_stream_routes(app->api_router, &api);
+	im_api_page_routes(app->api_router, &api);
 
 	double timeout = 30;
 	const char *ts = im_config_string(app->cfg, "server.request_timeout",

@@ -1,4 +1,5 @@
 /* Argument parsing and dispatch for `im`. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "app/app.h"
 #include "cli/cli.h"
 #include "log/log.h"
+#include "paths/paths.h"
 
 static const cli_command commands[] = {
     {"serve", cli_serve, "im serve [--config DIR]",
@@ -15,6 +17,10 @@ static const cli_command commands[] = {
     {"config validate", cli_config_validate,
      "im config validate [--config DIR] [--json]",
      "check the config and plugin settings without starting", 0, 0, ""},
+    {"config reference", cli_config_reference,
+     "im config reference [--config DIR]",
+     "every setting of the core and of the plugins found, as Markdown", 0,
+     0, ""},
     {"plugins list", cli_plugins_list, "im plugins list [--json]",
      "plugin instances, their modules and state", 0, 0, ""},
     {"plugins info", cli_plugins_info, "im plugins info NAME [--json]",
@@ -132,15 +138,18 @@ static void usage(FILE *f, const char *prefix)
 				fprintf(f, "  %-44s %s\n", commands[i].usage,
 					commands[i].summary);
 		}
+	char conf[PATH_MAX];
+	im_paths_get(IM_PATH_CONFIG, conf, sizeof(conf));
 	fprintf(f,
 		"\noptions:\n"
-		"  --config DIR   config folder (default $IM_CONFIG or "
-		"./conf.d)\n"
+		"  --config DIR   config folder (default $IM_CONFIG, else "
+		"%s)\n"
 		"  --json         machine-readable output\n"
 		"  --help         this help\n"
 		"\nenvironment: IM_URL, IM_API_TOKEN and IM_ADMIN_TOKEN reach a "
 		"running server;\n"
-		"LOG_LEVEL, CHATOPS_DEBUG, IM_PLUGIN_PATH.\n");
+		"LOG_LEVEL, CHATOPS_DEBUG, IM_PLUGIN_PATH.\n",
+		conf);
 }
 
 /* Finds the longest command name made of the leading words. */
@@ -269,6 +278,7 @@ static int parse_args(int argc, char **argv, cli_ctx *ctx, parsed *p,
 
 int im_cli_main(int argc, char **argv)
 {
+	static char default_config[PATH_MAX];
 	cli_ctx ctx = {0};
 	parsed p = {.pos = calloc((size_t)argc + 1, sizeof(char *))};
 	const cli_command *cmd = NULL;
@@ -282,8 +292,11 @@ int im_cli_main(int argc, char **argv)
 	}
 	if (!ctx.config_dir)
 		ctx.config_dir = getenv("IM_CONFIG");
-	if (!ctx.config_dir || !*ctx.config_dir)
-		ctx.config_dir = "conf.d";
+	if (!ctx.config_dir || !*ctx.config_dir) {
+		im_paths_get(IM_PATH_CONFIG, default_config,
+			     sizeof(default_config));
+		ctx.config_dir = default_config;
+	}
 	if (!cmd) {
 		bool group = false;
 		for (size_t i = 0; p.npos && i < N_COMMANDS && !group; i++)

@@ -71,6 +71,7 @@ void cli_print_error(const char *what, const json_t *body);
 int cli_serve(cli_ctx *ctx);
 int cli_version(cli_ctx *ctx);
 int cli_config_validate(cli_ctx *ctx);
+int cli_config_reference(cli_ctx *ctx);
 int cli_plugins_list(cli_ctx *ctx);
 int cli_plugins_info(cli_ctx *ctx);
 int cli_plugins_reload(cli_ctx *ctx);

@@ -274,8 +274,10 @@ static int list_files(const char *dir, char ***names, size_t *n, char *err,
 	*names = NULL;
 	*n = 0;
 	if (!d) {
-		imc_err(err, errlen, "%s: cannot open config folder: %s", dir,
-			strerror(errno));
+		imc_err(err, errlen,
+			"%s: cannot open config folder: %s (choose one with "
+			"--config DIR or IM_CONFIG)",
+			dir, strerror(errno));
 		return IM_EIO;
 	}
 	while ((e = readdir(d))) {

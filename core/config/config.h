@@ -63,6 +63,13 @@ const json_t *im_config_get(const im_config *cfg, const char *path);
  * (id and module required, ids unique and [A-Za-z0-9_-]+). */
 int im_config_check_core(const im_config *cfg, char *err, size_t errlen);
 
+struct im_buf;
+/* Appends the Markdown reference of the core keys (sections, types,
+ * defaults, what each does) from the schema the checks use. */
+void im_config_reference_core(struct im_buf *b);
+/* One Markdown table row of n cells, each escaped to stay in its cell. */
+void im_config_md_row(struct im_buf *b, const char *const *cells, size_t n);
+
 /* Validates the instance's `config:` object against a plugin key table:
  * unknown key, wrong type, missing required key. On success *out is a new
  * object with defaults filled in (durations normalised to seconds as a

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf/buf.h"
 #include "config/config_private.h"
 
 typedef enum skind {
@@ -36,6 +37,8 @@ struct skey {
 	const skey *keys;            /* SK_SECTION, or a list of sections */
 	const char *const *choices;  /* strings: the allowed values */
 	scheck check;                /* the value, or each list element */
+	const char *def;             /* default, as the reference shows it */
+	const char *doc;             /* one or two sentences for the reference */
 };
 
 static int check_listen(const json_t *v, char *why, size_t whylen);
@@ -50,82 +53,158 @@ static const char *const severities[] = {"SEV-1", "SEV-2", "SEV-3", "SEV-4",
 static const char *const modes[] = {"update", "thread", "post", NULL};
 
 static const skey server_keys[] = {
-	{.name = "listen", .kind = SK_STRING, .check = check_listen},
+	{.name = "listen", .kind = SK_STRING, .check = check_listen,
+	 .def = "127.0.0.1:8080",
+	 .doc = "host:port of the REST and admin API, event streams, plugin "
+		"hooks (`/hooks/<instance>/...`), incident pages and /health. "
+		"Needs a restart."},
 	{.name = "metrics_listen", .kind = SK_STRING,
-	 .check = check_listen_opt},
-	{.name = "public_url", .kind = SK_STRING},
-	{.name = "admin_token", .kind = SK_STRING},
-	{.name = "api_tokens", .kind = SK_LIST, .elem = SK_STRING},
-	{.name = "max_body", .kind = SK_SIZE},
-	{.name = "request_timeout", .kind = SK_DURATION},
-	{.name = "threads", .kind = SK_INT, .check = check_nonneg},
+	 .check = check_listen_opt, .def = "127.0.0.1:9090",
+	 .doc = "host:port of the Prometheus /metrics (and /health) "
+		"listener; empty: none. Needs a restart."},
+	{.name = "public_url", .kind = SK_STRING, .def = "(none)",
+	 .doc = "Base URL people reach im at; chat messages link to "
+		"`<public_url>/incidents/INC-n`. Empty: no links."},
+	{.name = "admin_token", .kind = SK_STRING, .def = "(none)",
+	 .doc = "Bearer token of the admin API (/api/v1/admin, the CLI's "
+		"plugins, config and chatops commands). Empty: loopback "
+		"callers only. Secret."},
+	{.name = "api_tokens", .kind = SK_LIST, .elem = SK_STRING,
+	 .def = "[]",
+	 .doc = "Bearer tokens of the incident API, streams and pages (a "
+		"browser sends one as the Basic password). None: loopback "
+		"callers only. Secret."},
+	{.name = "max_body", .kind = SK_SIZE, .def = "1MiB",
+	 .doc = "Largest request body; larger ones get 413. Needs a restart."},
+	{.name = "request_timeout", .kind = SK_DURATION, .def = "30s",
+	 .doc = "A connection idle this long is closed. Needs a restart."},
+	{.name = "threads", .kind = SK_INT, .check = check_nonneg,
+	 .def = "0",
+	 .doc = "HTTP server threads; 0: one per CPU. Needs a restart."},
 	{0},
 };
 
 static const skey storage_keys[] = {
-	{.name = "path", .kind = SK_STRING},
+	{.name = "path", .kind = SK_STRING, .def = "./var/im.db",
+	 .doc = "The SQLite database (WAL mode; keep its folder writable "
+		"for the -wal and -shm files). Needs a restart."},
 	{0},
 };
 
 static const skey log_keys[] = {
-	{.name = "level", .kind = SK_STRING, .choices = levels},
-	{.name = "format", .kind = SK_STRING, .choices = formats},
+	{.name = "level", .kind = SK_STRING, .choices = levels,
+	 .def = "info", .doc = "Least severe level logged; LOG_LEVEL "
+			       "overrides it."},
+	{.name = "format", .kind = SK_STRING, .choices = formats,
+	 .def = "text", .doc = "One line of text, or one JSON object, per "
+			       "log record."},
 	{0},
 };
 
 static const skey instance_keys[] = {
-	{.name = "id", .kind = SK_STRING, .required = 1, .check = check_name},
+	{.name = "id", .kind = SK_STRING, .required = 1, .check = check_name,
+	 .doc = "Instance name: in URLs (`/hooks/<id>/`), logs, metrics and "
+		"subscriptions."},
 	{.name = "module", .kind = SK_STRING, .required = 1,
-	 .check = check_name},
-	{.name = "required", .kind = SK_BOOL},
-	{.name = "config", .kind = SK_MAP},
+	 .check = check_name,
+	 .doc = "Plugin module: `<module>.so` in a plugin folder."},
+	{.name = "required", .kind = SK_BOOL, .def = "false",
+	 .doc = "true: the server does not start (or reload) without this "
+		"instance running; false: it runs without it and says why."},
+	{.name = "config", .kind = SK_MAP, .def = "{}",
+	 .doc = "The instance's settings: the module's keys, listed under "
+		"Plugins below."},
 	{0},
 };
 
 static const skey plugins_keys[] = {
-	{.name = "dirs", .kind = SK_LIST, .elem = SK_STRING},
+	{.name = "dirs", .kind = SK_LIST, .elem = SK_STRING, .def = "[]",
+	 .doc = "Extra plugin folders (relative to the config folder), "
+		"searched after IM_PLUGIN_PATH and before the bundled "
+		"plugins' folder."},
 	{.name = "instances", .kind = SK_LIST, .elem = SK_SECTION,
-	 .keys = instance_keys},
+	 .keys = instance_keys, .def = "[]",
+	 .doc = "Plugin instances to run; instances of one id in several "
+		"files are merged."},
 	{0},
 };
 
 static const skey chatops_keys[] = {
-	{.name = "batch_window", .kind = SK_DURATION},
+	{.name = "batch_window", .kind = SK_DURATION, .def = "5s",
+	 .doc = "Non-critical notifications to one channel within this "
+		"window go out as one digest."},
 	{.name = "critical_severities", .kind = SK_LIST, .elem = SK_STRING,
-	 .choices = severities},
-	{.name = "templates_dir", .kind = SK_STRING},
+	 .choices = severities, .def = "[SEV-1, SEV-2]",
+	 .doc = "Severities whose notifications skip the batch window and "
+		"go first."},
+	{.name = "templates_dir", .kind = SK_STRING, .def = "templates",
+	 .doc = "Template overrides, relative to the config folder; a file "
+		"`<platform>/<event>.mustache` there wins over the default."},
 	/* How long a chat command may run before the first answer says
 	 * "still working" (the platform's own limit is 3 s). */
-	{.name = "command_budget", .kind = SK_DURATION},
+	{.name = "command_budget", .kind = SK_DURATION, .def = "1s",
+	 .doc = "A chat command answers within this time; a slower one "
+		"answers \"working on it\" and follows up with the result."},
 	/* verb -> list of user or group ids allowed to run it. */
-	{.name = "permissions", .kind = SK_MAP},
+	{.name = "permissions", .kind = SK_MAP, .def = "{}",
+	 .doc = "verb -> list of user or group ids allowed to run it "
+		"({resolve: [U123, S456]}); a verb not listed is open to "
+		"everyone."},
 	/* Notification pipeline (core/notify). */
-	{.name = "delivery_workers", .kind = SK_INT, .check = check_nonneg},
-	{.name = "digest_max", .kind = SK_INT, .check = check_nonneg},
-	{.name = "max_attempts", .kind = SK_INT, .check = check_nonneg},
+	{.name = "delivery_workers", .kind = SK_INT, .check = check_nonneg,
+	 .def = "32",
+	 .doc = "Threads sending notifications (1-256). Needs a restart."},
+	{.name = "digest_max", .kind = SK_INT, .check = check_nonneg,
+	 .def = "50", .doc = "Most events in one digest (1-1000)."},
+	{.name = "max_attempts", .kind = SK_INT, .check = check_nonneg,
+	 .def = "50",
+	 .doc = "Tries before a notification becomes a dead letter "
+		"(`im chatops outbox list --dead`)."},
 	/* instance -> {per_channel, burst, global} */
-	{.name = "rate_limits", .kind = SK_MAP},
+	{.name = "rate_limits", .kind = SK_MAP, .def = "(connector's)",
+	 .doc = "connector instance -> {per_channel: msgs/s, burst, global: "
+		"msgs/s}; defaults come from the connector, and a platform's "
+		"Retry-After always wins."},
 	{0},
 };
 
 static const skey subscription_keys[] = {
-	{.name = "connector", .kind = SK_STRING},
-	{.name = "channel", .kind = SK_STRING},
-	{.name = "events", .kind = SK_LIST, .elem = SK_STRING},
-	{.name = "min_severity", .kind = SK_STRING, .choices = severities},
-	{.name = "services", .kind = SK_LIST, .elem = SK_STRING},
-	{.name = "mode", .kind = SK_STRING, .choices = modes},
+	{.name = "connector", .kind = SK_STRING,
+	 .doc = "Connector instance id that posts (required)."},
+	{.name = "channel", .kind = SK_STRING,
+	 .doc = "Channel id on that platform (C0123ABC on Slack; ids, not "
+		"names) (required)."},
+	{.name = "events", .kind = SK_LIST, .elem = SK_STRING,
+	 .def = "[im.incident.*]",
+	 .doc = "Event type patterns to post (im.incident.declare, "
+		"im.incident.*)."},
+	{.name = "min_severity", .kind = SK_STRING, .choices = severities,
+	 .def = "SEV-4", .doc = "Least severe incidents posted."},
+	{.name = "services", .kind = SK_LIST, .elem = SK_STRING, .def = "[]",
+	 .doc = "Only incidents of these services; empty: all."},
+	{.name = "mode", .kind = SK_STRING, .choices = modes,
+	 .def = "update",
+	 .doc = "update: edit the incident's message in place; thread: "
+		"reply in its thread; post: a new message each time."},
 	{0},
 };
 
 static const skey top_keys[] = {
-	{.name = "server", .kind = SK_SECTION, .keys = server_keys},
-	{.name = "storage", .kind = SK_SECTION, .keys = storage_keys},
-	{.name = "log", .kind = SK_SECTION, .keys = log_keys},
-	{.name = "plugins", .kind = SK_SECTION, .keys = plugins_keys},
-	{.name = "chatops", .kind = SK_SECTION, .keys = chatops_keys},
+	{.name = "server", .kind = SK_SECTION, .keys = server_keys,
+	 .doc = "Listeners, tokens and HTTP limits."},
+	{.name = "storage", .kind = SK_SECTION, .keys = storage_keys,
+	 .doc = "Where incidents, the timeline and the outbox are kept."},
+	{.name = "log", .kind = SK_SECTION, .keys = log_keys,
+	 .doc = "Logging. CHATOPS_DEBUG=true also logs redacted platform "
+		"request bodies."},
+	{.name = "plugins", .kind = SK_SECTION, .keys = plugins_keys,
+	 .doc = "Plugin folders and the instances to run."},
+	{.name = "chatops", .kind = SK_SECTION, .keys = chatops_keys,
+	 .doc = "Chat commands, notification delivery and templates."},
 	{.name = "subscriptions", .kind = SK_LIST, .elem = SK_SECTION,
-	 .keys = subscription_keys},
+	 .keys = subscription_keys,
+	 .doc = "Which incident events post to which channel (also managed "
+		"with `im chatops subscriptions add` and `remove`)."},
 	{0},
 };
 
@@ -390,4 +469,90 @@ int im_config_check_core(const im_config *cfg, char *err, size_t errlen)
 		return IM_EINVAL;
 	}
 	return check_keys(cfg, top_keys, cfg->root, "", err, errlen);
+}
+
+/* --- the reference (im config reference) ------------------------------ */
+
+static const char *short_kind(const skey *k)
+{
+	static const char *const names[] = {
+	    [SK_STRING] = "string", [SK_INT] = "integer", [SK_BOOL] = "bool",
+	    [SK_SIZE] = "size",     [SK_DURATION] = "duration",
+	    [SK_MAP] = "mapping",   [SK_SECTION] = "mapping",
+	    [SK_LIST] = "list"};
+	if (k->kind == SK_LIST && k->elem == SK_SECTION)
+		return "list of mappings";
+	if (k->kind == SK_LIST)
+		return "list of strings";
+	return names[k->kind];
+}
+
+void im_config_md_row(im_buf *b, const char *const *cells, size_t n)
+{
+	im_buf_puts(b, "|");
+	for (size_t i = 0; i < n; i++) {
+		im_buf_puts(b, " ");
+		/* Pipes escaped and newlines folded, so any text stays in
+		 * its cell; < and > outside `code` shown, not taken as HTML. */
+		bool code = false;
+		for (const char *s = cells[i]; s && *s; s++) {
+			if (*s == '`')
+				code = !code;
+			if (*s == '|')
+				im_buf_puts(b, "\\|");
+			else if (*s == '<' && !code)
+				im_buf_puts(b, "&lt;");
+			else if (*s == '>' && !code)
+				im_buf_puts(b, "&gt;");
+			else
+				im_buf_putc(b, *s == '\n' ? ' ' : *s);
+		}
+		im_buf_puts(b, " |");
+	}
+	im_buf_puts(b, "\n");
+}
+
+static void md_keys(im_buf *b, const char *prefix, const skey *keys)
+{
+	im_buf_puts(b, "| key | type | default | description |\n"
+		       "|---|---|---|---|\n");
+	for (const skey *k = keys; k->name; k++) {
+		im_buf doc = IM_BUF_INIT, name = IM_BUF_INIT;
+		im_buf_puts(&doc, k->doc ? k->doc : "");
+		if (k->choices) {
+			im_buf_puts(&doc, " One of:");
+			for (const char *const *c = k->choices; *c; c++)
+				im_buf_printf(&doc, " `%s`", *c);
+			im_buf_puts(&doc, ".");
+		}
+		im_buf_printf(&name, "`%s%s`", prefix, k->name);
+		const char *cells[] = {
+		    im_buf_str(&name), short_kind(k),
+		    k->required ? "required" : k->def ? k->def : "",
+		    im_buf_str(&doc)};
+		im_config_md_row(b, cells, 4);
+		im_buf_free(&doc);
+		im_buf_free(&name);
+	}
+}
+
+void im_config_reference_core(im_buf *b)
+{
+	for (const skey *s = top_keys; s->name; s++) {
+		im_buf_printf(b, "### `%s`\n\n%s\n\n", s->name,
+			      s->doc ? s->doc : "");
+		char prefix[64] = "";
+		if (s->kind == SK_LIST)
+			im_buf_printf(b, "A list; each entry has:\n\n");
+		else
+			snprintf(prefix, sizeof(prefix), "%s.", s->name);
+		md_keys(b, prefix, s->keys);
+		for (const skey *k = s->keys; k->name; k++)
+			if (k->kind == SK_LIST && k->elem == SK_SECTION) {
+				im_buf_printf(b, "\nEach entry of `%s.%s`:\n\n",
+					      s->name, k->name);
+				md_keys(b, "", k->keys);
+			}
+		im_buf_puts(b, "\n");
+	}
 }

@@ -9,10 +9,8 @@
 
 #include "log/log.h"
 #include "net/module.h"
+#include "paths/paths.h"
 
-#ifndef IM_LIBDIR
-#define IM_LIBDIR "/usr/local/lib"
-#endif
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const im_net_api *api;
@@ -31,35 +29,19 @@ static void *try_open(const char *path)
 
 static void load(void)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 32];
+	char path[PATH_MAX];
 	void *dl = NULL;
 	const char *env = getenv("IM_NET_MODULE");
 	if (env && *env)
 		dl = try_open(env);
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (!dl && n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/imnet.so", exe);
-			dl = try_open(path);
-			if (!dl) {
-				snprintf(path, sizeof(path),
-					 "%s/../lib/im/imnet.so", exe);
-				dl = try_open(path);
-			}
-		}
-	}
-	if (!dl)
-		dl = try_open(IM_LIBDIR "/im/imnet.so");
+	if (!dl && im_paths_get(IM_PATH_NET_MODULE, path, sizeof(path)) == 0)
+		dl = try_open(path);
 	if (!dl) {
 		if (!load_error[0])
 			snprintf(load_error, sizeof(load_error),
-				 "imnet.so not found next to the im binary, "
-				 "in ../lib/im or %s/im; reinstall im or set "
-				 "IM_NET_MODULE",
-				 IM_LIBDIR);
+				 "imnet.so not found (looked for %.900s); "
+				 "reinstall im or set IM_NET_MODULE",
+				 path);
 		return;
 	}
 	union {

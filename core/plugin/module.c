@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "paths/paths.h"
 #include "plugin/plugin.h"
 
 #define FIX_REBUILD "rebuild it against the im SDK (include/im, IM_PLUGIN_DEFINE)"
@@ -53,16 +54,10 @@ static int add_dir(im_plugin_dirs *d, const char *path)
 
 static int add_exe_dir(im_plugin_dirs *d)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	char dir[PATH_MAX];
+	if (im_paths_get(IM_PATH_PLUGINS, dir, sizeof(dir)) != 0)
 		return 0;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (!slash)
-		return 0;
-	snprintf(slash, sizeof(exe) - (size_t)(slash - exe), "/plugins");
-	return add_dir(d, exe);
+	return add_dir(d, dir);
 }
 
 int im_plugin_dirs_from(const im_config *cfg, im_plugin_dirs *out)

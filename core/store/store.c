@@ -93,6 +93,18 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 			set_err(err, errlen, "%s: %s is not a folder", path,
 				dir);
 			rc = IM_EIO;
+		} else if (access(dir, W_OK | X_OK) != 0) {
+			/* SQLite needs to create its -wal and -shm files
+			 * beside the database, so the folder must be
+			 * writable even when the file already exists. */
+			set_err(err, errlen,
+				"%s: the state folder %s is not writable by "
+				"uid %u (%s); make it writable for the user im "
+				"runs as, or point storage.path (IM_DATA_DIR) "
+				"elsewhere",
+				path, dir, (unsigned)geteuid(),
+				strerror(errno));
+			rc = IM_EIO;
 		}
 	}
 	free(dir);

@@ -12,7 +12,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "template/internal.h"
-#include "template/paths.h"
+#include "paths/paths.h"
 
 #define FILE_MAX ((long)1 << 20)
 
@@ -41,25 +41,14 @@ static int use_dir(char *buf, size_t len, const char *dir)
 int im_template_default_dir(char *buf, size_t len)
 {
 	const char *env = getenv("IM_TEMPLATES_DEFAULT");
+	char dir[PATH_MAX];
 	if (env && *env)
 		return use_dir(buf, len, env);
-	char exe[PATH_MAX], cand[PATH_MAX + 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		/* A binary in the build folder it was built in reads the
-		 * source tree's defaults; an installed one never does. */
-		if (same_dir(exe, IM_TEMPLATES_BUILD_ROOT) &&
-		    use_dir(buf, len, IM_TEMPLATES_SOURCE) == 0)
-			return 0;
-		snprintf(cand, sizeof(cand), "%s/../share/im/templates", exe);
-		if (use_dir(buf, len, cand) == 0)
-			return 0;
+	if (im_paths_get(IM_PATH_TEMPLATES, dir, sizeof(dir)) != 0) {
+		snprintf(buf, len, "%s", dir);
+		return IM_ENOTFOUND;
 	}
-	return use_dir(buf, len, IM_TEMPLATES_DATADIR);
+	return use_dir(buf, len, dir);
 }
 
 static int read_text(const char *path, char **text, size_t *len)
@@ -452,7 +441,7 @@ int im_template_load(const im_config *cfg, const im_snapshot *snap,
 	else
 		problem(set, "no default templates folder: set "
 			     "IM_TEMPLATES_DEFAULT or install im (looked for "
-			     "%s)", IM_TEMPLATES_DATADIR);
+			     "%s)", dir);
 	set->override_dir = override_dir(cfg);
 	set->public_url = strdup(im_config_string(cfg, "server.public_url",
 						  ""));

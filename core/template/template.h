@@ -8,10 +8,10 @@
  * formatter instance serving that extension (im_snapshot_formatter).
  * Partials ({{> name}}) are <dir>/<platform>/partials/<name>.<ext>, then
  * <dir>/partials/<name>.<ext>. Two folders are read:
- *   - defaults: the first that exists of $IM_TEMPLATES_DEFAULT;
- *     <source tree>/conf.d/templates when the running binary sits in the
- *     build folder it was built in; <binary>/../share/im/templates;
- *     <datadir>/im/templates (where `meson install` puts conf.d/templates);
+ *   - defaults: $IM_TEMPLATES_DEFAULT, else im_paths_get(IM_PATH_TEMPLATES):
+ *     <source tree>/conf.d/templates for a binary in its build folder,
+ *     else <bin>/../<datadir>/im/templates, else <datadir>/im/templates
+ *     (where `meson install` puts conf.d/templates);
  *   - overrides: chatops.templates_dir (default "templates"), relative to
  *     the config folder. A file there with the same <platform>/<event> (or
  *     partial name) wins over the default. When both resolve to the same
