@@ -1,8 +1,9 @@
 /* The mustache plugin, loaded through the real registry from
- * $IM_TEST_BUILDDIR/plugins/mustache.so: every case of the required
- * Mustache spec files (read at test time from $IM_SHARED_DIR), byte for
- * byte, then the engine's own promises: errors with line:column, JSON
- * escaping, strict partials and concurrent renders on one handle. */
+ * $IM_TEST_BUILDDIR/plugins/mustache.so: the conformance cases of
+ * tests/plugins/mustache-cases (one file per area of spec v1 without
+ * lambdas), byte for byte, then the engine's own promises: errors with
+ * line:column, JSON escaping, strict partials and concurrent renders on
+ * one handle. The official spec files run in test_mustache_spec.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,128 +11,48 @@
 
 #include <criterion/criterion.h>
 
-#include "plugin/plugin.h"
-
-static im_config *cfg;
-static im_snapshot *snap;
-static const im_formatter *fm;
-static void *fstate;
-
-static void load_engine(void)
-{
-	const char *b = getenv("IM_TEST_BUILDDIR");
-	cr_assert(b, "IM_TEST_BUILDDIR is not set");
-	char yaml[1024], err[1024] = "";
-	snprintf(yaml, sizeof(yaml),
-		 "plugins:\n  dirs: [\"%s/plugins\"]\n  instances:\n"
-		 "    - {id: mustache, module: mustache}\n",
-		 b);
-	cfg = im_config_load_string("mustache.yaml", yaml, err, sizeof(err));
-	cr_assert(cfg, "%s", err);
-	snap = im_registry_build(cfg, err, sizeof(err));
-	cr_assert(snap, "%s", err);
-	im_registry_swap(snap);
-	im_instance *in = NULL;
-	fm = im_snapshot_formatter(snap, "mustache", &in);
-	cr_assert(fm, "no formatter serves .mustache");
-	cr_assert_eq(in->st, IM_STATE_RUNNING, "%s", in->reason);
-	cr_assert(fm->compile_with, "engine lacks compile_with");
-	fstate = in->state;
-}
-
-static void unload_engine(void)
-{
-	im_registry_shutdown();
-	im_config_free(cfg);
-}
+#include "mustache_runner.h"
 
 TestSuite(mustache, .init = load_engine, .fini = unload_engine,
 	  .timeout = 60);
 
-/* The spec's lookup: partials come from the case; a missing one renders
- * as nothing. */
-static int spec_partial(void *ud, const char *name, const char **text,
-			size_t *len)
+static int run_repo_cases(const char *file)
 {
-	const json_t *p = json_object_get(ud, name);
-	*text = json_string_value(p);
-	*len = json_string_length(p);
-	return 0;
+	const char *src = getenv("IM_TEST_SRCDIR");
+	cr_assert(src, "IM_TEST_SRCDIR is not set");
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/tests/plugins/mustache-cases", src);
+	return run_cases(dir, file);
 }
 
-static int run_spec_file(const char *file)
+Test(mustache, passes_the_comments_cases)
 {
-	const char *shared = getenv("IM_SHARED_DIR");
-	cr_assert(shared, "IM_SHARED_DIR is not set");
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/testdata/mustache-spec/%s.json",
-		 shared, file);
-	json_error_t jerr;
-	json_t *spec = json_load_file(path, 0, &jerr);
-	cr_assert(spec, "%s: %s", path, jerr.text);
-	const json_t *tests = json_object_get(spec, "tests");
-	size_t i, pass = 0;
-	const json_t *t;
-	json_array_foreach(tests, i, t)
-	{
-		const char *name = json_string_value(json_object_get(t, "name"));
-		const json_t *tpl = json_object_get(t, "template");
-		const json_t *want = json_object_get(t, "expected");
-		json_t *partials = json_object_get(t, "partials");
-		im_template *h = NULL;
-		char err[512] = "", *out = NULL;
-		size_t len = 0;
-		int rc = fm->compile_with(fstate, name, json_string_value(tpl),
-					  json_string_length(tpl), spec_partial,
-					  partials, &h, err, sizeof(err));
-		if (rc == 0)
-			rc = fm->render(fstate, h, json_object_get(t, "data"),
-					IM_ESCAPE_HTML, &out, &len);
-		bool ok = rc == 0 && len == json_string_length(want) &&
-			  memcmp(out, json_string_value(want), len) == 0;
-		cr_expect(ok, "%s / %s: rc %d %s\n  got:  [%s]\n  want: [%s]",
-			  file, name, rc, err, out ? out : "",
-			  json_string_value(want));
-		pass += ok;
-		free(out);
-		if (h)
-			fm->release(fstate, h);
-	}
-	size_t total = json_array_size(tests);
-	printf("mustache spec %-14s %zu/%zu passed\n", file, pass, total);
-	fflush(stdout);
-	json_decref(spec);
-	return (int)(total - pass);
+	cr_expect_eq(run_repo_cases("comments"), 0);
 }
 
-Test(mustache, passes_the_comments_spec)
+Test(mustache, passes_the_delimiters_cases)
 {
-	cr_expect_eq(run_spec_file("comments"), 0);
+	cr_expect_eq(run_repo_cases("delimiters"), 0);
 }
 
-Test(mustache, passes_the_delimiters_spec)
+Test(mustache, passes_the_interpolation_cases)
 {
-	cr_expect_eq(run_spec_file("delimiters"), 0);
+	cr_expect_eq(run_repo_cases("interpolation"), 0);
 }
 
-Test(mustache, passes_the_interpolation_spec)
+Test(mustache, passes_the_inverted_cases)
 {
-	cr_expect_eq(run_spec_file("interpolation"), 0);
+	cr_expect_eq(run_repo_cases("inverted"), 0);
 }
 
-Test(mustache, passes_the_inverted_spec)
+Test(mustache, passes_the_partials_cases)
 {
-	cr_expect_eq(run_spec_file("inverted"), 0);
+	cr_expect_eq(run_repo_cases("partials"), 0);
 }
 
-Test(mustache, passes_the_partials_spec)
+Test(mustache, passes_the_sections_cases)
 {
-	cr_expect_eq(run_spec_file("partials"), 0);
-}
-
-Test(mustache, passes_the_sections_spec)
-{
-	cr_expect_eq(run_spec_file("sections"), 0);
+	cr_expect_eq(run_repo_cases("sections"), 0);
 }
 
 /* A resolver that knows one partial and calls every other one an error. */
