@@ -1,8 +1,12 @@
 /* `im serve` end to end: the real binary on loopback. */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -216,4 +220,43 @@ Test(serve, lets_plugins_send_outbound_http_through_the_host)
 	r = http(&s, false, "GET", path, NULL, 0, NULL);
 	cr_expect_eq(r.status, 502, "%s", r.body);
 	reply_free(&r);
+}
+
+/* Waits up to 10 s for one datagram on fd; "" on time-out. */
+static void recv_notify(int fd, char *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	buf[0] = '\0';
+	if (poll(&p, 1, 10000) == 1) {
+		ssize_t n = recv(fd, buf, len - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+}
+
+Test(serve, tells_systemd_when_ready_reloading_and_stopping)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int w = snprintf(sa.sun_path, sizeof(sa.sun_path), "%.80s/notify.sock",
+			 s.dir);
+	cr_assert(w > 0 && (size_t)w < sizeof(sa.sun_path));
+	const char *path = sa.sun_path;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	setenv("NOTIFY_SOCKET", path, 1);
+	start_with_echo();
+	unsetenv("NOTIFY_SOCKET");
+	char msg[512];
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect(strstr(msg, "READY=1"), "got [%s]", msg);
+	cr_expect(strstr(msg, "STATUS=listening on 127.0.0.1:"), "got [%s]",
+		  msg);
+	kill(s.pid, SIGHUP);
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect(strstr(msg, "RELOADING=1\nMONOTONIC_USEC="), "got [%s]", msg);
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect_str_eq(msg, "READY=1");
+	cr_expect_eq(srv_stop(&s), 0); /* SIGTERM */
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect_str_eq(msg, "STOPPING=1");
+	close(fd);
 }
