@@ -22,9 +22,11 @@
 #include <im/im.h>
 
 #define SLK_PLATFORM "slack"
-#define SLK_REQUIRED_SCOPES                                                   \
-	"channels:history channels:read chat:write commands im:history "      \
-	"im:write users:read"
+/* Scopes of the methods this plugin calls: chat.postMessage and
+ * chat.update (chat:write), conversations.list (channels:read; groups:read
+ * adds private channels) and slash commands (commands). auth.test needs
+ * none; Socket Mode's apps.connections.open takes the app-level token. */
+#define SLK_REQUIRED_SCOPES "channels:read chat:write commands"
 
 /* --- request signatures (sign.c) ---------------------------------------- */
 
