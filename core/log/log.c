@@ -244,6 +244,19 @@ static size_t auth_prefix(const char *start, const char *s)
 	if (s[i] == '\0' || isspace((unsigned char)s[i]) || s[i] == '"' ||
 	    s[i] == '\'')
 		return 0;
+	/* After "bot" only a Discord-shaped token (dotted, 16+ bytes) is
+	 * taken for one, so "invite the bot /invite @x" stays readable. */
+	if (kw == 3) {
+		size_t n = 0;
+		bool dot = false;
+		while (s[i + n] && !isspace((unsigned char)s[i + n]) &&
+		       s[i + n] != '"' && s[i + n] != '\'') {
+			dot |= s[i + n] == '.';
+			n++;
+		}
+		if (!dot || n < 16)
+			return 0;
+	}
 	return i;
 }
 

@@ -333,7 +333,11 @@ Test(log, redacts_bot_authorization_values)
 {
 	assert_redacts("Authorization: Bot MTk4Nj.Cl2FMQ.ZnCjm1",
 		       "Authorization: Bot [REDACTED]");
-	assert_redacts("header='bot abc'", "header='bot [REDACTED]'");
+	assert_redacts("header='bot MTk4Nj.Cl2FMQ.ZnCjm1'",
+		       "header='bot [REDACTED]'");
+	/* "bot" followed by a word that is no token shape stays. */
+	assert_redacts("invite the bot /invite @incident-bot in the channel",
+		       "invite the bot /invite @incident-bot in the channel");
 }
 
 Test(log, keeps_bot_and_bearer_inside_other_words)
