@@ -12,6 +12,7 @@
 
 
 #include "app/app.h"
+#include "buf/buf.h"
 #include "app/internal.h"
 #include "command/command.h"
 #include "incident/repo.h"
@@ -256,8 +257,22 @@ static int connector_status(void *ud, const im_http_request *req,
 	im_instance *in = find_connector(s, id);
 	int rc;
 	if (!in) {
-		rc = im_resp_error(resp, 404, "not_found",
-				   "no connector instance or platform '%s'", id);
+		im_buf have = {.max = 512};
+		for (size_t i = 0; s && i < s->n; i++) {
+			const im_instance *c = s->insts[i];
+			if (!c->mod || !c->mod->connectors[0])
+				continue;
+			im_buf_printf(&have, "%s%s (%s)", have.len ? ", " : "",
+				      c->id, c->mod->connectors[0]->platform);
+		}
+		rc = im_resp_error(
+		    resp, 404, "not_found",
+		    "no connector instance or platform '%s' in this server; "
+		    "connectors configured: %s. A platform needs its connector "
+		    "plugin installed and an instance in plugins.instances "
+		    "(see im plugins list)",
+		    id, have.len ? im_buf_str(&have) : "none");
+		im_buf_free(&have);
 	} else {
 		json_t *out = json_pack(
 		    "{s:s,s:s,s:s}", "id", in->id, "platform",
