@@ -112,12 +112,23 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 }
 
 /* Creates the database file with mode 0600 when it does not exist yet, so
- * sqlite (and its -wal/-shm files, which copy the mode) keep it private. */
-static void precreate_file(const char *path)
+ * sqlite (and its -wal/-shm files, which copy the mode) keep it private.
+ * A file that cannot be created is named with the reason and the uid. */
+static int precreate_file(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	set_err(err, errlen,
+		"%s: cannot create the database as uid %u: %s; make its folder "
+		"writable for the user im runs as, or point storage.path "
+		"(IM_DATA_DIR) elsewhere",
+		path, (unsigned)geteuid(), strerror(errno));
+	return IM_EIO;
 }
 
 static int exec_sql(sqlite3 *db, const char *sql, char *msg, size_t msglen)
@@ -347,9 +358,9 @@ im_store *im_store_open_with(const char *path,
 
 	bool memory = is_memory_path(path);
 	if (!memory) {
-		if (make_parent_dirs(path, err, errlen) != 0)
+		if (make_parent_dirs(path, err, errlen) != 0 ||
+		    precreate_file(path, err, errlen) != 0)
 			return NULL;
-		precreate_file(path);
 	}
 
 	im_store *st = calloc(1, sizeof(*st));

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -152,6 +153,40 @@ Test(serve, refuses_to_start_when_a_required_plugin_fails)
 	char *log = srv_log(&s);
 	cr_expect(strstr(log, "10-plugins.yaml:3"), "%s", log);
 	cr_expect(strstr(log, "required instance failed"), "%s", log);
+	free(log);
+}
+
+Test(serve, a_missing_config_folder_is_named_and_exits_1)
+{
+	char missing[160];
+	snprintf(missing, sizeof(missing), "%.120s/no-such-conf.d", s.dir);
+	memcpy(s.conf, missing, sizeof(missing));
+	cr_expect_not(srv_start(&s));
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, missing), "%s", log);
+	cr_expect(strstr(log, "cannot open config folder"), "%s", log);
+	cr_expect(strstr(log, "--config"), "says how to choose one: %s", log);
+	free(log);
+	char bin[512];
+	snprintf(bin, sizeof(bin), "%s/im serve --config %s 2>/dev/null",
+		 build_dir(), missing);
+	int st = system(bin);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+}
+
+Test(serve, a_state_folder_it_cannot_write_is_named_with_the_uid)
+{
+	/* sysfs refuses new files, to root too. */
+	srv_conf(&s, "20-storage.yaml", "storage:\n  path: /sys/im.db\n");
+	cr_expect_not(srv_start(&s));
+	char *log = srv_log(&s);
+	char uid[32];
+	snprintf(uid, sizeof(uid), "as uid %u", (unsigned)geteuid());
+	cr_expect(strstr(log, "storage.path: /sys/im.db: cannot create the "
+			      "database"),
+		  "%s", log);
+	cr_expect(strstr(log, uid), "%s", log);
+	cr_expect(strstr(log, "IM_DATA_DIR"), "%s", log);
 	free(log);
 }
 
