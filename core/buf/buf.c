@@ -82,6 +82,55 @@ void im_buf_printf(im_buf *b, const char *fmt, ...)
 	free(big);
 }
 
+size_t im_utf8_seq(const unsigned char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t len;
+	unsigned cp, min;
+	if ((c & 0xE0) == 0xC0) {
+		len = 2, cp = c & 0x1F, min = 0x80;
+	} else if ((c & 0xF0) == 0xE0) {
+		len = 3, cp = c & 0x0F, min = 0x800;
+	} else if ((c & 0xF8) == 0xF0) {
+		len = 4, cp = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+void im_buf_put_utf8(im_buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t run = 0; /* valid bytes not yet appended */
+	for (size_t i = 0; i < n;) {
+		size_t k = im_utf8_seq(p + i, n - i);
+		if (k && p[i] != 0) {
+			i += k;
+			run += k;
+			continue;
+		}
+		im_buf_put(b, p + i - run, run);
+		run = 0;
+		im_buf_printf(b, "\\x%02X", p[i]);
+		i++;
+	}
+	im_buf_put(b, p + n - run, run);
+}
+
 const char *im_buf_str(const im_buf *b)
 {
 	return b->p ? b->p : "";

@@ -34,6 +34,11 @@ void im_buf_puts(im_buf *b, const char *s);
 void im_buf_putc(im_buf *b, char c);
 void im_buf_printf(im_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends s with every byte that is not part of valid UTF-8 written as
+ * the four characters \xNN, so the text can go into JSON and logs. */
+void im_buf_put_utf8(im_buf *b, const char *s, size_t n);
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid. */
+size_t im_utf8_seq(const unsigned char *s, size_t n);
 /* The text so far ("" when empty); valid until the next append. */
 const char *im_buf_str(const im_buf *b);
 /* Hands the text to the caller (free() it) and resets the builder; NULL

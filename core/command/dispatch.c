@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "buf/buf.h"
 #include "command/command.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -378,34 +379,42 @@ static void split_verb(const char *text, char **verb, char **rest)
 	*rest = strdup(e);
 }
 
+/* Bytes of s to show, at most max, cut on a UTF-8 boundary. */
+static int shown_len(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return (int)n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return (int)max;
+}
+
+/* The usage text: every verb of every running command plugin. An unknown
+ * word is quoted at most 64 bytes long; the whole text is capped. */
 static char *help_text(const im_snapshot *s, const char *command,
 		       const char *unknown)
 {
-	size_t cap = 4096, off = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		return NULL;
+	im_buf b = {.max = 16384};
 	if (unknown)
-		off += (size_t)snprintf(buf + off, cap - off,
-					"Unknown command `%s`. ", unknown);
-	off += (size_t)snprintf(buf + off, cap - off, "Usage:\n");
-	for (size_t i = 0; s && i < s->n && off < cap; i++) {
+		im_buf_printf(&b, "Unknown command `%.*s%s`. ",
+			      shown_len(unknown, 64), unknown,
+			      strlen(unknown) > 64 ? "…" : "");
+	im_buf_puts(&b, "Usage:\n");
+	for (size_t i = 0; s && i < s->n; i++) {
 		const im_instance *in = s->insts[i];
 		if (in->st != IM_STATE_RUNNING)
 			continue;
 		for (size_t c = 0; c < in->mod->n_commands; c++)
 			for (const im_command_verb *v =
 				 in->mod->commands[c]->verbs;
-			     v && v->name && off < cap; v++)
-				off += (size_t)snprintf(
-				    buf + off, cap - off, "• `%s %s` — %s\n",
-				    command ? command : "/incident",
-				    v->usage ? v->usage : v->name,
-				    v->summary ? v->summary : "");
+			     v && v->name; v++)
+				im_buf_printf(&b, "• `%s %s` — %s\n",
+					      command ? command : "/incident",
+					      v->usage ? v->usage : v->name,
+					      v->summary ? v->summary : "");
 	}
-	if (off >= cap)
-		buf[cap - 1] = '\0';
-	return buf;
+	return im_buf_take(&b, NULL);
 }
 
 static bool id_in(const json_t *list, const char *id)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf/buf.h"
 #include "incident/incident.h"
 
 static const char *const state_names[IM_INC_N_STATES] = {
@@ -50,14 +51,13 @@ bool im_inc_can(im_inc_state from, im_inc_state to)
 
 void im_inc_next_text(im_inc_state from, char *buf, size_t len)
 {
-	size_t off = 0;
-	buf[0] = '\0';
-	for (int s = 0; s < IM_INC_N_STATES && off < len; s++)
+	im_buf b = {.max = len ? len - 1 : 0};
+	for (int s = 0; s < IM_INC_N_STATES; s++)
 		if (im_inc_can(from, (im_inc_state)s))
-			off += (size_t)snprintf(buf + off, len - off, "%s%s",
-						off ? ", " : "", state_names[s]);
-	if (!buf[0])
-		snprintf(buf, len, "none");
+			im_buf_printf(&b, "%s%s", b.len ? ", " : "",
+				      state_names[s]);
+	snprintf(buf, len, "%s", b.len ? im_buf_str(&b) : "none");
+	im_buf_free(&b);
 }
 
 int im_inc_sev_parse(const char *text)

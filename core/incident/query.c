@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf/buf.h"
 #include "incident/internal.h"
 
 int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
@@ -32,7 +33,7 @@ int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
 /* Appends " AND col IN (?,?..)" for a comma list, checking each value;
  * the parsed values go to vals[]. Returns the count or -1. */
 static int in_list(const char *list, bool states, int *vals, int max,
-		   char *sql, size_t len, im_err *err)
+		   im_buf *sql, im_err *err)
 {
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", list);
@@ -61,13 +62,10 @@ static int in_list(const char *list, bool states, int *vals, int max,
 	}
 	if (n == 0)
 		return 0;
-	size_t off = strlen(sql);
-	off += (size_t)snprintf(sql + off, len - off, " AND %s IN (",
-				states ? "status" : "severity");
+	im_buf_printf(sql, " AND %s IN (", states ? "status" : "severity");
 	for (int i = 0; i < n; i++)
-		off += (size_t)snprintf(sql + off, len - off, "%s?",
-					i ? "," : "");
-	snprintf(sql + off, len - off, ")");
+		im_buf_puts(sql, i ? ",?" : "?");
+	im_buf_puts(sql, ")");
 	return n;
 }
 
@@ -96,32 +94,35 @@ static int list_rows(im_store *st, const im_inc_filter *f, row_visit visit,
 			return IM_EINVAL;
 		}
 	}
-	char sql[1024] = "SELECT " ROW_COLUMNS " FROM incidents WHERE 1";
+	im_buf sql = IM_BUF_INIT;
+	im_buf_puts(&sql, "SELECT " ROW_COLUMNS " FROM incidents WHERE 1");
 	int states[8], sevs[8];
 	int ns = f->status && *f->status
-		     ? in_list(f->status, true, states, 8, sql, sizeof(sql), err)
+		     ? in_list(f->status, true, states, 8, &sql, err)
 		     : 0;
-	if (ns < 0)
-		return IM_EINVAL;
-	int nv = f->severity && *f->severity
-		     ? in_list(f->severity, false, sevs, 8, sql, sizeof(sql),
-			       err)
+	int nv = ns >= 0 && f->severity && *f->severity
+		     ? in_list(f->severity, false, sevs, 8, &sql, err)
 		     : 0;
-	if (nv < 0)
+	if (ns < 0 || nv < 0) {
+		im_buf_free(&sql);
 		return IM_EINVAL;
-	size_t off = strlen(sql);
+	}
 	if (f->service && *f->service)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off,
-					" AND service = ?");
+		im_buf_puts(&sql, " AND service = ?");
 	if (cursor)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off,
-					" AND number < ?");
-	snprintf(sql + off, sizeof(sql) - off,
-		 " ORDER BY number DESC LIMIT ?");
+		im_buf_puts(&sql, " AND number < ?");
+	im_buf_puts(&sql, " ORDER BY number DESC LIMIT ?");
+	if (sql.oom) {
+		im_buf_free(&sql);
+		set_err(err, 500, "internal", "out of memory");
+		return IM_ENOMEM;
+	}
 
 	sqlite3 *db = im_store_read_begin(st);
 	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+	int prc = sqlite3_prepare_v2(db, im_buf_str(&sql), -1, &stmt, NULL);
+	im_buf_free(&sql);
+	if (prc != SQLITE_OK) {
 		set_db_err(err, db, "list");
 		im_store_read_end(st, db);
 		return IM_EIO;

@@ -52,7 +52,8 @@ typedef int (*im_notify_render_fn)(void *ud, const char *platform,
 
 /* The built-in renderer (render_basic.c): {"text": "..."} with the
  * incident id, severity, title and status; a digest lists one line per
- * event. Used until the template service is wired in. */
+ * event. What core/app/render.c falls back to when no template renders
+ * the event, and the renderer of a pipeline started without one. */
 int im_notify_render_basic(void *ud, const char *platform,
 			   const char *event_type, const json_t *context,
 			   json_t **payload, char *err, size_t errlen);

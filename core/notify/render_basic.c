@@ -1,12 +1,13 @@
 /* The built-in renderer: one line of plain text per event, the same on
- * every platform. It stands in until the template service renders real
- * platform payloads, and keeps the pipeline usable without templates. */
+ * every platform. The pipeline falls back to it when no template renders
+ * an event (no formatter running, or no template for the platform). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <im/types.h>
 
+#include "buf/buf.h"
 #include "notify/notify.h"
 
 static const char *field(const json_t *inc, const char *k, const char *def)
@@ -15,22 +16,22 @@ static const char *field(const json_t *inc, const char *k, const char *def)
 	return s && *s ? s : def;
 }
 
-/* "INC-7 [SEV-2] Checkout is down - acknowledged (ack)" */
-static int line(const json_t *event, char *buf, size_t len)
+/* "INC-7 [SEV-2] Checkout is down - acknowledged (ack) <url>": whole
+ * strings only, so the text stays valid UTF-8. */
+static void line(im_buf *b, const json_t *event)
 {
 	const json_t *inc =
 	    json_object_get(json_object_get(event, "data"), "incident");
 	const char *type = field(event, "type", "im.incident.update");
 	const char *verb = strrchr(type, '.');
-	int n = snprintf(buf, len, "%s [%s] %s - %s (%s)",
-			 field(inc, "id", field(event, "subject", "INC-?")),
-			 field(inc, "severity", "SEV-?"),
-			 field(inc, "title", "(untitled)"),
-			 field(inc, "status", "?"), verb ? verb + 1 : type);
+	im_buf_printf(b, "%s [%s] %s - %s (%s)",
+		      field(inc, "id", field(event, "subject", "INC-?")),
+		      field(inc, "severity", "SEV-?"),
+		      field(inc, "title", "(untitled)"),
+		      field(inc, "status", "?"), verb ? verb + 1 : type);
 	const char *url = field(inc, "url", NULL);
-	if (url && n >= 0 && (size_t)n < len)
-		n += snprintf(buf + n, len - (size_t)n, " %s", url);
-	return n;
+	if (url)
+		im_buf_printf(b, " %s", url);
 }
 
 int im_notify_render_basic(void *ud, const char *platform,
@@ -42,29 +43,31 @@ int im_notify_render_basic(void *ud, const char *platform,
 		snprintf(err, errlen, "no context to render");
 		return IM_EINVAL;
 	}
+	im_buf b = IM_BUF_INIT;
+	size_t n = 0;
 	if (strcmp(event_type, "digest") != 0) {
-		char text[1024];
-		line(context, text, sizeof(text));
-		*payload = json_pack("{s:s}", "text", text);
-		return *payload ? 0 : IM_ENOMEM;
+		line(&b, context);
+	} else {
+		const json_t *events = json_object_get(context, "events");
+		n = json_array_size(events);
+		im_buf_printf(&b, "%zu incident updates:", n);
+		size_t i;
+		const json_t *ev;
+		json_array_foreach(events, i, ev)
+		{
+			im_buf_puts(&b, "\n- ");
+			line(&b, ev);
+		}
 	}
-	const json_t *events = json_object_get(context, "events");
-	size_t n = json_array_size(events), cap = 128 + n * 512, used = 0;
-	char *text = malloc(cap);
+	char *text = im_buf_take(&b, NULL);
 	if (!text)
 		return IM_ENOMEM;
-	used = (size_t)snprintf(text, cap, "%zu incident updates:", n);
-	size_t i;
-	const json_t *ev;
-	json_array_foreach(events, i, ev)
-	{
-		char one[1024];
-		line(ev, one, sizeof(one));
-		if (used < cap)
-			used += (size_t)snprintf(text + used, cap - used,
-						 "\n- %.500s", one);
-	}
-	*payload = json_pack("{s:s,s:I}", "text", text, "count", (json_int_t)n);
+	*payload = strcmp(event_type, "digest")
+		       ? json_pack("{s:s}", "text", text)
+		       : json_pack("{s:s,s:I}", "text", text, "count",
+				   (json_int_t)n);
 	free(text);
-	return *payload ? 0 : IM_ENOMEM;
+	if (!*payload)
+		snprintf(err, errlen, "the text is not valid UTF-8");
+	return *payload ? 0 : IM_EINVAL;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf/buf.h"
 #include "log/log.h"
 #include "paths/paths.h"
 #include "plugin/plugin.h"
@@ -507,18 +508,16 @@ im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,
 		}
 		return im_module_load_file(real, name, err, errlen);
 	}
-	size_t off = (size_t)snprintf(
-	    err, errlen,
-	    "module '%s': %s.so not found in the plugin folders (", name,
-	    name);
-	for (size_t i = 0; i < dirs->n && off < errlen; i++)
-		off += (size_t)snprintf(err + off, errlen - off, "%s%s",
-					i ? ", " : "", dirs->dirs[i]);
-	if (off < errlen)
-		snprintf(err + off, errlen - off,
-			 "%s); add its folder to plugins.dirs or "
-			 "IM_PLUGIN_PATH",
-			 dirs->n ? "" : "none exist");
+	im_buf b = IM_BUF_INIT;
+	im_buf_printf(&b, "module '%s': %s.so not found in the plugin folders (",
+		      name, name);
+	for (size_t i = 0; i < dirs->n; i++)
+		im_buf_printf(&b, "%s%s", i ? ", " : "", dirs->dirs[i]);
+	im_buf_printf(&b, "%s); add its folder to plugins.dirs or "
+			  "IM_PLUGIN_PATH",
+		      dirs->n ? "" : "none exist");
+	snprintf(err, errlen, "%s", im_buf_str(&b));
+	im_buf_free(&b);
 	return NULL;
 }
 

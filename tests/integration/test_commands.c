@@ -95,6 +95,37 @@ Test(commands, lists_verbs_with_usage_for_help_and_unknown_verbs)
 	json_decref(o);
 }
 
+/* A first word of any length once overflowed the 4 KiB usage buffer. */
+Test(commands, an_unknown_verb_of_any_length_gets_a_bounded_answer)
+{
+	static const size_t lens[] = {4076, 4077, 4096, 9000, 60000};
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t n = lens[k];
+		char *word = malloc(n + 1);
+		cr_assert(word);
+		memset(word, 'x', n);
+		word[n] = '\0';
+		json_t *req = json_pack("{s:s,s:s}", "text", word, "user_id",
+					"U1");
+		char *body = json_dumps(req, 0);
+		long st;
+		json_t *o = invoke(body, &st);
+		cr_expect_eq(st, 200, "word of %zu bytes", n);
+		const char *t = reply_text(o);
+		cr_expect(t && strstr(t, "Unknown command `xxxx"), "%zu", n);
+		cr_expect(t && strstr(t, "…`"), "the word is cut: %zu", n);
+		cr_expect(t && strstr(t, "ack"), "lists verbs after it");
+		cr_expect(t && strlen(t) < 16384, "%zu bytes", t ? strlen(t) : 0);
+		json_decref(o);
+		json_decref(req);
+		free(body);
+		free(word);
+	}
+	reply r = http(&s, false, "GET", "/health", NULL, 0, NULL);
+	cr_expect_eq(r.status, 200, "the server lives");
+	reply_free(&r);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
