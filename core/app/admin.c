@@ -394,6 +394,12 @@ static int commands_invoke(void *ud, const im_http_request *req,
 	if (rc == IM_ENOTFOUND)
 		ret = im_resp_error(resp, 404, "unknown_verb",
 				    "no command plugin serves '%s'", verb);
+	else if (rc == IM_EINVAL)
+		/* The verb refused its arguments: the caller's mistake. */
+		ret = im_resp_error(resp, 400, "bad_arguments", "%s: %s", verb,
+				    *im_reply_text(reply)
+					? im_reply_text(reply)
+					: "the arguments were not understood");
 	else if (rc != 0)
 		ret = im_resp_error(resp, 500, "command_failed",
 				    "'%s' failed (%d)", verb, rc);

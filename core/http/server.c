@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "buf/buf.h"
 #include "http/internal.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -45,6 +48,13 @@ typedef struct req_ctx {
 	/* An answer that follows later (im_resp_defer). */
 	im_http_deferred *deferred;
 	bool deferred_started;
+	/* A malformed request: answered with this status, then closed. */
+	bool close_after;
+	bool started; /* the access handler has seen this request */
+	/* The request target as MHD read it, before it split off the query
+	 * and decoded it in place (on_uri). */
+	const char *raw_uri;
+	size_t raw_len;
 } req_ctx;
 
 static void upgrade_discard(im_http_upgrade *u)
@@ -144,9 +154,15 @@ int im_resp_error(im_http_response *resp, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return im_resp_json(resp, status,
-			    json_pack("{s:{s:s,s:s}}", "error", "code", code,
-				      "message", msg));
+	/* A message may quote what the client sent: bytes that are not
+	 * UTF-8 are shown as \xNN instead of failing the JSON answer. */
+	im_buf b = IM_BUF_INIT;
+	im_buf_put_utf8(&b, msg, strlen(msg));
+	json_t *body = b.oom ? NULL
+			     : json_pack("{s:{s:s,s:s}}", "error", "code", code,
+					 "message", im_buf_str(&b));
+	im_buf_free(&b);
+	return im_resp_json(resp, status, body);
 }
 
 const char *im_req_header(const im_http_request *req, const char *name)
@@ -279,7 +295,9 @@ static enum MHD_Result send_error(im_httpd *d, req_ctx *c,
 {
 	im_http_response r = {0};
 	enum MHD_Result ret = MHD_NO;
-	if (im_resp_error(&r, status, code, "%s", msg) == 0)
+	if (im_resp_error(&r, status, code, "%s", msg) == 0 &&
+	    (!c->close_after ||
+	     im_resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close") == 0))
 		ret = send_response(d, c, conn, &r);
 	resp_clear(&r);
 	return ret;
@@ -409,6 +427,156 @@ static enum MHD_Result too_large(im_httpd *d, req_ctx *c,
 			  "request body exceeds the limit");
 }
 
+typedef struct framing {
+	unsigned n_cl, n_te;
+	bool cl_differ, cl_bad;
+	const char *cl, *te;
+	const char *bad_header; /* a value that is not UTF-8 text */
+} framing;
+
+/* Header values become JSON and log text: UTF-8 without control bytes. */
+static bool text_ok(const char *v)
+{
+	size_t n = strlen(v);
+	for (size_t i = 0; i < n;) {
+		size_t k = im_utf8_seq((const unsigned char *)v + i, n - i);
+		if (!k || (k == 1 && ((unsigned char)v[i] < 0x20 && v[i] != '\t')) ||
+		    v[i] == 0x7f)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+				     const char *key, const char *value)
+{
+	framing *f = cls;
+	if (!f->bad_header && value && !text_ok(value))
+		f->bad_header = key;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->n_cl++ && strcmp(f->cl, value))
+			f->cl_differ = true;
+		f->cl = value;
+		f->cl_bad |= !*value || strspn(value, "0123456789") !=
+						     strlen(value);
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->n_te++;
+		f->te = value;
+	}
+	return MHD_YES;
+}
+
+/* RFC 9112 framing, checked once the headers are in: a request whose body
+ * length is ambiguous (two Content-Lengths, or one with a
+ * Transfer-Encoding: section 6.3) or coded in a way we do not speak gets a
+ * 4xx/501 and the connection is closed, so nothing after it on the
+ * connection can be read as another request. */
+static enum MHD_Result check_framing(im_httpd *d, req_ctx *c,
+				     struct MHD_Connection *conn, bool *bad)
+{
+	framing f = {0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	int status = 0;
+	const char *code = NULL, *msg = NULL;
+	char why[160];
+	if (f.bad_header) {
+		im_buf name = {.max = 64};
+		im_buf_put_utf8(&name, f.bad_header, strlen(f.bad_header));
+		snprintf(why, sizeof(why),
+			 "header %s is not UTF-8 text without control bytes",
+			 im_buf_str(&name));
+		im_buf_free(&name);
+		status = 400, code = "bad_header", msg = why;
+	} else if (f.n_cl && f.n_te) {
+		status = 400, code = "bad_framing";
+		msg = "both Content-Length and Transfer-Encoding: send one";
+	} else if (f.cl_differ || f.cl_bad) {
+		status = 400, code = "bad_content_length";
+		msg = "Content-Length must be one decimal number";
+	} else if (f.n_te && (f.n_te > 1 || strcasecmp(f.te, "chunked"))) {
+		status = 501, code = "unsupported_transfer_encoding";
+		msg = "only Transfer-Encoding: chunked is understood";
+	}
+	*bad = status != 0;
+	if (!status)
+		return MHD_YES;
+	c->close_after = true;
+	c->too_large = true; /* ignore any body that still arrives */
+	count_request(NULL, status);
+	LOG_DEBUG(d->name, "%s: %d %s", c->ip, status, msg);
+	return send_error(d, c, conn, status, code, msg);
+}
+
+#define MAX_QUERY_ARGS 256
+
+/* MHD (0.9) ends the request target at a NUL byte, so "GET /a\0b" reads as
+ * "/a". It parses the request line in place, the target right before the
+ * version, so a gap between where the raw target ends and where the
+ * version starts is such a byte: 400 and close. (A layout where the
+ * version is elsewhere shows no such gap and nothing is refused.) */
+static enum MHD_Result check_target(im_httpd *d, req_ctx *c,
+				    struct MHD_Connection *conn,
+				    const char *version, bool *bad)
+{
+	*bad = false;
+	if (!c->raw_uri || !version || version <= c->raw_uri ||
+	    (size_t)(version - c->raw_uri) > c->raw_len + 1 + 16384 ||
+	    (size_t)(version - c->raw_uri) == c->raw_len + 1)
+		return MHD_YES;
+	*bad = true;
+	c->close_after = true;
+	c->too_large = true;
+	count_request(NULL, 400);
+	LOG_DEBUG(d->name, "%s: NUL byte in the request target", c->ip);
+	return send_error(d, c, conn, 400, "bad_request_line",
+			  "the request line holds a NUL byte");
+}
+
+/* Called by MHD with the raw request target before it parses the query
+ * into its per-connection memory pool: a target with more parameters than
+ * anyone sends would exhaust the pool, and MHD could then answer nothing
+ * and hold the connection until its timeout. Such a request gets a 414
+ * written here and the connection is shut down. Returns no context (the
+ * access handler makes its own). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	im_httpd *d = cls;
+	const char *q = strchr(uri, '?');
+	size_t args = q ? 1 : 0;
+	for (; q && *q; q++)
+		args += *q == '&' || *q == ';';
+	if (args <= MAX_QUERY_ARGS) {
+		req_ctx *c = calloc(1, sizeof(*c));
+		if (c) {
+			c->raw_uri = uri;
+			c->raw_len = strlen(uri);
+		}
+		return c;
+	}
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return NULL;
+	static const char body[] =
+	    "{\"error\":{\"code\":\"too_many_parameters\",\"message\":"
+	    "\"more than 256 query parameters\"}}";
+	char answer[256];
+	int len = snprintf(answer, sizeof(answer),
+			   "HTTP/1.1 414 URI Too Long\r\n"
+			   "Content-Type: application/json\r\n"
+			   "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+			   sizeof(body) - 1, body);
+	ssize_t w = send(ci->connect_fd, answer, (size_t)len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w; /* best effort: the shutdown below is what matters */
+	shutdown(ci->connect_fd, SHUT_RDWR);
+	count_request(NULL, 414);
+	LOG_DEBUG(d->name, "request target with %zu parameters: 414, closed",
+		  args);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -416,15 +584,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
 	im_httpd *d = cls;
 	req_ctx *c = *con_cls;
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
+	if (!c || !c->started) {
+		if (!c && !(c = calloc(1, sizeof(*c))))
 			return MHD_NO;
+		c->started = true;
 		c->req.conn = conn;
 		c->req.method = method;
 		c->req.url = url;
 		fill_peer(c, conn);
 		*con_cls = c;
+		bool bad = false;
+		enum MHD_Result fr = check_target(d, c, conn, version, &bad);
+		if (!bad)
+			fr = check_framing(d, c, conn, &bad);
+		if (bad)
+			return fr;
 		const char *cl = MHD_lookup_connection_value(
 		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > d->max_body) {
@@ -440,6 +614,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (c->close_after)
+		return MHD_YES; /* answered already; the body is dropped */
 	if (c->too_large)
 		return too_large(d, c, conn);
 	if (c->deferred)
@@ -578,7 +754,13 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
+	    /* Strict: HTTP/1.1 without Host, bad header lines get 400. */
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    /* Room for a request line and headers of 16 KiB and 256 query
+	     * parameters; beyond, MHD answers 431 itself. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
 	if (!d->mhd) {
 		snprintf(err, errlen,
