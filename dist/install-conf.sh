@@ -13,13 +13,15 @@ for f in "$src"/*.yaml; do
   # An installed server keeps its state in STATEDIR, not in ./var.
   sed "s|\${IM_DATA_DIR:-./var}|\${IM_DATA_DIR:-$state}|" "$f" >"$tmp"
   if [ ! -e "$dest/$name" ]; then
-    chmod 0640 "$tmp"
+    # Readable by the service user: the defaults hold no secrets (they
+    # come from the environment); keep yours in a 0640 root:im file.
+    chmod 0644 "$tmp"
     mv "$tmp" "$dest/$name"
     echo "Installing $dest/$name"
   elif cmp -s "$tmp" "$dest/$name"; then
     rm -f "$tmp"
   else
-    chmod 0640 "$tmp"
+    chmod 0644 "$tmp"
     mv "$tmp" "$dest/$name.dist"
     echo "Keeping $dest/$name (yours); new default in $name.dist"
   fi

@@ -181,6 +181,12 @@ static int start_http(im_app *app)
 	}
 	const char *mlisten = im_config_string(
 	    app->cfg, "server.metrics_listen", "127.0.0.1:9090");
+	if (!*mlisten) { /* empty: no metrics listener */
+		LOG_INFO("serve", "listening on %s (API, hooks, /health); "
+				  "server.metrics_listen is empty: no /metrics",
+			 listen);
+		return 0;
+	}
 	o.name = "metrics";
 	o.threads = 1;
 	if (!(app->metrics = im_httpd_start(mlisten, &o, app->metrics_router,

@@ -107,7 +107,7 @@ typedef struct im_httpd_opts {
 im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 			 const im_router *router, char *err, size_t errlen);
 void im_httpd_stop(im_httpd *d);
-/* Port actually bound (useful with port 0). */
+/* Port actually bound (useful with port 0); 0 for NULL. */
 unsigned im_httpd_port(const im_httpd *d);
 
 /* --- helpers for handlers ------------------------------------------ */

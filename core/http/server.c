@@ -780,7 +780,7 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 
 unsigned im_httpd_port(const im_httpd *d)
 {
-	return d->port;
+	return d ? d->port : 0;
 }
 
 void im_httpd_stop(im_httpd *d)

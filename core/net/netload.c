@@ -22,7 +22,7 @@ static void *try_open(const char *path)
 		return NULL;
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl)
-		snprintf(load_error, sizeof(load_error), "%s: %s", path,
+		snprintf(load_error, sizeof(load_error), "%.500s: %.500s", path,
 			 dlerror());
 	return dl;
 }

@@ -359,8 +359,12 @@ static void module_free(im_module *m)
 	if (!m)
 		return;
 	const char *keep = getenv("IM_DLCLOSE");
-	if (m->dl && !(keep && strcmp(keep, "0") == 0))
+	bool unload = !(keep && strcmp(keep, "0") == 0);
+	if (m->dl && unload)
 		dlclose(m->dl);
+	/* A descriptor that names a still-loaded object stays open. */
+	if (m->dl_fd >= 0 && (unload || !m->dl))
+		close(m->dl_fd);
 	free(m->copies);
 	free(m->name);
 	free(m->path);
@@ -390,15 +394,21 @@ static int open_dl(im_module *m, int fd, char *err, size_t errlen)
 {
 	/* glibc finds an already-loaded object by path name first; when a
 	 * new file replaced a loaded one, load it through its descriptor so
-	 * the new code is mapped. */
+	 * the new code is mapped. That name is just as cached, so the
+	 * descriptor is kept open while the object is loaded (m->dl_fd):
+	 * closed, its number would come back for the next replaced file,
+	 * which would get this object. */
 	char fdpath[64];
 	const char *p = m->path;
-	if (path_loaded(m->path)) {
+	bool by_fd = path_loaded(m->path);
+	if (by_fd) {
 		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 		p = fdpath;
 	}
 	dlerror();
 	m->dl = dlopen(p, RTLD_NOW | RTLD_LOCAL);
+	if (m->dl && by_fd)
+		m->dl_fd = fd;
 	if (!m->dl) {
 		const char *e = dlerror();
 		snprintf(err, errlen,
@@ -450,6 +460,8 @@ im_module *im_module_load_file(const char *path, const char *name,
 	if (check_elf(fd, st.st_size, path, err, errlen) != 0)
 		goto fail;
 	m = calloc(1, sizeof(*m));
+	if (m)
+		m->dl_fd = -1;
 	if (!m || !(m->name = strdup(name)) || !(m->path = strdup(path))) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
@@ -460,7 +472,8 @@ im_module *im_module_load_file(const char *path, const char *name,
 	m->mtime = st.st_mtim;
 	if (open_dl(m, fd, err, errlen) != 0)
 		goto fail;
-	close(fd);
+	if (m->dl_fd != fd)
+		close(fd);
 	m->refs = 1;
 	m->next = cache;
 	cache = m;
@@ -469,7 +482,8 @@ im_module *im_module_load_file(const char *path, const char *name,
 		  m->desc.abi_minor);
 	return m;
 fail:
-	close(fd);
+	if (!m || m->dl_fd != fd)
+		close(fd);
 	module_free(m);
 	return NULL;
 }

@@ -47,6 +47,11 @@ typedef struct im_module {
 	const im_command *commands[8];
 	size_t n_commands;
 	void *copies; /* allocation holding the component copies */
+	/* Loaded through /proc/self/fd/<dl_fd> (a file that replaced a loaded
+	 * one): the descriptor stays open while the object is loaded, so no
+	 * later module gets the same name and with it this object. -1 when
+	 * loaded by path. */
+	int dl_fd;
 } im_module;
 
 /* Plugin folders in search order: IM_PLUGIN_PATH, plugins.dirs (relative

@@ -111,6 +111,20 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* A database file this process may not read and write, named with who
+ * owns it: typically created by root, run later as the service user. */
+static void not_ours(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	bool known = stat(path, &sb) == 0;
+	set_err(err, errlen,
+		"%s: the database cannot be written by uid %u (the file is owned "
+		"by uid %ld, mode %03o); give it to the user im runs as "
+		"(chown), or point storage.path elsewhere",
+		path, (unsigned)geteuid(), known ? (long)sb.st_uid : -1L,
+		known ? (unsigned)(sb.st_mode & 0777) : 0u);
+}
+
 /* Creates the database file with mode 0600 when it does not exist yet, so
  * sqlite (and its -wal/-shm files, which copy the mode) keep it private.
  * A file that cannot be created is named with the reason and the uid. */
@@ -383,11 +397,21 @@ im_store *im_store_open_with(const char *path,
 				     SQLITE_OPEN_FULLMUTEX,
 				 NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", path,
-			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		if (!memory && access(path, R_OK | W_OK) != 0)
+			not_ours(path, err, errlen);
+		else
+			set_err(err, errlen, "%s: %s", path,
+				st->db ? sqlite3_errmsg(st->db)
+				       : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	/* SQLite opens a file it may not write read-only without a word;
+	 * every write would fail later. */
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		not_ours(path, err, errlen);
+		goto fail;
+	}
 	if (configure(st->db, path, memory, err, errlen) != 0)
 		goto fail;
 	if (migrate(st, migrations, n, path, err, errlen) != 0)

@@ -158,3 +158,55 @@ Test(reload, drains_in_flight_requests_and_fails_none)
 	cr_expect_str_eq(r.body, "v10");
 	reply_free(&r);
 }
+
+/* An upgrade replaces several plugin files at once; one reload must load
+ * each new file as itself (they are all loaded through /proc/self/fd,
+ * whose names glibc caches like any other). */
+Test(reload, loads_every_replaced_plugin_file_as_itself)
+{
+	const char *mods[] = {"echo", "good", "unconf", "plain", NULL};
+	for (const char *const *m = mods; *m; m++) {
+		char from[512], to[512];
+		snprintf(from, sizeof(from), "%s/%s/%s.so", build_dir(),
+			 strcmp(*m, "echo") ? "tests/loader" : "plugins", *m);
+		snprintf(to, sizeof(to), "%s/plugins/%s.so", s.dir, *m);
+		copy_file(from, to, 0755);
+	}
+	srv_conf(&s, "10-plugins.yaml",
+		 "plugins:\n  dirs: [\"%s/plugins\"]\n  instances:\n"
+		 "    - {id: echo, module: echo}\n"
+		 "    - {id: g, module: good, config: {greeting: hi}}\n"
+		 "    - {id: p, module: plain}\n",
+		 s.dir);
+	cr_assert(srv_start(&s), "%s", srv_log(&s));
+	for (int round = 0; round < 2; round++) {
+		/* New files (new inodes) for every module, as an install does. */
+		for (const char *const *m = mods; *m; m++) {
+			char from[512], to[512];
+			snprintf(from, sizeof(from), "%s/%s/%s.so", build_dir(),
+				 strcmp(*m, "echo") ? "tests/loader" : "plugins",
+				 *m);
+			snprintf(to, sizeof(to), "%s/plugins/%s.so", s.dir, *m);
+			copy_file(from, to, 0755);
+		}
+		char *out, *err;
+		cr_expect_eq(cli(&s, &out, &err, ARGS("plugins", "reload")), 0,
+			     "%s", err);
+		free(out);
+		free(err);
+		cr_expect_eq(cli(&s, &out, &err, ARGS("plugins", "list")), 0,
+			     "%s", err);
+		cr_expect_null(strstr(out, "failed"), "round %d:\n%s", round,
+			       out);
+		cr_expect_null(strstr(out, "declares the name"), "%s", out);
+		free(out);
+		free(err);
+		reply r = http(&s, false, "GET", "/hooks/g/hello", NULL, 0, NULL);
+		cr_expect_eq(r.status, 200, "round %d: %s", round, r.body);
+		reply_free(&r);
+		r = http(&s, false, "POST", "/hooks/echo/echo", "x", 1, NULL);
+		cr_expect_eq(r.status, 200, "round %d: %s", round, r.body);
+		reply_free(&r);
+	}
+	cr_expect_eq(srv_stop(&s), 0);
+}

@@ -295,3 +295,17 @@ Test(serve, tells_systemd_when_ready_reloading_and_stopping)
 	cr_expect_str_eq(msg, "STOPPING=1");
 	close(fd);
 }
+
+Test(serve, an_empty_metrics_listen_turns_the_metrics_listener_off)
+{
+	srv_conf(&s, "20-metrics.yaml", "server:\n  metrics_listen: \"\"\n");
+	cr_assert(srv_start(&s), "server did not start:\n%s", srv_log(&s));
+	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	cr_expect_eq(r.status, 0, "something answers on the metrics port");
+	reply_free(&r);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "server.metrics_listen is empty: no /metrics"),
+		  "%s", log);
+	free(log);
+	cr_expect_eq(srv_stop(&s), 0);
+}
