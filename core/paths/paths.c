@@ -50,6 +50,8 @@ static bool exists(const char *p)
 static int pick(const char *rel, const char *abs, char *buf, size_t len)
 {
 	char dir[PATH_MAX];
+	if (!buf || !len)
+		return IM_EINVAL;
 	if (rel && im_paths_exe_dir(dir, sizeof(dir)) == 0 &&
 	    (size_t)snprintf(buf, len, "%s/%s", dir, rel) < len && exists(buf))
 		return 0;
