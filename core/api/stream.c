@@ -319,13 +319,16 @@ static long long check(client *c, long long now, bool published)
 	 * (or if its socket is full) the next look is one interval away. */
 	if (now >= due)
 		due = now + c->keepalive_ms;
-	if (!atomic_load(&c->live))
+	bool stuck = c->kind == CLIENT_WS && ws_stuck(c);
+	if (!atomic_load(&c->live) && !stuck)
 		return due;
 	long long b = hub_backlog(atomic_load(&c->cursor));
 	if (b < 0)
 		b = 0; /* unknown: the ring bound still applies */
 	if (c->kind == CLIENT_WS)
 		b += (long long)ws_queued(c);
+	if (stuck)
+		b = STREAM_MAX_BACKLOG + 1;
 	if (b > STREAM_MAX_BACKLOG) {
 		long long stalled = atomic_load(&c->progress_ms) + STALL_MS;
 		if (now >= stalled) {

@@ -147,5 +147,8 @@ void ws_shutdown(client *c);
 bool ws_done(client *c);
 /* Bytes queued in wslay, not yet written. */
 size_t ws_queued(client *c);
+/* Its queue is so full that its input is no longer read (pings it never
+ * takes the pongs of): treated as over its backlog. */
+bool ws_stuck(client *c);
 
 #endif

@@ -25,6 +25,11 @@
  * stopped reading pins in the kernel and lets its backlog show. */
 #define WS_SNDBUF (64 * 1024)
 #define WS_MAX_IN (64 * 1024)
+/* wslay queues a pong for every ping it reads: while this much waits to
+ * be sent, the client's input is not read, so a client that pings and
+ * never reads stalls on its own TCP window instead of growing our queue.
+ * A client stuck there counts as over its backlog and is cut off. */
+#define WS_READ_PAUSE (256 * 1024)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* After our close frame, how long the client has to answer with its own. */
 #define WS_CLOSE_WAIT_MS 2000
@@ -183,6 +188,10 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		       int flags, void *ud)
 {
 	ws *w = ud;
+	if (wslay_event_get_queued_msg_length(ctx) >= WS_READ_PAUSE) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	if (w->pre_off < w->pre_len) {
 		size_t n = w->pre_len - w->pre_off;
 		if (n > len)
@@ -236,7 +245,8 @@ static void update_mask(ws *w)
 	if (w->failed)
 		return;
 	uint32_t m = 0;
-	if (wslay_event_want_read(w->wctx))
+	if (wslay_event_want_read(w->wctx) &&
+	    wslay_event_get_queued_msg_length(w->wctx) < WS_READ_PAUSE)
 		m |= EPOLLIN;
 	if (wslay_event_want_write(w->wctx))
 		m |= EPOLLOUT;
@@ -371,6 +381,13 @@ void ws_cut(client *c)
 		return;
 	cut_msg(w);
 	flush(w);
+}
+
+bool ws_stuck(client *c)
+{
+	ws *w = (ws *)c;
+	return w->wctx &&
+	       wslay_event_get_queued_msg_length(w->wctx) >= WS_READ_PAUSE;
 }
 
 size_t ws_queued(client *c)

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,6 +603,53 @@ Test(streams, ws_cuts_off_a_client_that_does_not_read)
 	cr_expect(wait_status("ws", 0, 10000), "the slow socket is not gone");
 	sock_close(slow);
 	sock_close(normal.k);
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A client that pings without end and never reads: its pongs must not
+ * pile up in the server, and it is cut off like any client that does not
+ * read. (It once grew the server by ~140 MB/s.) */
+Test(streams, ws_bounds_a_client_that_pings_and_never_reads)
+{
+	sock *k = ws_open("?keepalive_ms=500", 4096);
+	fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) | O_NONBLOCK);
+	unsigned char f[131] = {0x89, 0x80 | 125, 1, 2, 3, 4};
+	for (size_t i = 0; i < 125; i++)
+		f[6 + i] = (unsigned char)('p' ^ f[2 + i % 4]);
+	long before = rss_kb(s.pid);
+	long long end = now_ms() + 4000;
+	size_t sent = 0;
+	bool closed = false;
+	while (now_ms() < end && !closed) {
+		ssize_t w = send(k->fd, f, sizeof(f), MSG_NOSIGNAL);
+		if (w > 0)
+			sent += (size_t)w;
+		else if (errno == EAGAIN)
+			usleep(1000);
+		else
+			closed = true;
+	}
+	long after = rss_kb(s.pid);
+	cr_expect(after - before < 32 * 1024,
+		  "server RSS grew %ld KB while %zu bytes of pings came in",
+		  after - before, sent);
+	cr_expect(wait_status("cut_off", 1, 15000),
+		  "the pinging client was not cut off");
+	cr_expect(wait_status("ws", 0, 10000), "its socket is not gone");
+	sock_close(k);
 }
 
 /* ---- status, metrics, CLI -------------------------------------------- */
