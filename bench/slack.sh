@@ -64,6 +64,10 @@ plugins:
         signing_secret: $SLACK_SIGNING_SECRET
         api_base_url: $API
         default_channel: C0GENERAL
+        # The peer's script resends one signed request; im would answer
+        # every repeat as a replay without running it (Bolt runs it), so
+        # the comparison turns replay protection off.
+        dedupe_requests: false
 $extra
 YAML
   "$B/im" serve --config "$W/$name" 2>"$W/$name/serve.log" & local SP=$!

@@ -2,6 +2,7 @@
  * row, appends its events and records the idempotency key, and publishes
  * the events on the bus after commit, still under the store lock so the
  * bus sees them in timeline order. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,9 +138,52 @@ static int exec(sqlite3 *db, const char *sql)
 								    : IM_EIO;
 }
 
+/* An Idempotency-Key belongs to its caller: the stored key is
+ * "<actor id>\x1f<key>", so another token's request with the same key is
+ * a request of its own, never answered with this caller's result. The
+ * stored scope is "<operation>#<fingerprint of the request>", so the same
+ * key with another body is refused (422) instead of answered with the
+ * first body's result. */
+static char *idem_key(const op *o, const char *key)
+{
+	const char *who = o->who && o->who->id ? o->who->id : "";
+	size_t n = strlen(who) + strlen(key) + 2;
+	char *k = malloc(n);
+	if (k)
+		snprintf(k, n, "%s\x1f%s", who, key);
+	return k;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; s && *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* "<scope>#<16 hex digits>" of the operation and its input (malloc'd). */
+static char *idem_scope(const op *o, const char *scope)
+{
+	char *body = o->fields ? json_dumps(o->fields, JSON_COMPACT |
+						       JSON_SORT_KEYS |
+						       JSON_ENCODE_ANY)
+			       : NULL;
+	uint64_t h = fnv1a(1469598103934665603ULL, scope);
+	h = fnv1a(fnv1a(h, "\n"), body);
+	h = fnv1a(fnv1a(h, "\n"), o->text);
+	free(body);
+	size_t n = strlen(scope) + 18;
+	char *out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s#%016llx", scope, (unsigned long long)h);
+	return out;
+}
+
 /* 1 = answered from a stored key, 0 = new, -1 = err filled. */
-static int idem_lookup(sqlite3 *db, const char *key, const char *scope,
-		       im_write *out, im_err *err)
+static int idem_lookup(sqlite3 *db, const char *key, const char *shown,
+		       const char *scope, im_write *out, im_err *err)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
@@ -154,10 +198,17 @@ static int idem_lookup(sqlite3 *db, const char *key, const char *scope,
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *sc = (const char *)sqlite3_column_text(st, 0);
 		if (strcmp(sc ? sc : "", scope) != 0) {
-			set_err(err, 409, "idempotency_key_reused",
-				"Idempotency-Key '%s' was already used for "
-				"another request (%s); use a new key",
-				key, sc ? sc : "?");
+			const char *hash = sc ? strrchr(sc, '#') : NULL;
+			int len = hash ? (int)(hash - sc) : (int)strlen(sc ? sc : "?");
+			set_err(err, 422, "idempotency_key_reused",
+				"Idempotency-Key '%s' was already used for a "
+				"different request (%.*s%s); a key stands for "
+				"one request body: use a new key",
+				shown, len, sc ? sc : "?",
+				hash && !strncmp(sc, scope, (size_t)len) &&
+					scope[len] == '#'
+				    ? " with another body"
+				    : "");
 			rc = -1;
 		} else {
 			json_error_t je;
@@ -347,24 +398,38 @@ static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 	}
 	sqlite3 *db = im_store_db(o->st);
 	o->pending = json_array();
-	if (idem)
+	char *ikey = NULL, *iscope = NULL;
+	if (idem) {
 		maybe_prune(o->st);
+		ikey = idem_key(o, idem);
+		iscope = idem_scope(o, scope);
+		if (!ikey || !iscope) {
+			free(ikey);
+			free(iscope);
+			set_err(err, 500, "internal", "out of memory");
+			return IM_ENOMEM;
+		}
+	}
 	im_store_lock(o->st);
-	int rc = idem ? idem_lookup(db, idem, scope, out, err) : 0;
+	int rc = idem ? idem_lookup(db, ikey, idem, iscope, out, err) : 0;
 	if (rc != 0) {
 		im_store_unlock(o->st);
+		free(ikey);
+		free(iscope);
 		return rc > 0 ? 0 : IM_EINVAL;
 	}
 	if (exec(db, "BEGIN IMMEDIATE") != 0) {
 		set_db_err(err, db, "begin");
 		im_store_unlock(o->st);
+		free(ikey);
+		free(iscope);
 		return IM_EIO;
 	}
 	out->status = 200;
 	rc = apply(db, o, out, err);
 	if (rc == 0)
 		rc = run_outbox(db, o, err);
-	if (rc == 0 && idem && idem_store(db, idem, scope, out) != 0) {
+	if (rc == 0 && idem && idem_store(db, ikey, iscope, out) != 0) {
 		set_db_err(err, db, "idempotency record");
 		rc = IM_EIO;
 	}
@@ -385,6 +450,8 @@ static int run(op *o, const char *idem, const char *scope, apply_fn apply,
 			json_string_value(json_object_get(ev, "subject")), ev);
 	}
 	im_store_unlock(o->st);
+	free(ikey);
+	free(iscope);
 	return rc;
 }
 
@@ -437,7 +504,7 @@ int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
 {
 	static const char *const known[] = {"title",   "description", "severity",
 					    "service", "commander",   NULL};
-	op o = {.st = st, .who = who, .sev = 3};
+	op o = {.st = st, .who = who, .sev = 3, .fields = fields};
 	memset(out, 0, sizeof(*out));
 	int rc = IM_EINVAL;
 	if (!json_is_object(fields)) {

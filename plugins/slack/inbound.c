@@ -254,6 +254,20 @@ static int on_request(void *state, const im_http_request *req,
 	const char *ctype = s->host->req_header(req, "Content-Type");
 	if (ctype && !strncasecmp(ctype, "application/json", 16))
 		return on_event(s, req, body, len, resp);
+	/* The signature covers timestamp and body: the same one twice within
+	 * the window is the same request again. Events are deduplicated by
+	 * their event_id above, which a retry keeps. */
+	if (slk_dedup_seen(s->replays,
+			   s->host->req_header(req, "X-Slack-Signature"))) {
+		IM_INFO(s->host, s->inst,
+			"%s: the same signed request again (retry %s); not run "
+			"twice",
+			s->host->req_path(req),
+			s->host->req_header(req, "X-Slack-Retry-Num")
+			    ? s->host->req_header(req, "X-Slack-Retry-Num")
+			    : "none");
+		return text_answer(s, resp, 200, "");
+	}
 	json_t *f = slk_form_parse(body ? body : "", len);
 	if (!f)
 		return text_answer(s, resp, 400, "malformed form body");

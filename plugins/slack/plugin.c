@@ -33,6 +33,9 @@ static const im_config_key keys[] = {
      "channel id per severity, e.g. {SEV-1: C0CRITICAL}"},
     {"tls_ca_file", IM_CFG_STRING, "\"\"", 0,
      "extra CA bundle (PEM) trusted for the Socket Mode wss:// link"},
+    {"dedupe_requests", IM_CFG_BOOL, "true", 0,
+     "answer a signed request seen again within its 5-minute window (a "
+     "retry or a replay) with 200 without running it again"},
     {NULL, 0, NULL, 0, NULL},
 };
 
@@ -49,6 +52,7 @@ static void slk_free(slk *s)
 	slk_socket_free(s);
 	slk_mac_free(s->mac);
 	slk_dedup_free(s->dedup);
+	slk_dedup_free(s->replays);
 	json_decref(s->notify_channels);
 	free(s->bot_token);
 	free(s->signing_secret);
@@ -196,6 +200,9 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 	if (*s->signing_secret && !(s->mac = slk_mac_new(s->signing_secret)))
 		goto fail;
 	if (!(s->dedup = slk_dedup_new(2048)))
+		goto fail;
+	if (json_is_true(json_object_get(cfg, "dedupe_requests")) &&
+	    !(s->replays = slk_dedup_new(32768)))
 		goto fail;
 	if (!s->socket_mode && (rc = slk_routes_add(s)) != 0)
 		goto fail;

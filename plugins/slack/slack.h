@@ -88,7 +88,11 @@ typedef struct slk {
 	char *ca_file;         /* extra CA bundle for wss:// (may be NULL) */
 	json_t *notify_channels; /* {"SEV-1": "C..."} */
 	slk_mac *mac;          /* NULL in socket mode without a secret */
-	slk_dedup *dedup;
+	slk_dedup *dedup;      /* event ids (Slack retries events) */
+	/* Signatures of the signed requests of the last 5 minutes, the window
+	 * in which a signature is accepted: a request seen twice (a retry or
+	 * a replay) does not run twice. Remembers at least 32,768 requests. */
+	slk_dedup *replays;
 	slk_socket *sock;      /* Socket Mode only */
 
 	pthread_mutex_t mu;    /* guards the fields below */

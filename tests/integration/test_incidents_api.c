@@ -561,3 +561,43 @@ Test(incidents_api, requires_a_token_when_api_tokens_are_set)
 	expect_health();
 	finish();
 }
+
+/* An Idempotency-Key is the caller's: another token's request with the
+ * same key runs as its own, and a key reused with another body is a 422
+ * that says so, never the first body's answer. */
+Test(incidents_api, idempotency_keys_are_per_caller_and_per_body)
+{
+	srv_conf(&s, "20-tokens.yaml",
+		 "server:\n  api_tokens: [\"tok-alpha-1\", \"tok-beta-2\"]\n");
+	start();
+	const char *one = "{\"title\":\"first\"}", *two = "{\"title\":\"other\"}";
+	reply a = http(&s, false, "POST", "/api/v1/incidents", one, strlen(one),
+		       HDRS(JSON_CT, "Authorization: Bearer tok-alpha-1",
+			    "Idempotency-Key: shared"));
+	cr_expect_eq(a.status, 201, "%s", a.body);
+	reply b = http(&s, false, "POST", "/api/v1/incidents", one, strlen(one),
+		       HDRS(JSON_CT, "Authorization: Bearer tok-beta-2",
+			    "Idempotency-Key: shared"));
+	cr_expect_eq(b.status, 201, "%s", b.body);
+	cr_expect_null(strcasestr(b.headers, "Idempotent-Replayed"),
+		       "another caller got the first caller's answer");
+	cr_expect(strstr(b.body, "\"INC-2\""), "%s", b.body);
+	reply c = http(&s, false, "POST", "/api/v1/incidents", two, strlen(two),
+		       HDRS(JSON_CT, "Authorization: Bearer tok-alpha-1",
+			    "Idempotency-Key: shared"));
+	cr_expect_eq(c.status, 422, "%s", c.body);
+	cr_expect(strstr(c.body, "different request"), "%s", c.body);
+	cr_expect(strstr(c.body, "another body"), "%s", c.body);
+	reply d = http(&s, false, "POST", "/api/v1/incidents", one, strlen(one),
+		       HDRS(JSON_CT, "Authorization: Bearer tok-alpha-1",
+			    "Idempotency-Key: shared"));
+	cr_expect_eq(d.status, 201, "%s", d.body);
+	cr_expect(strcasestr(d.headers, "Idempotent-Replayed: true"), "%s",
+		  d.headers);
+	cr_expect(strstr(d.body, "\"INC-1\""), "%s", d.body);
+	reply_free(&a);
+	reply_free(&b);
+	reply_free(&c);
+	reply_free(&d);
+	finish();
+}

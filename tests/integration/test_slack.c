@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -161,6 +162,40 @@ Test(slack_http, answers_a_slash_command_within_the_budget)
 	cr_expect(strstr(r.body, "\"action_id\":\"im_ack\""), "%s", r.body);
 	json_decref(j);
 	reply_free(&r);
+}
+
+/* Slack retries a command it timed out on, and a captured request can be
+ * replayed inside its 5-minute window: the same signed request runs once. */
+Test(slack_http, runs_the_same_signed_request_only_once)
+{
+	const char *body = "command=%2Fincident&text=declare+Replayed+--sev+"
+			   "SEV-3&user_id=U1&channel_id=C0GENERAL&"
+			   "response_url=http%3A%2F%2F127.0.0.1%3A9%2Fr";
+	/* One timestamp and body, so one signature, sent three times. */
+	time_t ts = time(NULL) - 5;
+	reply a = slack_post("commands", FORM, body, SLACK_SECRET,
+			     (long)(ts - time(NULL)), NULL);
+	reply b = slack_post("commands", FORM, body, SLACK_SECRET,
+			     (long)(ts - time(NULL)), "X-Slack-Retry-Num: 1");
+	reply c = slack_post("commands", FORM, body, SLACK_SECRET,
+			     (long)(ts - time(NULL)), NULL);
+	cr_expect_eq(a.status, 200, "%s", a.body);
+	cr_expect(strstr(a.body, "INC-1"), "%s", a.body);
+	cr_expect_eq(b.status, 200, "%s", b.body);
+	cr_expect_null(strstr(b.body, "INC-"), "the retry ran again: %s",
+		       b.body);
+	cr_expect_eq(c.status, 200);
+	cr_expect_null(strstr(c.body, "INC-"), "the replay ran again: %s",
+		       c.body);
+	reply_free(&a);
+	reply_free(&b);
+	reply_free(&c);
+	/* One incident only; a new request (new timestamp) runs. */
+	reply d = slack_post("commands", FORM, body, SLACK_SECRET,
+			     (long)(ts + 1 - time(NULL)), NULL);
+	cr_expect(strstr(d.body, "INC-2"), "%s", d.body);
+	reply_free(&d);
+	cr_expect(slack_log_has("the same signed request again"));
 }
 
 Test(slack_http, sends_a_late_answer_through_response_url)

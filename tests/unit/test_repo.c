@@ -189,8 +189,21 @@ Test(repo, records_an_idempotent_write_once)
 	cr_expect_neq(im_inc_transition(st, "INC-1", IM_INC_RESOLVED, NULL,
 					&who, "key-1", &b, &err),
 		      0);
-	cr_expect_eq(err.status, 409);
+	cr_expect_eq(err.status, 422);
 	cr_expect_str_eq(err.code, "idempotency_key_reused");
+	/* So is the same operation with another body, saying so. */
+	json_t *g = json_pack("{s:s}", "title", "twice");
+	cr_expect_neq(im_inc_declare(st, g, &who, "key-1", &b, &err), 0);
+	cr_expect_eq(err.status, 422);
+	cr_expect(strstr(err.message, "with another body"), "%s", err.message);
+	json_decref(g);
+	/* Another caller's key of the same name is its own request. */
+	im_actor other = {.id = "api-token-2", .via = "api"};
+	cr_assert_eq(im_inc_declare(st, f, &other, "key-1", &b, &err), 0, "%s",
+		     err.message);
+	cr_expect_not(b.replayed, "another caller got the first answer");
+	cr_expect_str_eq(str(b.incident, "id"), "INC-2");
+	im_write_clear(&b);
 	im_write_clear(&a);
 	json_decref(f);
 }
