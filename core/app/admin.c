@@ -506,7 +506,8 @@ json_t *im_app_reload(im_app *app)
 	static const char *const fixed[] = {
 	    "server.listen",	      "server.metrics_listen",
 	    "server.max_body",	      "server.request_timeout",
-	    "server.threads",	      "storage.path",
+	    "server.threads",	      "server.header_timeout",
+	    "storage.path",
 	    NULL};
 	for (const char *const *k = fixed; *k; k++) {
 		const json_t *a = im_config_get(app->cfg, *k),

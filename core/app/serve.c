@@ -170,6 +170,9 @@ static int start_http(im_app *app)
 					   1 << 20),
 	    .timeout_s = timeout < 1 ? 1 : (unsigned)timeout,
 	    .threads = (unsigned)im_config_int(app->cfg, "server.threads", 0),
+	    .header_ms = (unsigned)(1000 * im_config_duration(
+					       app->cfg, "server.header_timeout",
+					       10)),
 	    .name = "http",
 	};
 	const char *listen =

@@ -77,7 +77,14 @@ static const skey server_keys[] = {
 	{.name = "max_body", .kind = SK_SIZE, .def = "1MiB",
 	 .doc = "Largest request body; larger ones get 413. Needs a restart."},
 	{.name = "request_timeout", .kind = SK_DURATION, .def = "30s",
-	 .doc = "A connection idle this long is closed. Needs a restart."},
+	 .doc = "A connection idle this long is closed; also the most a "
+		"request body, or a kept-alive connection's next request, may "
+		"take to arrive. Needs a restart."},
+	{.name = "header_timeout", .kind = SK_DURATION, .def = "10s",
+	 .doc = "A new connection's request headers must arrive within this "
+		"(a client trickling bytes is cut off; request_timeout then "
+		"bounds the body). At most 64 unfinished requests per client "
+		"address. Needs a restart."},
 	{.name = "threads", .kind = SK_INT, .check = check_nonneg,
 	 .def = "0",
 	 .doc = "HTTP server threads; 0: one per CPU. Needs a restart."},

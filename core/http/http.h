@@ -97,7 +97,11 @@ typedef struct im_httpd im_httpd;
 
 typedef struct im_httpd_opts {
 	size_t max_body;          /* bytes; 0 = 1 MiB */
-	unsigned timeout_s;       /* idle connection timeout; 0 = 30 */
+	unsigned timeout_s;       /* idle connection timeout, and the time a
+				     request has for its body or a kept-alive
+				     connection for its next request; 0 = 30 */
+	unsigned header_ms;       /* a new connection's request headers must
+				     be in within this; 0 = 10 s */
 	unsigned threads;         /* worker threads; 0 = number of CPUs */
 	const char *name;         /* for logs: "api", "metrics" */
 } im_httpd_opts;

@@ -56,6 +56,43 @@ im_http_response *im_deferred_take(im_http_deferred *d);
  * share. */
 void im_deferred_end(im_http_deferred *d);
 
+/* The connection guard (guard.c). A request must arrive whole in time:
+ * the first request of a connection has header_ms for its headers, then
+ * request_s for its body; a later request on a kept-alive
+ * connection has request_s from the end of the previous one. At most
+ * IM_GUARD_PER_ADDRESS connections from one address may be receiving a
+ * request at once, and at most three quarters of max_conns in all: past
+ * either, the oldest such connection is closed, so requests that arrive
+ * whole (a health check, the admin API) always find room. Connections
+ * whose request is being answered (suspended, streaming, upgraded) are
+ * never cut by it. */
+#define IM_GUARD_PER_ADDRESS 64
+
+struct guard_conn;
+typedef struct im_guard {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stopping;
+	char name[32];
+	struct guard_conn *head; /* newest first */
+	unsigned n_receiving, max_receiving;
+	long long first_ms, request_ms;
+	unsigned long cut;
+} im_guard;
+
+int im_guard_start(im_guard *g, const char *name, unsigned header_ms,
+		   unsigned request_s, unsigned max_conns);
+void im_guard_stop(im_guard *g);
+/* MHD_OPTION_NOTIFY_CONNECTION callback (cls = the guard). */
+void im_guard_notify(void *cls, struct MHD_Connection *conn, void **ctx,
+		     enum MHD_ConnectionNotificationCode toe);
+/* From the access handler: headers read; whole request read; a request
+ * ended and the connection stays open for the next. */
+void im_guard_headers_done(im_guard *g, struct MHD_Connection *conn);
+void im_guard_request_done(im_guard *g, struct MHD_Connection *conn);
+void im_guard_next_request(im_guard *g, struct MHD_Connection *conn);
+
 /* Adds the answer's content type and headers to an MHD response. */
 void im_resp_add_headers(struct MHD_Response *mr, const im_http_response *r);
 

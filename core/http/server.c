@@ -29,6 +29,7 @@ struct im_httpd {
 	char name[32];
 	im_stream_reg streams;
 	im_deferred_reg deferred;
+	im_guard guard;
 };
 
 struct im_http_upgrade {
@@ -51,6 +52,7 @@ typedef struct req_ctx {
 	/* A malformed request: answered with this status, then closed. */
 	bool close_after;
 	bool started; /* the access handler has seen this request */
+	bool upgraded; /* answered 101: the socket left HTTP */
 	/* The request target as MHD read it, before it split off the query
 	 * and decoded it in place (on_uri). */
 	const char *raw_uri;
@@ -240,6 +242,7 @@ static enum MHD_Result send_upgrade(req_ctx *c, struct MHD_Connection *conn,
 				    im_http_response *r)
 {
 	im_http_upgrade *u = r->upgrade;
+	c->upgraded = true;
 	struct MHD_Response *mr = MHD_create_response_for_upgrade(on_upgrade,
 								  u);
 	if (!mr)
@@ -588,6 +591,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (!c && !(c = calloc(1, sizeof(*c))))
 			return MHD_NO;
 		c->started = true;
+		im_guard_headers_done(&d->guard, conn);
 		c->req.conn = conn;
 		c->req.method = method;
 		c->req.url = url;
@@ -614,6 +618,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* The whole request is in: no deadline while it is answered. */
+	im_guard_request_done(&d->guard, conn);
 	if (c->close_after)
 		return MHD_YES; /* answered already; the body is dropped */
 	if (c->too_large)
@@ -629,6 +635,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	req_ctx *c = *con_cls;
 	if (!c)
 		return;
+	im_httpd *d = cls;
+	/* The connection may carry another request: it must arrive in time. */
+	if (!c->upgraded && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		im_guard_next_request(&d->guard, conn);
 	upgrade_discard(c->upgrade);
 	im_deferred_end(c->deferred);
 	free(c->req.body);
@@ -746,6 +756,13 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 			 MHD_ALLOW_UPGRADE;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (im_guard_start(&d->guard, d->name, opts ? opts->header_ms : 0,
+			   timeout, 8192) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		im_stream_reg_destroy(&d->streams);
+		free(d);
+		return NULL;
+	}
 	/* A pool of one is no pool: MHD wants 0 then. */
 	d->mhd = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, on_request, d,
@@ -761,6 +778,7 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+	    MHD_OPTION_NOTIFY_CONNECTION, im_guard_notify, &d->guard,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
 	if (!d->mhd) {
 		snprintf(err, errlen,
@@ -768,6 +786,7 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 			 "available; change server.listen or stop the other "
 			 "process",
 			 listen);
+		im_guard_stop(&d->guard);
 		im_stream_reg_destroy(&d->streams);
 		free(d);
 		return NULL;
@@ -791,6 +810,7 @@ void im_httpd_stop(im_httpd *d)
 	im_stream_reg_stop(&d->streams);
 	im_deferred_reg_stop(&d->deferred);
 	MHD_stop_daemon(d->mhd);
+	im_guard_stop(&d->guard);
 	im_stream_reg_destroy(&d->streams);
 	im_deferred_reg_destroy(&d->deferred);
 	free(d);
