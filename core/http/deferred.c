@@ -6,11 +6,31 @@
  * Two owners share a deferred: the server side (the request, until it
  * ends) and the completer (until it has called complete). `mu` orders
  * complete() against suspend/resume so a completion that races the
- * handler's return is never lost. */
+ * handler's return is never lost.
+ *
+ * Half-closed clients. A client may shut down its sending side once the
+ * request is out (some proxies and HTTP clients do) and still read.
+ * libmicrohttpd 0.9 takes that end-of-input for an aborted request when
+ * it resumes the connection, and may close it before the answer is
+ * written. So a deferred request keeps its own descriptor of the socket
+ * (a dup) and the count of bytes the socket had sent when it was
+ * suspended: when the request ends as aborted with an answer at hand and
+ * not one byte more went out, the answer is written on that descriptor
+ * (with Connection: close), so every client that still reads gets it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include "buf/buf.h"
 #include "http/internal.h"
+#include "log/log.h"
 
 struct im_http_deferred {
 	pthread_mutex_t mu;
@@ -19,8 +39,58 @@ struct im_http_deferred {
 	struct MHD_Connection *conn;
 	int refs;
 	bool suspended, completed, taken, gone;
+	bool rescue;            /* ended aborted before its answer existed */
+	int fd;                 /* dup of the socket, or -1 */
+	unsigned long long sent0; /* tcpi_bytes_sent when suspended */
 	im_http_response final;
 };
+
+static bool bytes_sent(int fd, unsigned long long *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_sent) +
+		      sizeof(ti.tcpi_bytes_sent))
+		return false;
+	*out = ti.tcpi_bytes_sent;
+	return true;
+}
+
+/* Writes the answer as HTTP/1.1 on d->fd and closes it (d->mu held). */
+static void write_raw(im_http_deferred *d)
+{
+	const im_http_response *r = &d->final;
+	im_buf b = IM_BUF_INIT;
+	const char *reason = MHD_get_reason_phrase_for((unsigned)r->status);
+	im_buf_printf(&b, "HTTP/1.1 %d %s\r\n", r->status,
+		      reason && *reason ? reason : "Status");
+	if (r->content_type)
+		im_buf_printf(&b, "Content-Type: %s\r\n", r->content_type);
+	for (im_http_hdr_node *h = r->headers; h; h = h->next)
+		im_buf_printf(&b, "%s: %s\r\n", h->name, h->value);
+	im_buf_printf(&b, "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		      r->body_len);
+	im_buf_put(&b, r->body ? r->body : "", r->body_len);
+	struct timeval tv = {.tv_sec = 2};
+	setsockopt(d->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	size_t off = 0;
+	while (!b.oom && off < b.len) {
+		ssize_t w = send(d->fd, b.p + off, b.len - off, MSG_NOSIGNAL);
+		if (w <= 0 && errno != EINTR)
+			break;
+		if (w > 0)
+			off += (size_t)w;
+	}
+	LOG_DEBUG("http", "answer to a half-closed client written directly "
+			  "(%zu of %zu bytes)",
+		  off, b.len);
+	im_buf_free(&b);
+	shutdown(d->fd, SHUT_RDWR);
+	close(d->fd);
+	d->fd = -1;
+}
 
 void im_deferred_reg_init(im_deferred_reg *reg)
 {
@@ -43,6 +113,7 @@ im_http_deferred *im_resp_defer(im_http_response *resp)
 		return NULL;
 	pthread_mutex_init(&d->mu, NULL);
 	d->refs = 2;
+	d->fd = -1;
 	resp->deferred = d;
 	resp->status = 202; /* placeholder: the handler answered "later" */
 	return d;
@@ -55,6 +126,8 @@ static void unref(im_http_deferred *d)
 	pthread_mutex_unlock(&d->mu);
 	if (left > 0)
 		return;
+	if (d->fd >= 0)
+		close(d->fd);
 	im_http_response_clear(&d->final);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
@@ -94,6 +167,8 @@ int im_deferred_complete(im_http_deferred *d, int status, const char *ctype,
 	d->final = r;
 	if (rc != 0) /* answer something rather than nothing */
 		im_resp_set(&d->final, 500, "text/plain", "out of memory", 13);
+	if (d->rescue && d->fd >= 0)
+		write_raw(d);
 	if (d->suspended && !d->gone) {
 		im_deferred_reg *reg = d->reg;
 		pthread_mutex_lock(&reg->mu);
@@ -126,6 +201,10 @@ int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
 			reg->head->prev = d;
 		reg->head = d;
 		pthread_mutex_unlock(&reg->mu);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci && d->fd < 0 && bytes_sent(ci->connect_fd, &d->sent0))
+			d->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0);
 		d->suspended = true;
 		MHD_suspend_connection(conn);
 	}
@@ -143,12 +222,25 @@ im_http_response *im_deferred_take(im_http_deferred *d)
 	return r;
 }
 
-void im_deferred_end(im_http_deferred *d)
+void im_deferred_end(im_http_deferred *d, bool ok)
 {
 	if (!d)
 		return;
 	pthread_mutex_lock(&d->mu);
 	d->gone = true;
+	unsigned long long now;
+	if (!ok && d->fd >= 0 && bytes_sent(d->fd, &now) && now == d->sent0) {
+		/* Aborted with nothing of the answer sent: the client may
+		 * only have closed its sending side. */
+		if (d->completed)
+			write_raw(d);
+		else
+			d->rescue = true;
+	}
+	if (d->fd >= 0 && !d->rescue) {
+		close(d->fd);
+		d->fd = -1;
+	}
 	if (d->suspended && d->reg) {
 		pthread_mutex_lock(&d->reg->mu);
 		reg_remove(d->reg, d);

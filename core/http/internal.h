@@ -52,9 +52,10 @@ int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
 		       struct MHD_Connection *conn);
 /* The completed answer, once; NULL when not complete yet. */
 im_http_response *im_deferred_take(im_http_deferred *d);
-/* The request ended (sent, or the client left): drops the server's
- * share. */
-void im_deferred_end(im_http_deferred *d);
+/* The request ended (sent: ok; or aborted): drops the server's share.
+ * An aborted request whose answer had not started goes out on the
+ * deferred's own descriptor (see deferred.c). */
+void im_deferred_end(im_http_deferred *d, bool ok);
 
 /* The connection guard (guard.c). A request must arrive whole in time:
  * the first request of a connection has header_ms for its headers, then

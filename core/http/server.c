@@ -640,7 +640,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (!c->upgraded && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		im_guard_next_request(&d->guard, conn);
 	upgrade_discard(c->upgrade);
-	im_deferred_end(c->deferred);
+	im_deferred_end(c->deferred, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	free(c->req.body);
 	free(c);
 	*con_cls = NULL;
