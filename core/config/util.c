@@ -22,17 +22,18 @@ void imc_err(char *err, size_t errlen, const char *fmt, ...)
 
 const char *imc_where_up(const im_config *cfg, const char *path)
 {
-	char buf[512];
-	if (!cfg || !path)
+	/* A copy of any length: a key of 512 bytes or more once lost its
+	 * file:line here. */
+	char *buf = cfg && path ? strdup(path) : NULL;
+	if (!buf)
 		return NULL;
-	snprintf(buf, sizeof buf, "%s", path);
 	for (;;) {
 		const char *w = json_string_value(json_object_get(cfg->locs, buf));
 		size_t n = strlen(buf);
-		if (w)
+		if (w || !n) {
+			free(buf);
 			return w;
-		if (!n)
-			return NULL;
+		}
 		/* Drop the last segment: "[label]" or ".key" or "key". */
 		if (buf[n - 1] == ']') {
 			while (n && buf[n - 1] != '[')

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "buf/buf.h"
 #include "incident/internal.h"
 
 static char public_url[512];
@@ -32,8 +33,19 @@ void set_err(im_err *err, int status, const char *code, const char *fmt, ...)
 	snprintf(err->code, sizeof(err->code), "%s", code);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	/* A message cut to fit must not end inside a UTF-8 character: it
+	 * becomes JSON (the chat path refuses invalid UTF-8). */
+	if (n >= (int)sizeof(err->message)) {
+		size_t len = strlen(err->message), i = len;
+		while (i > 0 && ((unsigned char)err->message[i - 1] & 0xC0) == 0x80)
+			i--;
+		if (i > 0 && (unsigned char)err->message[i - 1] >= 0xC0 &&
+		    im_utf8_seq((const unsigned char *)err->message + i - 1,
+				len - (i - 1)) == 0)
+			err->message[i - 1] = '\0';
+	}
 }
 
 void set_db_err(im_err *err, sqlite3 *db, const char *what)

@@ -22,6 +22,10 @@
 
 #define STACK_MAX 256
 #define OUTPUT_MAX ((size_t)64 << 20)
+/* Section passes and partials entered per render: nested list sections
+ * multiply (twenty levels over four items is 4^20 passes that write
+ * nothing), so the work is bounded as well as the output. */
+#define PASSES_MAX ((size_t)1 << 20)
 
 typedef struct frame {
 	const char *indent; /* added at the start of each template line */
@@ -38,6 +42,7 @@ typedef struct rctx {
 	const json_t *stack[STACK_MAX];
 	size_t n;
 	int depth;
+	size_t passes;
 } rctx;
 
 static bool grow(rctx *r, size_t more)
@@ -248,8 +253,9 @@ static void render_block(rctx *r, const mst_block *b, frame *f);
 
 static bool enter(rctx *r, const json_t *ctx)
 {
-	if (r->n >= STACK_MAX || r->depth >= STACK_MAX) {
-		r->rc = IM_EINVAL; /* runaway recursion */
+	if (r->n >= STACK_MAX || r->depth >= STACK_MAX ||
+	    ++r->passes > PASSES_MAX) {
+		r->rc = IM_EINVAL; /* runaway recursion or work */
 		return false;
 	}
 	if (ctx)
