@@ -373,6 +373,7 @@ int im_serve(const im_serve_opts *opts)
 	stop_requested = 0;
 	sigset_t set;
 	int sfd = setup_signals(&set);
+	im_plugin_crash_guard_install();
 	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sfd < 0 || app.wake_fd < 0 || stop_fd < 0) {
 		LOG_ERROR("serve", "cannot set up signal handling: %s",

@@ -176,8 +176,11 @@ static void run_job(job *j)
 	im_reply *r = im_reply_new();
 	im_invocation inv = j->inv;
 	inv.text = j->args;
+	im_plugin_call_enter(j->cmd_inst->module_name, j->cmd_inst->id,
+			     "command", j->verb);
 	int rc = r ? j->cmd->invoke(j->cmd_inst->state, j->verb, &inv, r)
 		   : IM_ENOMEM;
+	im_plugin_call_leave();
 	if (rc != 0 && !*im_reply_text(r))
 		im_reply_set_text(r, "Sorry, that command failed; the server "
 				     "log has the details.");

@@ -41,6 +41,13 @@ void im_host_unbind(void)
 	host_store = NULL;
 }
 
+void im_host_isolate(void)
+{
+	host_net = NULL;
+	net_enabled = false;
+	host_store = NULL;
+}
+
 static struct im_net *net_get(void)
 {
 	pthread_mutex_lock(&net_mu);

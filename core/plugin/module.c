@@ -196,6 +196,16 @@ static int check_file(const char *path, const struct stat *st, char *err,
 			 path, path);
 		return IM_EPERM;
 	}
+	/* Only root or the user the server runs as may own code it runs:
+	 * in a shared folder with the sticky bit (/tmp-like) anyone may
+	 * create files, and the bit only stops them deleting each other's. */
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "%s: owned by uid %u, neither root nor the user im runs "
+			 "as (uid %u); run chown root %s if you trust it",
+			 path, (unsigned)st->st_uid, (unsigned)geteuid(), path);
+		return IM_EPERM;
+	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -486,6 +496,26 @@ fail:
 		close(fd);
 	module_free(m);
 	return NULL;
+}
+
+bool im_module_file_same(const im_plugin_dirs *dirs, const char *name,
+			 const im_module *m)
+{
+	if (!m || !valid_name(name))
+		return false;
+	for (size_t i = 0; i < dirs->n; i++) {
+		char cand[PATH_MAX], real[PATH_MAX];
+		snprintf(cand, sizeof(cand), "%s/%s.so", dirs->dirs[i], name);
+		struct stat st;
+		if (lstat(cand, &st) != 0)
+			continue;
+		return realpath(cand, real) && strcmp(real, m->path) == 0 &&
+		       stat(real, &st) == 0 && st.st_dev == m->dev &&
+		       st.st_ino == m->ino && st.st_size == m->size &&
+		       st.st_mtim.tv_sec == m->mtime.tv_sec &&
+		       st.st_mtim.tv_nsec == m->mtime.tv_nsec;
+	}
+	return false;
 }
 
 im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,

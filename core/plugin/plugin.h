@@ -122,6 +122,34 @@ const im_host *im_host_table(void);
 struct im_store;
 void im_host_bind(struct im_store *store);
 void im_host_unbind(void);
+/* In a forked trial child only: the host's database and network are cut
+ * off without touching the parent's threads or locks. */
+void im_host_isolate(void);
+
+/* crash.c: while a thread runs plugin code it names the call, so a fatal
+ * signal leaves "FATAL [core:plugin] SIGSEGV in plugin slack (instance
+ * slack) during route POST commands" on stderr before the process dies
+ * (the previous handler, e.g. a sanitizer's, still runs after it).
+ * install: once, at start (serve). Strings are borrowed for the call. */
+typedef struct im_plugin_call {
+	const char *module, *instance, *what, *detail;
+} im_plugin_call;
+void im_plugin_crash_guard_install(void);
+void im_plugin_call_enter(const char *module, const char *instance,
+			  const char *what, const char *detail);
+void im_plugin_call_leave(void);
+
+/* trial.c: loads the modules of `entries` (plugins.instances entries:
+ * {id, module, config}) and creates their instances in a forked child.
+ * Returns {id: reason} for each instance whose load or create() killed
+ * the child (an empty object when none did, or the trial could not run).
+ * Control thread or CLI; blocks up to 10 s per crash. */
+json_t *im_plugin_trial(const im_config *cfg, const im_plugin_dirs *dirs,
+			const json_t *entries);
+/* True when the file that would load as module `name` is the one `m` was
+ * loaded from (same path, inode, size and time). */
+bool im_module_file_same(const im_plugin_dirs *dirs, const char *name,
+			 const im_module *m);
 
 /* Builds a snapshot from `cfg`: loads modules, validates each instance's
  * config against its key table, creates instances (reusing running ones

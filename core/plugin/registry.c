@@ -195,12 +195,20 @@ static bool has_kind(const im_module *m, uint32_t kind)
 	}
 }
 
+/* IM_PLUGIN_TRIAL=0 turns trial loads off (a debugger that follows
+ * forks, or a system where fork is not allowed). */
+static bool trial_enabled(void)
+{
+	const char *v = getenv("IM_PLUGIN_TRIAL");
+	return !(v && !strcmp(v, "0"));
+}
+
 /* Sentinel for an instance left out by a kind filter. */
 static im_instance skipped_instance;
 
 static im_instance *build_one(const im_config *cfg, const im_plugin_dirs *dirs,
 			      const json_t *entry, uint32_t only_kind,
-			      char *err, size_t errlen)
+			      const json_t *crashed, char *err, size_t errlen)
 {
 	const char *id = json_string_value(json_object_get(entry, "id"));
 	const char *module =
@@ -218,6 +226,13 @@ static im_instance *build_one(const im_config *cfg, const im_plugin_dirs *dirs,
 	in->raw_config = raw ? json_deep_copy(raw) : json_object();
 	const char *where = im_config_where(cfg, path);
 	in->where = strdup(where ? where : "?");
+	const char *crash = json_string_value(json_object_get(crashed, id));
+	if (crash) { /* never loaded here: it crashed the trial */
+		char why[512];
+		snprintf(why, sizeof(why), "module %s %s", module, crash);
+		set_state(in, IM_STATE_FAILED, why);
+		goto check_required;
+	}
 	char lerr[1024];
 	in->mod = im_module_load(dirs, module, lerr, sizeof(lerr));
 	if (!in->mod) {
@@ -261,6 +276,33 @@ im_snapshot *im_registry_build(const im_config *cfg, char *err,
 	return im_registry_build_kind(cfg, 0, err, errlen);
 }
 
+/* The entries that would load a module or create an instance: not an
+ * unchanged instance of the running snapshot, reused as it is. */
+static json_t *entries_to_try(const im_plugin_dirs *dirs, const json_t *list)
+{
+	json_t *todo = json_array();
+	size_t i;
+	const json_t *e;
+	json_array_foreach(list, i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *mod =
+		    json_string_value(json_object_get(e, "module"));
+		const json_t *raw = json_object_get(e, "config");
+		json_t *empty = raw ? NULL : json_object();
+		im_instance *old = id ? im_snapshot_find(current, id) : NULL;
+		bool same = old && old->mod && mod &&
+			    !strcmp(old->module_name, mod) &&
+			    json_equal(old->raw_config, raw ? raw : empty) &&
+			    old->st != IM_STATE_FAILED &&
+			    im_module_file_same(dirs, mod, old->mod);
+		json_decref(empty);
+		if (!same)
+			json_array_append(todo, (json_t *)e);
+	}
+	return todo;
+}
+
 im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
 				    char *err, size_t errlen)
 {
@@ -278,11 +320,17 @@ im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	/* New modules and instances are tried in a child process first:
+	 * one that crashes is refused instead of taking the server down. */
+	json_t *todo = trial_enabled() ? entries_to_try(&dirs, list) : NULL;
+	json_t *crashed = todo ? im_plugin_trial(cfg, &dirs, todo) : NULL;
+	json_decref(todo);
 	for (size_t i = 0; i < n; i++) {
 		im_instance *in = build_one(cfg, &dirs,
 					    json_array_get(list, i), only_kind,
-					    err, errlen);
+					    crashed, err, errlen);
 		if (!in) {
+			json_decref(crashed);
 			snapshot_free(s);
 			im_plugin_dirs_free(&dirs);
 			return NULL;
@@ -290,6 +338,7 @@ im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
 		if (in != &skipped_instance)
 			s->insts[s->n++] = in;
 	}
+	json_decref(crashed);
 	im_plugin_dirs_free(&dirs);
 	s->generation = ++generation;
 	return s;
@@ -305,6 +354,27 @@ int im_registry_check(const im_config *cfg, json_t *warnings, char *err,
 	size_t i;
 	const json_t *entry;
 	int rc = 0;
+	/* Everything a start would load, tried in a child: a module that
+	 * crashes on load or in create() is an error here too. */
+	json_t *crashed = trial_enabled() ? im_plugin_trial(cfg, &dirs, list)
+					  : NULL;
+	const char *cid;
+	json_t *why;
+	json_object_foreach(crashed, cid, why)
+	{
+		char path[300];
+		snprintf(path, sizeof(path), "plugins.instances[%s]", cid);
+		const char *w = im_config_where(cfg, path);
+		snprintf(err, errlen, "%s: %s: %s", w ? w : "?", path,
+			 json_string_value(why));
+		rc = IM_EINVAL;
+		break;
+	}
+	json_decref(crashed);
+	if (rc != 0) {
+		im_plugin_dirs_free(&dirs);
+		return rc;
+	}
 	json_array_foreach(list, i, entry)
 	{
 		const char *id = json_string_value(json_object_get(entry, "id"));
@@ -458,8 +528,12 @@ int im_registry_hook_handler(void *ud, const im_http_request *creq,
 		req->rest = slash ? slash + 1 : "";
 		const im_route *r = find_route(in, req->method, req->rest,
 					       &other);
-		if (r)
+		if (r) {
+			im_plugin_call_enter(in->module_name, in->id, "route",
+					     req->url);
 			rc = r->fn(in->state, req, resp);
+			im_plugin_call_leave();
+		}
 		else if (other)
 			rc = im_resp_error(resp, 405, "method_not_allowed",
 					   "method not allowed on this route");
@@ -486,8 +560,12 @@ int im_registry_invoke(const char *verb, const im_invocation *inv,
 			for (const im_command_verb *v = cmd->verbs;
 			     v && v->name; v++)
 				if (strcmp(v->name, verb) == 0) {
+					im_plugin_call_enter(in->module_name,
+							     in->id, "command",
+							     verb);
 					rc = cmd->invoke(in->state, verb, inv,
 							 reply);
+					im_plugin_call_leave();
 					goto done;
 				}
 		}

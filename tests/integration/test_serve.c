@@ -309,3 +309,83 @@ Test(serve, an_empty_metrics_listen_turns_the_metrics_listener_off)
 	free(log);
 	cr_expect_eq(srv_stop(&s), 0);
 }
+
+/* A plugin that crashes in its constructor or in create() is refused
+ * after a trial load in a child process; the server keeps running, at
+ * start and on reload, and config validate names it. */
+Test(serve, survives_plugins_that_crash_on_load_or_create)
+{
+	srv_conf(&s, "10-plugins.yaml",
+		 "plugins:\n  instances:\n"
+		 "    - {id: echo, module: echo}\n"
+		 "    - {id: boom, module: ctor_crash}\n"
+		 "    - {id: bang, module: create_crash}\n");
+	cr_assert(srv_start(&s), "a crashing plugin took the server down:\n%s",
+		  srv_log(&s));
+	char *out = NULL, *err = NULL;
+	const char *list[] = {"plugins", "list", NULL};
+	cli(&s, &out, &err, list);
+	cr_expect(strstr(out, "boom"), "%s", out);
+	cr_expect(strstr(out, "crashed with"), "%s", out);
+	free(out);
+	free(err);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "instance boom: plugin crashed"), "%s", log);
+	cr_expect(strstr(log, "instance bang: plugin crashed"), "%s", log);
+	free(log);
+	reply r = http(&s, false, "POST", "/hooks/echo/echo", "x", 1, NULL);
+	cr_expect_eq(r.status, 200, "the good plugin runs: %s", r.body);
+	reply_free(&r);
+	/* A reload that adds another crashing instance changes nothing. */
+	srv_conf(&s, "20-more.yaml", "plugins:\n  instances:\n"
+				     "    - {id: bang2, module: create_crash}\n");
+	const char *reload[] = {"plugins", "reload", NULL};
+	cli(&s, &out, &err, reload);
+	free(out);
+	free(err);
+	r = http(&s, false, "GET", "/health", NULL, 0, NULL);
+	cr_expect_eq(r.status, 200, "the server died on reload");
+	reply_free(&r);
+	/* validate says so, with the file:line of the entry. */
+	const char *validate[] = {"config", "validate", NULL};
+	int rc = cli(&s, &out, &err, validate);
+	cr_expect_eq(rc, 1, "validate said OK:\n%s%s", out, err);
+	cr_expect(strstr(err, "10-plugins.yaml:") && strstr(err, "crashed with"),
+		  "%s", err);
+	free(out);
+	free(err);
+	cr_expect_eq(srv_stop(&s), 0);
+}
+
+Test(serve, a_required_plugin_that_crashes_stops_the_start_with_a_reason)
+{
+	srv_conf(&s, "10-plugins.yaml",
+		 "plugins:\n  instances:\n"
+		 "    - {id: bang, module: create_crash, required: true}\n");
+	cr_expect_not(srv_start(&s));
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "required instance failed") &&
+		      strstr(log, "crashed with"),
+		  "%s", log);
+	free(log);
+}
+
+/* A crash inside a running plugin still ends the process (the unit
+ * restarts it), but first says which plugin and what it was doing. */
+Test(serve, a_crash_in_a_plugin_route_names_the_plugin_and_route)
+{
+	srv_conf(&s, "10-plugins.yaml",
+		 "plugins:\n  instances:\n"
+		 "    - {id: rc, module: route_crash}\n");
+	cr_assert(srv_start(&s), "%s", srv_log(&s));
+	reply r = http(&s, false, "POST", "/hooks/rc/crash", "x", 1, NULL);
+	reply_free(&r);
+	int st = srv_stop(&s);
+	cr_expect_neq(st, 0, "the server survived a SIGSEGV?");
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "FATAL [core:plugin] SIGSEGV in plugin "
+			      "route_crash (instance rc) during route "
+			      "/hooks/rc/crash"),
+		  "%s", log);
+	free(log);
+}

@@ -195,6 +195,39 @@ Test(loader, refuses_a_world_writable_folder)
 	cr_expect(strstr(err, "folder"), "%s", err);
 }
 
+/* A /tmp-like folder (world-writable, sticky): anyone may drop a file
+ * there, so only files of root or of the server's user may load. */
+Test(loader, refuses_another_users_file_in_a_sticky_folder)
+{
+	char sub[600], from[600], to[700], err[1024] = "";
+	snprintf(sub, sizeof(sub), "%s/shared", tmpdir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	cr_assert_eq(chmod(sub, 01777), 0);
+	snprintf(from, sizeof(from), "%s/good.so", plugdir);
+	snprintf(to, sizeof(to), "%s/good.so", sub);
+	copy_file(from, to, 0, 0755);
+	char *dirs[] = {sub};
+	im_plugin_dirs d = {dirs, 1};
+	uid_t other = geteuid() == 65534 ? 65533 : 65534;
+	if (chown(to, other, (gid_t)-1) != 0) {
+		/* Not root: we cannot give a file away; the file is ours and
+		 * loads, which the rule allows. */
+		im_module *m = im_module_load(&d, "good", err, sizeof(err));
+		cr_expect(m, "%s", err);
+		im_module_unref(m);
+		cr_log_warn("not root: the other-owner half of this test needs "
+			    "chown and was replaced by the own-file half");
+		return;
+	}
+	cr_expect_null(im_module_load(&d, "good", err, sizeof(err)));
+	cr_expect(strstr(err, "owned by uid"), "%s", err);
+	cr_expect(strstr(err, "chown root"), "%s", err);
+	cr_assert_eq(chown(to, geteuid(), (gid_t)-1), 0);
+	im_module *m = im_module_load(&d, "good", err, sizeof(err));
+	cr_expect(m, "a file of our own in the sticky folder loads: %s", err);
+	im_module_unref(m);
+}
+
 Test(loader, refuses_a_symlink_leading_outside_the_plugin_folders)
 {
 	char target[600], link[600], err[1024] = "";

@@ -7,10 +7,38 @@
 #error PLUGIN_NAME must be defined
 #endif
 
+#if defined(BROKEN_CTOR_CRASH) || defined(BROKEN_CREATE_CRASH) || \
+    defined(BROKEN_ROUTE_CRASH)
+#include <signal.h>
+#endif
+
+#if defined(BROKEN_ROUTE_CRASH)
+static int crash_route(void *state, const im_http_request *req,
+		       im_http_response *resp)
+{
+	raise(SIGSEGV);
+	return 0;
+}
+#endif
+
+#if defined(BROKEN_CTOR_CRASH)
+/* Dies as soon as it is mapped, before the host sees a descriptor. */
+__attribute__((constructor)) static void crash_on_load(void)
+{
+	raise(SIGSEGV);
+}
+#endif
+
 static int create(const im_host *host, im_instance *inst,
 		  const json_t *config, void **state)
 {
-#if defined(BROKEN_INIT)
+#if defined(BROKEN_CREATE_CRASH)
+	raise(SIGSEGV);
+	return IM_EIO;
+#elif defined(BROKEN_ROUTE_CRASH)
+	*state = NULL;
+	return host->route_add(inst, "POST", "crash", crash_route);
+#elif defined(BROKEN_INIT)
 	host->set_state(inst, IM_STATE_FAILED, "cannot reach the backend");
 	return IM_EIO;
 #elif defined(BROKEN_UNCONFIGURED)
