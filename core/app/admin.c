@@ -245,6 +245,46 @@ static bool connector_path(const im_http_request *req, const char *action,
 	return true;
 }
 
+/* A call into a connector that may wait on its platform, run off the
+ * HTTP workers (im_resp_offload) while holding the snapshot. */
+#define CONNECTOR_DEADLINE_S 15
+typedef struct connector_call {
+	im_snapshot *s;
+	im_instance *in;
+	im_app *app;
+	json_t *body;
+} connector_call;
+
+static void notify_work(void *ud, im_http_response *resp);
+
+static void connector_call_free(void *p)
+{
+	connector_call *cc = p;
+	im_registry_release(cc->s);
+	json_decref(cc->body);
+	free(cc);
+}
+
+static void status_work(void *ud, im_http_response *resp)
+{
+	connector_call *cc = ud;
+	im_instance *in = cc->in;
+	json_t *out = json_pack("{s:s,s:s,s:s}", "id", in->id, "platform",
+				in->mod->connectors[0]->platform, "state",
+				im_instance_state_name(in->st));
+	if (in->reason)
+		json_object_set_new(out, "reason", json_string(in->reason));
+	json_t *detail = NULL;
+	if (in->st == IM_STATE_RUNNING && in->mod->connectors[0]->status) {
+		im_plugin_call_enter(in->module_name, in->id, "status", NULL);
+		in->mod->connectors[0]->status(in->state, &detail);
+		im_plugin_call_leave();
+		if (detail)
+			json_object_set_new(out, "detail", detail);
+	}
+	im_resp_json(resp, 200, out);
+}
+
 static int connector_status(void *ud, const im_http_request *req,
 			    im_http_response *resp)
 {
@@ -274,21 +314,17 @@ static int connector_status(void *ud, const im_http_request *req,
 		    id, have.len ? im_buf_str(&have) : "none");
 		im_buf_free(&have);
 	} else {
-		json_t *out = json_pack(
-		    "{s:s,s:s,s:s}", "id", in->id, "platform",
-		    in->mod->connectors[0]->platform, "state",
-		    im_instance_state_name(in->st));
-		if (in->reason)
-			json_object_set_new(out, "reason",
-					    json_string(in->reason));
-		json_t *detail = NULL;
-		if (in->st == IM_STATE_RUNNING &&
-		    in->mod->connectors[0]->status) {
-			in->mod->connectors[0]->status(in->state, &detail);
-			if (detail)
-				json_object_set_new(out, "detail", detail);
+		/* status() may call the platform: not on an HTTP worker. */
+		connector_call *cc = calloc(1, sizeof(*cc));
+		if (!cc) {
+			im_registry_release(s);
+			return IM_ENOMEM;
 		}
-		rc = im_resp_json(resp, 200, out);
+		cc->s = s;
+		cc->in = in;
+		return im_resp_offload(resp, "the connector's status call",
+				       CONNECTOR_DEADLINE_S, status_work, cc,
+				       connector_call_free);
 	}
 	im_registry_release(s);
 	return rc;
@@ -309,7 +345,6 @@ static int connector_notify(void *ud, const im_http_request *req,
 	json_error_t je;
 	json_t *body = json_loadb(req->body, req->body_len, 0, &je);
 	const char *inc_id = json_string_value(json_object_get(body, "incident"));
-	const char *channel = json_string_value(json_object_get(body, "channel"));
 	json_t *inc = NULL;
 	im_err err = {0};
 	im_snapshot *s = im_registry_acquire();
@@ -327,6 +362,38 @@ static int connector_notify(void *ud, const im_http_request *req,
 				   err.code[0] ? err.code : "not_found", "%s",
 				   err.message);
 	} else {
+		/* send() talks to the platform: not on an HTTP worker. */
+		connector_call *cc = calloc(1, sizeof(*cc));
+		if (!cc) {
+			rc = IM_ENOMEM;
+		} else {
+			json_object_set_new(body, "_incident", inc);
+			inc = NULL;
+			cc->s = s;
+			cc->in = in;
+			cc->app = app;
+			cc->body = body;
+			return im_resp_offload(resp, "the connector's send",
+					       CONNECTOR_DEADLINE_S, notify_work,
+					       cc, connector_call_free);
+		}
+	}
+	im_registry_release(s);
+	json_decref(inc);
+	json_decref(body);
+	return rc;
+}
+
+static void notify_work(void *ud, im_http_response *resp)
+{
+	connector_call *cc = ud;
+	im_instance *in = cc->in;
+	const char *inc_id =
+	    json_string_value(json_object_get(cc->body, "incident"));
+	const char *channel =
+	    json_string_value(json_object_get(cc->body, "channel"));
+	const json_t *inc = json_object_get(cc->body, "_incident");
+	{
 		const char *sev = json_string_value(json_object_get(inc, "severity"));
 		json_t *payload = json_pack(
 		    "{s:o}", "text",
@@ -341,12 +408,14 @@ static int connector_notify(void *ud, const im_http_request *req,
 			       .dedup_key = inc_id,
 			       .event_type = "im.test"};
 		im_send_result res = {.struct_size = sizeof(res)};
+		im_plugin_call_enter(in->module_name, in->id, "send", NULL);
 		int src = in->mod->connectors[0]->send(in->state, &msg, &res);
+		im_plugin_call_leave();
 		static const char *const verdicts[] = {"ok", "retry",
 						       "rate_limited",
 						       "permanent"};
 		bool ok = src == 0 && res.verdict == IM_SEND_OK;
-		rc = im_resp_json(
+		im_resp_json(
 		    resp, ok ? 200 : 502,
 		    json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:I,s:f}", "ok", ok,
 			      "instance", in->id, "verdict",
@@ -357,10 +426,6 @@ static int connector_notify(void *ud, const im_http_request *req,
 			      res.retry_after_s));
 		json_decref(payload);
 	}
-	im_registry_release(s);
-	json_decref(inc);
-	json_decref(body);
-	return rc;
 }
 
 static int commands_invoke(void *ud, const im_http_request *req,

@@ -1,6 +1,7 @@
 /* `im serve`: start-up, the control loop, reload and shutdown. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -85,6 +87,24 @@ static unsigned long long monotonic_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000ULL +
 	       (unsigned long long)ts.tv_nsec / 1000ULL;
+}
+
+/* Stopping waits for running chat commands and platform calls to let go
+ * of their snapshot; one that never returns must not keep the process
+ * alive: past this, the process leaves at once (everything acknowledged
+ * is in the database; the outbox resends what was not delivered). */
+#define STOP_DEADLINE_S 20
+
+static void *stop_watchdog(void *arg)
+{
+	struct timespec ts = {STOP_DEADLINE_S, 0};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	LOG_ERROR("serve", "stopping took longer than %d s (a plugin or "
+			   "platform call that does not return); exiting now",
+		  STOP_DEADLINE_S);
+	_exit(1);
+	return arg;
 }
 
 static void apply_log_config(const im_config *cfg)
@@ -381,6 +401,8 @@ int im_serve(const im_serve_opts *opts)
 		return 1;
 	}
 	int rc = start(&app);
+	pthread_t wd;
+	bool have_wd = false;
 	if (rc == 0) {
 		LOG_INFO("serve", "im %s ready in %.1f ms (config %s)",
 			 IM_VERSION, im_app_uptime(&app) * 1000,
@@ -392,9 +414,18 @@ int im_serve(const im_serve_opts *opts)
 			       im_config_string(app.cfg, "server.listen", ""));
 		control_loop(&app, sfd);
 		notify_systemd("STOPPING=1");
+		if (pthread_create(&wd, NULL, stop_watchdog, NULL) == 0)
+			have_wd = true;
+		else
+			LOG_WARN("serve", "no stop watchdog: %s",
+				 strerror(errno));
 		LOG_INFO("serve", "stopped");
 	}
 	teardown(&app);
+	if (have_wd) { /* stopped in time */
+		pthread_cancel(wd);
+		pthread_join(wd, NULL);
+	}
 	close(sfd);
 	close(stop_fd);
 	stop_fd = -1;

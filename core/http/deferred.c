@@ -212,6 +212,13 @@ int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
 	return ready ? 1 : 0;
 }
 
+void im_deferred_add_completer(im_http_deferred *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->refs++;
+	pthread_mutex_unlock(&d->mu);
+}
+
 im_http_response *im_deferred_take(im_http_deferred *d)
 {
 	pthread_mutex_lock(&d->mu);

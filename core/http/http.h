@@ -147,6 +147,17 @@ int im_deferred_complete(im_http_deferred *d, int status, const char *ctype,
 /* Frees what a response holds (not a deferred it handed over). */
 void im_http_response_clear(im_http_response *r);
 
+/* Work that may wait on the network or on a plugin (offload.c): fn runs
+ * on a thread of its own and fills `out` (status, content type, body;
+ * its headers are not sent); the HTTP worker returns at once. Past
+ * deadline_s the client gets a 504 naming `what`, and fn's late answer is
+ * dropped. ud is freed with free_ud (may be NULL) after fn returned.
+ * The handler returns 0 right after this. */
+typedef void (*im_offload_fn)(void *ud, im_http_response *out);
+int im_resp_offload(im_http_response *resp, const char *what,
+		    double deadline_s, im_offload_fn fn, void *ud,
+		    void (*free_ud)(void *));
+
 /* --- streams ---------------------------------------------------------- */
 
 /*

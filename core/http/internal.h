@@ -50,6 +50,9 @@ void im_deferred_reg_stop(im_deferred_reg *reg);
  * complete() resumes it, -1 when the server is stopping (answer 503). */
 int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
 		       struct MHD_Connection *conn);
+/* One more party that will call im_deferred_complete (each call drops
+ * one share, answered or refused). */
+void im_deferred_add_completer(im_http_deferred *d);
 /* The completed answer, once; NULL when not complete yet. */
 im_http_response *im_deferred_take(im_http_deferred *d);
 /* The request ended (sent: ok; or aborted): drops the server's share.
