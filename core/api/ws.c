@@ -30,6 +30,15 @@
  * never reads stalls on its own TCP window instead of growing our queue.
  * A client stuck there counts as over its backlog and is cut off. */
 #define WS_READ_PAUSE (256 * 1024)
+/* Pongs are not counted in wslay's queued length, only in its message
+ * count: a flood of empty pings is bounded by this many queued frames. */
+#define WS_READ_PAUSE_MSGS 1024
+
+static bool queue_full(wslay_event_context_ptr ctx)
+{
+	return wslay_event_get_queued_msg_length(ctx) >= WS_READ_PAUSE ||
+	       wslay_event_get_queued_msg_count(ctx) >= WS_READ_PAUSE_MSGS;
+}
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* After our close frame, how long the client has to answer with its own. */
 #define WS_CLOSE_WAIT_MS 2000
@@ -188,7 +197,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		       int flags, void *ud)
 {
 	ws *w = ud;
-	if (wslay_event_get_queued_msg_length(ctx) >= WS_READ_PAUSE) {
+	if (queue_full(ctx)) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -245,8 +254,7 @@ static void update_mask(ws *w)
 	if (w->failed)
 		return;
 	uint32_t m = 0;
-	if (wslay_event_want_read(w->wctx) &&
-	    wslay_event_get_queued_msg_length(w->wctx) < WS_READ_PAUSE)
+	if (wslay_event_want_read(w->wctx) && !queue_full(w->wctx))
 		m |= EPOLLIN;
 	if (wslay_event_want_write(w->wctx))
 		m |= EPOLLOUT;
@@ -386,8 +394,7 @@ void ws_cut(client *c)
 bool ws_stuck(client *c)
 {
 	ws *w = (ws *)c;
-	return w->wctx &&
-	       wslay_event_get_queued_msg_length(w->wctx) >= WS_READ_PAUSE;
+	return w->wctx && queue_full(w->wctx);
 }
 
 size_t ws_queued(client *c)
