@@ -268,8 +268,21 @@ static void control_loop(im_app *app, int sfd)
 					notify_systemd("RELOADING=1\n"
 						       "MONOTONIC_USEC=%llu",
 						       monotonic_usec());
-					json_decref(im_app_reload(app));
-					notify_systemd("READY=1");
+					json_t *res = im_app_reload(app);
+					const char *e = json_string_value(
+					    json_object_get(res, "error"));
+					/* systemctl status shows a failed
+					 * reload; the old config stays. */
+					if (e)
+						notify_systemd(
+						    "READY=1\nSTATUS=reload "
+						    "failed, running the previous "
+						    "config: %.300s",
+						    e);
+					else
+						notify_systemd(
+						    "READY=1\nSTATUS=reloaded");
+					json_decref(res);
 				} else {
 					LOG_INFO("serve", "%s: stopping",
 						 strsignal((int)si.ssi_signo));
@@ -334,9 +347,7 @@ static void register_core_metrics(void)
 	im_metrics_family("chatops_commands_received_total",
 			  "Chat commands received by platform and command",
 			  IM_METRIC_COUNTER, pc, NULL, 0);
-	im_metrics_family("chatops_command_latency_seconds",
-			  "Time from a chat command to its first answer",
-			  IM_METRIC_HISTOGRAM, platform, NULL, 0);
+	im_command_register_metrics();
 	im_metrics_family("chatops_rate_limit_hits_total",
 			  "Rate-limit answers from chat platforms",
 			  IM_METRIC_COUNTER, platform, NULL, 0);

@@ -44,6 +44,9 @@ void im_command_configure(double budget_s, const json_t *permissions);
 /* The store for audit events of denied commands (may be NULL). */
 struct im_store;
 void im_command_bind_store(struct im_store *st);
+/* Registers chatops_command_latency_seconds with its buckets, so the
+ * family is listed (and right) before the first command. */
+void im_command_register_metrics(void);
 /* Stops the timer thread and waits (bounded) for running commands. */
 void im_command_shutdown(void);
 

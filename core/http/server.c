@@ -53,6 +53,7 @@ typedef struct req_ctx {
 	bool close_after;
 	bool started; /* the access handler has seen this request */
 	bool upgraded; /* answered 101: the socket left HTTP */
+	const char *pattern; /* route of a deferred answer, counted when sent */
 	/* The request target as MHD read it, before it split off the query
 	 * and decoded it in place (on_uri). */
 	const char *raw_uri;
@@ -373,6 +374,8 @@ static enum MHD_Result answer_deferred(im_httpd *d, req_ctx *c,
 	if (!r)
 		return send_error(d, c, conn, 503, "stopping",
 				  "the server is stopping");
+	/* Counted with the status the client gets, not the placeholder. */
+	count_request(c->pattern, r->status);
 	return send_response(d, c, conn, r);
 }
 
@@ -407,13 +410,14 @@ static enum MHD_Result dispatch(im_httpd *d, req_ctx *c,
 		LOG_DEBUG(d->name, "%s %s -> %d (%zu bytes in, %zu out)%s",
 			  c->req.method, c->req.url, r.status, c->req.body_len,
 			  r.body_len, r.stream ? " stream" : "");
-		count_request(m.pattern, r.status);
 		if (r.deferred) {
+			c->pattern = m.pattern;
 			c->deferred = r.deferred;
 			r.deferred = NULL;
 			resp_clear(&r);
 			return answer_deferred(d, c, conn);
 		}
+		count_request(m.pattern, r.status);
 		ret = send_response(d, c, conn, &r);
 	}
 	resp_clear(&r);

@@ -130,6 +130,27 @@ Test(commands, an_unknown_verb_of_any_length_gets_a_bounded_answer)
 	reply_free(&r);
 }
 
+/* Deferred answers are counted with the status the client got, and the
+ * latency histogram has the command buckets (3 s inside). */
+Test(commands, metrics_count_the_status_sent_and_use_command_buckets)
+{
+	long st;
+	json_t *o = invoke("{\"text\":\"declare Metrics\",\"user_id\":\"U1\"}",
+			   &st);
+	cr_expect_eq(st, 200);
+	json_decref(o);
+	reply m = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	const char *b = m.body ? m.body : "";
+	cr_expect(strstr(b, "im_http_requests_total{route=\"/hooks/*\","
+			    "code=\"200\"}"),
+		  "%s", b);
+	cr_expect_null(strstr(b, "code=\"202\""), "a placeholder was counted");
+	cr_expect(strstr(b, "chatops_command_latency_seconds_bucket{platform="
+			    "\"test\",le=\"3\"}"),
+		  "%s", b);
+	reply_free(&m);
+}
+
 /* Sends a command over a raw socket, half-closes (SHUT_WR) and reads the
  * whole answer; true when it is a 200 with a reply. */
 static bool half_closed_command(const char *text)

@@ -289,7 +289,17 @@ Test(serve, tells_systemd_when_ready_reloading_and_stopping)
 	recv_notify(fd, msg, sizeof(msg));
 	cr_expect(strstr(msg, "RELOADING=1\nMONOTONIC_USEC="), "got [%s]", msg);
 	recv_notify(fd, msg, sizeof(msg));
-	cr_expect_str_eq(msg, "READY=1");
+	cr_expect_str_eq(msg, "READY=1\nSTATUS=reloaded");
+	/* A reload that fails says so in the status. */
+	srv_conf(&s, "90-bad.yaml", "log:\n  level: verbose\n");
+	kill(s.pid, SIGHUP);
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect(strstr(msg, "RELOADING=1"), "got [%s]", msg);
+	recv_notify(fd, msg, sizeof(msg));
+	cr_expect(strstr(msg, "READY=1\nSTATUS=reload failed, running the "
+			      "previous config: ") &&
+		      strstr(msg, "90-bad.yaml:2"),
+		  "got [%s]", msg);
 	cr_expect_eq(srv_stop(&s), 0); /* SIGTERM */
 	recv_notify(fd, msg, sizeof(msg));
 	cr_expect_str_eq(msg, "STOPPING=1");
