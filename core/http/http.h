@@ -36,7 +36,9 @@ struct im_http_request {
 	char *body;        /* NUL-terminated */
 	size_t body_len;
 	const char *remote_ip; /* textual peer address */
-	bool loopback;         /* peer is 127.0.0.0/8 or ::1 */
+	bool loopback;         /* peer is 127.0.0.0/8 or ::1 and the request
+				  carries no Forwarded, X-Forwarded-For or
+				  X-Real-IP header (a proxy's) */
 };
 
 typedef struct im_http_hdr_node {

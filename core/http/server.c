@@ -600,6 +600,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		c->req.method = method;
 		c->req.url = url;
 		fill_peer(c, conn);
+		/* A request a proxy on this host passed on is not a local
+		 * caller: without tokens, loopback-only must not mean
+		 * everyone the proxy serves. */
+		if (c->req.loopback &&
+		    (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 "X-Forwarded-For") ||
+		     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 "Forwarded") ||
+		     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 "X-Real-IP")))
+			c->req.loopback = false;
 		*con_cls = c;
 		bool bad = false;
 		enum MHD_Result fr = check_target(d, c, conn, version, &bad);

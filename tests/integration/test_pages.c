@@ -194,3 +194,27 @@ Test(pages, with_tokens_a_browser_signs_in_with_basic_auth)
 	reply_free(&r);
 	finish();
 }
+
+/* Behind a proxy on the same host every request comes from loopback: one
+ * that a proxy passed on (it says so in its headers) is not local. */
+Test(pages, a_proxied_request_is_not_a_local_caller)
+{
+	start(NULL);
+	reply r = http(&s, false, "GET", "/incidents", NULL, 0,
+		       HDRS("X-Forwarded-For: 203.0.113.7"));
+	cr_expect_eq(r.status, 403, "%s", r.body);
+	reply_free(&r);
+	r = http(&s, false, "GET", "/api/v1/incidents", NULL, 0,
+		 HDRS("Forwarded: for=203.0.113.7"));
+	cr_expect_eq(r.status, 403, "%s", r.body);
+	reply_free(&r);
+	r = http(&s, false, "GET", "/api/v1/admin/plugins", NULL, 0,
+		 HDRS("X-Real-IP: 203.0.113.7"));
+	cr_expect(r.status == 401 || r.status == 403, "%ld %s", r.status,
+		  r.body);
+	reply_free(&r);
+	r = http(&s, false, "GET", "/incidents", NULL, 0, NULL);
+	cr_expect_eq(r.status, 200, "a local caller still is: %s", r.body);
+	reply_free(&r);
+	finish();
+}
