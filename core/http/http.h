@@ -156,6 +156,9 @@ void im_http_response_clear(im_http_response *r);
  * dropped. ud is freed with free_ud (may be NULL) after fn returned.
  * The handler returns 0 right after this. */
 typedef void (*im_offload_fn)(void *ud, im_http_response *out);
+/* True on a thread that is answering an HTTP request right now (an HTTP
+ * worker): code there must not wait on the network. */
+bool im_http_on_worker(void);
 int im_resp_offload(im_http_response *resp, const char *what,
 		    double deadline_s, im_offload_fn fn, void *ud,
 		    void (*free_ud)(void *));

@@ -584,8 +584,32 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return NULL;
 }
 
+static _Thread_local bool on_worker;
+
+bool im_http_on_worker(void)
+{
+	return on_worker;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+				      const char *url, const char *method,
+				      const char *version, const char *upload,
+				      size_t *upload_size, void **con_cls);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	on_worker = true;
+	enum MHD_Result r = handle_request(cls, conn, url, method, version,
+					   upload, upload_size, con_cls);
+	on_worker = false;
+	return r;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+				      const char *url, const char *method,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {

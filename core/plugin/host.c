@@ -211,6 +211,16 @@ static int h_http_fetch(im_instance *in, const im_http_call *call,
 	if (!out)
 		return IM_EINVAL;
 	*out = NULL;
+	/* The contract (host.h): never from a route handler. Enforced: an
+	 * HTTP worker that waited on the network would stall the API. */
+	if (im_http_on_worker()) {
+		LOG_ERROR("host", "plugin %s (instance %s) called the blocking "
+				  "http_fetch on an HTTP worker; refused: use "
+				  "http_send, or answer later (command_handle)",
+			  in && in->module_name ? in->module_name : "?",
+			  in && in->id ? in->id : "?");
+		return IM_EINVAL;
+	}
 	im_http_call c;
 	struct im_net *net;
 	int rc = take_call(call, &c, &net);

@@ -250,6 +250,17 @@ Test(serve, lets_plugins_send_outbound_http_through_the_host)
 	r = http(&s, false, "GET", path, NULL, 0, NULL);
 	cr_expect_eq(r.status, 504, "%s", r.body);
 	reply_free(&r);
+	/* The blocking http_fetch is refused on an HTTP worker, by name. */
+	snprintf(path, sizeof(path),
+		 "/hooks/g/fetchsync?url=http://127.0.0.1:%u/health", s.port);
+	r = http(&s, false, "GET", path, NULL, 0, NULL);
+	cr_expect_eq(r.status, 409, "%s", r.body);
+	reply_free(&r);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "plugin good (instance g) called the blocking "
+			      "http_fetch on an HTTP worker; refused"),
+		  "%s", log);
+	free(log);
 	/* Nothing listening: a clear connection error. */
 	snprintf(path, sizeof(path), "/hooks/g/fetch?url=http://127.0.0.1:1/");
 	r = http(&s, false, "GET", path, NULL, 0, NULL);
@@ -313,7 +324,15 @@ Test(serve, an_empty_metrics_listen_turns_the_metrics_listener_off)
 	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
 	cr_expect_eq(r.status, 0, "something answers on the metrics port");
 	reply_free(&r);
-	char *log = srv_log(&s);
+	/* /health may answer before the start-up line is written. */
+	char *log = NULL;
+	for (int i = 0; i < 50; i++) {
+		free(log);
+		log = srv_log(&s);
+		if (strstr(log, "server.metrics_listen is empty: no /metrics"))
+			break;
+		usleep(100000);
+	}
 	cr_expect(strstr(log, "server.metrics_listen is empty: no /metrics"),
 		  "%s", log);
 	free(log);

@@ -418,7 +418,7 @@ Test(registry, describes_instances_for_plugins_list)
 	cr_expect_str_eq(json_string_value(json_object_get(
 			     json_object_get(g, "plugin"), "version")),
 			 "2.1.0");
-	cr_expect_eq(json_array_size(json_object_get(g, "routes")), 3);
+	cr_expect_eq(json_array_size(json_object_get(g, "routes")), 4);
 	json_t *x = json_array_get(d, 1);
 	cr_expect(strstr(json_string_value(json_object_get(x, "reason")),
 			 "not found"));

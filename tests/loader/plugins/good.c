@@ -92,6 +92,23 @@ static int fetch(void *state, const im_http_request *req,
 	return g->host->resp_set(resp, code, "text/plain", out, (size_t)n);
 }
 
+/* GET ?url=...: the blocking http_fetch from a route handler, which the
+ * host refuses (it would hold an HTTP worker). */
+static int fetch_sync(void *state, const im_http_request *req,
+		      im_http_response *resp)
+{
+	good *g = state;
+	im_http_call call = {.struct_size = sizeof(call),
+			     .url = g->host->req_query(req, "url")};
+	im_http_result *res = NULL;
+	int rc = g->host->http_fetch(g->inst, &call, &res);
+	if (res)
+		g->host->http_result_free(res);
+	return rc == 0 ? g->host->resp_set(resp, 200, "text/plain", "ran", 3)
+		       : g->host->resp_set(resp, 409, "text/plain", "refused",
+					   7);
+}
+
 static int status(void *state, json_t **out)
 {
 	good *g = state;
@@ -119,6 +136,7 @@ static int create(const im_host *host, im_instance *inst,
 	host->route_add(inst, "GET", "hello", hello);
 	host->route_add(inst, "GET", "slow", slow);
 	host->route_add(inst, "GET", "fetch", fetch);
+	host->route_add(inst, "GET", "fetchsync", fetch_sync);
 	*state = g;
 	return 0;
 }
