@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf/buf.h"
@@ -40,6 +41,7 @@ struct im_http_deferred {
 	int refs;
 	bool suspended, completed, taken, gone;
 	bool rescue;            /* ended aborted before its answer existed */
+	pthread_cond_t done;    /* complete() for im_deferred_wait */
 	int fd;                 /* dup of the socket, or -1 */
 	unsigned long long sent0; /* tcpi_bytes_sent when suspended */
 	im_http_response final;
@@ -112,6 +114,7 @@ im_http_deferred *im_resp_defer(im_http_response *resp)
 	if (!d)
 		return NULL;
 	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->done, NULL);
 	d->refs = 2;
 	d->fd = -1;
 	resp->deferred = d;
@@ -129,6 +132,7 @@ static void unref(im_http_deferred *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	im_http_response_clear(&d->final);
+	pthread_cond_destroy(&d->done);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
 }
@@ -169,6 +173,7 @@ int im_deferred_complete(im_http_deferred *d, int status, const char *ctype,
 		im_resp_set(&d->final, 500, "text/plain", "out of memory", 13);
 	if (d->rescue && d->fd >= 0)
 		write_raw(d);
+	pthread_cond_broadcast(&d->done);
 	if (d->suspended && !d->gone) {
 		im_deferred_reg *reg = d->reg;
 		pthread_mutex_lock(&reg->mu);
@@ -210,6 +215,34 @@ int im_deferred_begin(im_deferred_reg *reg, im_http_deferred *d,
 	}
 	pthread_mutex_unlock(&d->mu);
 	return ready ? 1 : 0;
+}
+
+int im_deferred_wait(im_http_deferred *d, long ms, im_http_response *out)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->mu);
+	while (!d->completed &&
+	       pthread_cond_timedwait(&d->done, &d->mu, &end) != ETIMEDOUT)
+		;
+	int rc = IM_ETIMEDOUT;
+	if (d->completed && !d->taken) {
+		d->taken = true;
+		*out = d->final;
+		memset(&d->final, 0, sizeof(d->final));
+		rc = 0;
+	} else {
+		d->completed = true; /* a late complete() is refused */
+	}
+	pthread_mutex_unlock(&d->mu);
+	im_deferred_end(d, true);
+	return rc;
 }
 
 void im_deferred_add_completer(im_http_deferred *d)

@@ -39,6 +39,9 @@ struct im_http_request {
 	bool loopback;         /* peer is 127.0.0.0/8 or ::1 and the request
 				  carries no Forwarded, X-Forwarded-For or
 				  X-Real-IP header (a proxy's) */
+	/* A copy (im_req_copy) owns everything and has conn == NULL. */
+	struct im_http_hdr_node *hdr_copy, *query_copy;
+	char *owned;
 };
 
 typedef struct im_http_hdr_node {
@@ -159,6 +162,17 @@ typedef void (*im_offload_fn)(void *ud, im_http_response *out);
 /* True on a thread that is answering an HTTP request right now (an HTTP
  * worker): code there must not wait on the network. */
 bool im_http_on_worker(void);
+
+/* A copy of a request that outlives its connection (headers, query,
+ * body, method, paths, peer), for a handler run on another thread; free
+ * with im_req_copy_free. NULL when out of memory. */
+im_http_request *im_req_copy(const im_http_request *req);
+void im_req_copy_free(im_http_request *copy);
+/* Waits up to ms for a deferred answer made on a thread with no
+ * connection (a handler run offloaded), moves it into *out and drops the
+ * server's share. Returns 0, or IM_ETIMEDOUT (the share is dropped too;
+ * a later complete() is refused). */
+int im_deferred_wait(im_http_deferred *d, long ms, im_http_response *out);
 int im_resp_offload(im_http_response *resp, const char *what,
 		    double deadline_s, im_offload_fn fn, void *ud,
 		    void (*free_ud)(void *));

@@ -168,19 +168,116 @@ int im_resp_error(im_http_response *resp, int status, const char *code,
 	return im_resp_json(resp, status, body);
 }
 
+static const char *copy_lookup(const im_http_hdr_node *h, const char *name,
+			       bool nocase)
+{
+	for (; h; h = h->next)
+		if (nocase ? !strcasecmp(h->name, name) : !strcmp(h->name, name))
+			return h->value;
+	return NULL;
+}
+
 const char *im_req_header(const im_http_request *req, const char *name)
 {
+	if (!req->conn)
+		return copy_lookup(req->hdr_copy, name, true);
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *im_req_query(const im_http_request *req, const char *name)
 {
+	if (!req->conn)
+		return copy_lookup(req->query_copy, name, false);
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
 					   name);
 }
 
+static void free_nodes(im_http_hdr_node *h)
+{
+	while (h) {
+		im_http_hdr_node *n = h->next;
+		free(h->name);
+		free(h->value);
+		free(h);
+		h = n;
+	}
+}
+
+typedef struct copy_ctx {
+	im_http_hdr_node **tail;
+	bool oom;
+} copy_ctx;
+
+static enum MHD_Result copy_value(void *cls, enum MHD_ValueKind kind,
+				  const char *key, const char *value)
+{
+	copy_ctx *cc = cls;
+	im_http_hdr_node *n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(key ? key : "")) ||
+	    !(n->value = strdup(value ? value : ""))) {
+		if (n) {
+			free(n->name);
+			free(n);
+		}
+		cc->oom = true;
+		return MHD_NO;
+	}
+	*cc->tail = n;
+	cc->tail = &n->next;
+	return MHD_YES;
+}
+
+im_http_request *im_req_copy(const im_http_request *req)
+{
+	im_http_request *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	size_t ml = strlen(req->method) + 1, ul = strlen(req->url) + 1,
+	       il = req->remote_ip ? strlen(req->remote_ip) + 1 : 1;
+	size_t rest_off = req->rest ? (size_t)(req->rest - req->url) : ul - 1;
+	c->owned = malloc(ml + ul + il);
+	c->body = malloc(req->body_len + 1);
+	copy_ctx h = {.tail = &c->hdr_copy}, q = {.tail = &c->query_copy};
+	if (req->conn) {
+		MHD_get_connection_values(req->conn, MHD_HEADER_KIND,
+					  copy_value, &h);
+		MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+					  copy_value, &q);
+	}
+	if (!c->owned || !c->body || h.oom || q.oom) {
+		im_req_copy_free(c);
+		return NULL;
+	}
+	memcpy(c->owned, req->method, ml);
+	memcpy(c->owned + ml, req->url, ul);
+	memcpy(c->owned + ml + ul, req->remote_ip ? req->remote_ip : "", il);
+	c->method = c->owned;
+	c->url = c->owned + ml;
+	c->rest = c->url + (rest_off < ul ? rest_off : ul - 1);
+	c->remote_ip = c->owned + ml + ul;
+	if (req->body_len)
+		memcpy(c->body, req->body, req->body_len);
+	c->body[req->body_len] = '\0';
+	c->body_len = req->body_len;
+	c->loopback = req->loopback;
+	return c;
+}
+
+void im_req_copy_free(im_http_request *c)
+{
+	if (!c)
+		return;
+	free_nodes(c->hdr_copy);
+	free_nodes(c->query_copy);
+	free(c->owned);
+	free(c->body);
+	free(c);
+}
+
 int im_req_socket(const im_http_request *req)
 {
+	if (!req->conn)
+		return -1;
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 	    req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	return ci ? ci->connect_fd : -1;

@@ -100,6 +100,9 @@ struct im_instance {
 	im_instance_state st; /* guarded by the registry's state lock */
 	char *reason;
 	bool creating;        /* route_add allowed */
+	/* A route handler took too long once: its routes run offloaded
+	 * (off the HTTP workers) until the instance is recreated. Atomic. */
+	bool slow_routes;
 	bool started;
 	im_route *routes;
 	size_t n_routes;

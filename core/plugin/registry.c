@@ -495,6 +495,102 @@ static const im_route *find_route(const im_instance *in, const char *method,
 	return NULL;
 }
 
+/* A route handler slower than this once is run offloaded from then on. */
+#define SLOW_ROUTE_MS 500
+/* An offloaded route gets this long before its caller gets a 504. */
+#define ROUTE_DEADLINE_S 30
+
+typedef struct route_job {
+	im_snapshot *s;
+	im_instance *in;
+	im_route_fn fn;
+	im_http_request *req;
+} route_job;
+
+static void route_job_free(void *p)
+{
+	route_job *j = p;
+	im_req_copy_free(j->req);
+	im_registry_release(j->s);
+	free(j);
+}
+
+static void route_work(void *ud, im_http_response *out)
+{
+	route_job *j = ud;
+	im_plugin_call_enter(j->in->module_name, j->in->id, "route",
+			     j->req->url);
+	int rc = j->fn(j->in->state, j->req, out);
+	im_plugin_call_leave();
+	if (out->deferred) { /* it answers later: wait here, not on HTTP */
+		im_http_deferred *d = out->deferred;
+		out->deferred = NULL;
+		im_http_response_clear(out);
+		if (im_deferred_wait(d, (ROUTE_DEADLINE_S - 1) * 1000L, out) != 0)
+			im_resp_error(out, 504, "timeout",
+				      "the plugin did not answer in time");
+	} else if (rc < 0 || !out->status) {
+		im_resp_error(out, 500, "internal",
+			      "the plugin's handler failed (%d)", rc);
+	}
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count_slow(const im_instance *in)
+{
+	static const char *const labels[] = {"instance", NULL};
+	im_metric *m = im_metrics_family(
+	    "im_plugin_slow_routes_total",
+	    "Route handlers that held an HTTP worker too long (the instance's "
+	    "routes then run off the HTTP workers)",
+	    IM_METRIC_COUNTER, labels, NULL, 0);
+	const char *v[] = {in->id, NULL};
+	im_metric_add(m, v, 1);
+}
+
+/* Runs a route handler: inline while it is fast, offloaded once it was
+ * not. */
+static int run_route(im_snapshot *s, im_instance *in, const im_route *r,
+		     im_http_request *req, im_http_response *resp)
+{
+	if (__atomic_load_n(&in->slow_routes, __ATOMIC_RELAXED)) {
+		route_job *j = calloc(1, sizeof(*j));
+		if (!j || !(j->req = im_req_copy(req))) {
+			free(j);
+			return IM_ENOMEM;
+		}
+		pthread_mutex_lock(&lock);
+		s->inflight++; /* the job's own hold on this snapshot */
+		pthread_mutex_unlock(&lock);
+		j->s = s;
+		j->in = in;
+		j->fn = r->fn;
+		return im_resp_offload(resp, "the plugin's route",
+				       ROUTE_DEADLINE_S, route_work, j,
+				       route_job_free);
+	}
+	long long t0 = mono_ms();
+	im_plugin_call_enter(in->module_name, in->id, "route", req->url);
+	int rc = r->fn(in->state, req, resp);
+	im_plugin_call_leave();
+	long long ms = mono_ms() - t0;
+	if (ms >= SLOW_ROUTE_MS &&
+	    !__atomic_exchange_n(&in->slow_routes, true, __ATOMIC_RELAXED)) {
+		LOG_WARN("registry", "plugin %s (instance %s) held an HTTP "
+				     "worker %lld ms in %s %s; its routes now "
+				     "run off the HTTP workers",
+			 in->module_name, in->id, ms, req->method, req->url);
+		count_slow(in);
+	}
+	return rc;
+}
+
 int im_registry_hook_handler(void *ud, const im_http_request *creq,
 			     im_http_response *resp)
 {
@@ -528,12 +624,8 @@ int im_registry_hook_handler(void *ud, const im_http_request *creq,
 		req->rest = slash ? slash + 1 : "";
 		const im_route *r = find_route(in, req->method, req->rest,
 					       &other);
-		if (r) {
-			im_plugin_call_enter(in->module_name, in->id, "route",
-					     req->url);
-			rc = r->fn(in->state, req, resp);
-			im_plugin_call_leave();
-		}
+		if (r)
+			rc = run_route(s, in, r, req, resp);
 		else if (other)
 			rc = im_resp_error(resp, 405, "method_not_allowed",
 					   "method not allowed on this route");

@@ -36,6 +36,7 @@ static void setup(void)
 	srv_conf(&s, "10-slack.yaml",
 		 "server:\n  threads: 2\n"
 		 "plugins:\n  instances:\n"
+		 "    - {id: g, module: good, config: {greeting: hi}}\n"
 		 "    - id: slack\n      module: slack\n      config:\n"
 		 "        bot_token: xoxb-test\n"
 		 "        signing_secret: s3cret\n"
@@ -116,4 +117,51 @@ Test(blocking, sigterm_stops_the_server_while_calls_hang)
 		s.pid = 0;
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
+}
+
+static void *slow_call(void *arg)
+{
+	reply r = http(&s, false, "GET", "/hooks/g/slow?ms=2500", NULL, 0, NULL);
+	*(long *)arg = r.status;
+	reply_free(&r);
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+/* A plugin route that holds an HTTP worker too long once runs off the
+ * HTTP workers from then on: more slow calls than workers, and the
+ * server still answers. */
+Test(blocking, a_slow_plugin_route_is_moved_off_the_http_workers)
+{
+	reply r = http(&s, false, "GET", "/hooks/g/slow?ms=700", NULL, 0, NULL);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	reply_free(&r);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "plugin good (instance g) held an HTTP worker"),
+		  "%s", log);
+	free(log);
+	enum { N = 4 };
+	pthread_t th[N];
+	long st[N];
+	atomic_store(&finished, 0);
+	for (int i = 0; i < N; i++)
+		pthread_create(&th[i], NULL, slow_call, &st[i]);
+	usleep(300000);
+	for (int i = 0; i < 5; i++) {
+		r = http(&s, false, "GET", "/health", NULL, 0, NULL);
+		cr_expect_eq(r.status, 200);
+		reply_free(&r);
+	}
+	cr_expect_eq(atomic_load(&finished), 0,
+		     "the slow calls ended before /health was asked");
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(st[i], 200, "slow call %d: %ld", i, st[i]);
+	}
+	reply m = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	cr_expect(strstr(m.body ? m.body : "",
+			 "im_plugin_slow_routes_total{instance=\"g\"} 1"),
+		  "%s", m.body);
+	reply_free(&m);
+	cr_expect_eq(srv_stop(&s), 0);
 }
