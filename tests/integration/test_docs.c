@@ -22,10 +22,9 @@ static const char *src(void)
 	return s;
 }
 
-static char *slurp(const char *path)
+/* Everything a stream holds, NUL-terminated (malloc'd). */
+static char *read_all(FILE *f)
 {
-	FILE *f = fopen(path, "rb");
-	cr_assert(f, "cannot open %s", path);
 	char *buf = NULL;
 	size_t len = 0, cap = 0, n;
 	char chunk[4096];
@@ -38,11 +37,19 @@ static char *slurp(const char *path)
 		memcpy(buf + len, chunk, n);
 		len += n;
 	}
-	fclose(f);
 	if (!buf)
 		buf = calloc(1, 1);
 	buf[len] = '\0';
 	return buf;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert(f, "cannot open %s", path);
+	char *text = read_all(f);
+	fclose(f);
+	return text;
 }
 
 /* Runs a shell command; its stdout, and the exit status in *rc. */
@@ -50,24 +57,10 @@ static char *run(const char *cmd, int *rc)
 {
 	FILE *p = popen(cmd, "r");
 	cr_assert(p, "popen %s", cmd);
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[4096];
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			buf = realloc(buf, cap);
-			cr_assert(buf);
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
+	char *text = read_all(p);
 	int st = pclose(p);
 	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[len] = '\0';
-	return buf;
+	return text;
 }
 
 Test(docs, the_configuration_reference_is_generated_from_the_code)
