@@ -45,6 +45,7 @@ static int check_listen(const json_t *v, char *why, size_t whylen);
 static int check_listen_opt(const json_t *v, char *why, size_t whylen);
 static int check_name(const json_t *v, char *why, size_t whylen);
 static int check_nonneg(const json_t *v, char *why, size_t whylen);
+static int check_budget(const json_t *v, char *why, size_t whylen);
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const formats[] = {"text", "json", NULL};
@@ -150,6 +151,7 @@ static const skey chatops_keys[] = {
 	/* How long a chat command may run before the first answer says
 	 * "still working" (the platform's own limit is 3 s). */
 	{.name = "command_budget", .kind = SK_DURATION, .def = "1s",
+	 .check = check_budget,
 	 .doc = "A chat command answers within this time; a slower one "
 		"answers \"working on it\" and follows up with the result."},
 	/* verb -> list of user or group ids allowed to run it. */
@@ -262,6 +264,25 @@ static int check_nonneg(const json_t *v, char *why, size_t whylen)
 		return 0;
 	imc_err(why, whylen, "expected 0 or more, got %" JSON_INTEGER_FORMAT,
 		json_integer_value(v));
+	return IM_ECONFIG;
+}
+
+/* The first answer must reach the platform within its 3 s: the budget
+ * leaves room for the way there. */
+static int check_budget(const json_t *v, char *why, size_t whylen)
+{
+	double s = -1;
+	if (json_is_number(v))
+		s = json_number_value(v);
+	else if (json_is_string(v) &&
+		 im_config_parse_duration(json_string_value(v), &s) != 0)
+		return 0; /* the unit check names it */
+	if (s > 0 && s <= 2.5)
+		return 0;
+	imc_err(why, whylen,
+		"must be more than 0 and at most 2.5s (the platforms give a "
+		"command 3 s), got %g s",
+		s);
 	return IM_ECONFIG;
 }
 

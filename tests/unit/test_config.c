@@ -570,7 +570,9 @@ Test(config, checks_sizes_durations_and_addresses)
 		"server: {max_body: lots}\n", "server: {max_body: -1}\n",
 		"server: {request_timeout: soon}\n", "server: {listen: localhost}\n",
 		"server: {listen: 'a:99999'}\n", "chatops: {batch_window: true}\n",
-		"server: {threads: -2}\n",
+		"server: {threads: -2}\n", "chatops: {command_budget: 5s}\n",
+		"chatops: {command_budget: 0}\n",
+		"server: {header_timeout: never}\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		im_config *cfg = text(bad[i]);
@@ -580,7 +582,9 @@ Test(config, checks_sizes_durations_and_addresses)
 		im_config_free(cfg);
 	}
 	im_config *cfg = text("server: {max_body: 524288, listen: '[::1]:0',"
-			      " request_timeout: 2.5, metrics_listen: ''}\n");
+			      " request_timeout: 2.5, metrics_listen: '',"
+			      " header_timeout: 2s}\n"
+			      "chatops: {command_budget: 2500ms}\n");
 	cr_assert_eq(im_config_check_core(cfg, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(im_config_size(cfg, "server.max_body", 0), 524288);
 	cr_assert_float_eq(im_config_duration(cfg, "server.request_timeout", 0),
