@@ -217,14 +217,12 @@ static int status(void *ud, const im_http_request *req,
 static im_instance *find_connector(const im_snapshot *s, const char *name)
 {
 	im_instance *in = im_snapshot_find(s, name);
-	if (in && in->mod && in->mod->n_connectors)
+	if (im_instance_connector(in))
 		return in;
 	for (size_t i = 0; s && i < s->n; i++) {
-		in = s->insts[i];
-		if (in->mod && in->mod->n_connectors &&
-		    in->mod->connectors[0]->platform &&
-		    strcmp(in->mod->connectors[0]->platform, name) == 0)
-			return in;
+		const im_connector *c = im_instance_connector(s->insts[i]);
+		if (c && c->platform && strcmp(c->platform, name) == 0)
+			return s->insts[i];
 	}
 	return NULL;
 }
@@ -270,14 +268,14 @@ static void status_work(void *ud, im_http_response *resp)
 	connector_call *cc = ud;
 	im_instance *in = cc->in;
 	json_t *out = json_pack("{s:s,s:s,s:s}", "id", in->id, "platform",
-				in->mod->connectors[0]->platform, "state",
+				im_instance_connector(in)->platform, "state",
 				im_instance_state_name(in->st));
 	if (in->reason)
 		json_object_set_new(out, "reason", json_string(in->reason));
 	json_t *detail = NULL;
-	if (in->st == IM_STATE_RUNNING && in->mod->connectors[0]->status) {
+	if (in->st == IM_STATE_RUNNING && im_instance_connector(in)->status) {
 		im_plugin_call_enter(in->module_name, in->id, "status", NULL);
-		in->mod->connectors[0]->status(in->state, &detail);
+		im_instance_connector(in)->status(in->state, &detail);
 		im_plugin_call_leave();
 		if (detail)
 			json_object_set_new(out, "detail", detail);
@@ -300,10 +298,11 @@ static int connector_status(void *ud, const im_http_request *req,
 		im_buf have = {.max = 512};
 		for (size_t i = 0; s && i < s->n; i++) {
 			const im_instance *c = s->insts[i];
-			if (!c->mod || !c->mod->connectors[0])
+			const im_connector *cc = im_instance_connector(c);
+			if (!cc)
 				continue;
 			im_buf_printf(&have, "%s%s (%s)", have.len ? ", " : "",
-				      c->id, c->mod->connectors[0]->platform);
+				      c->id, cc->platform);
 		}
 		rc = im_resp_error(
 		    resp, 404, "not_found",
@@ -354,7 +353,7 @@ static int connector_notify(void *ud, const im_http_request *req,
 		rc = im_resp_error(resp, 400, "bad_request",
 				   "send {\"incident\":\"INC-n\"}");
 	} else if (!in || in->st != IM_STATE_RUNNING ||
-		   !in->mod->connectors[0]->send) {
+		   !im_instance_connector(in)->send) {
 		rc = im_resp_error(resp, 404, "not_found",
 				   "no running connector '%s' that can send", id);
 	} else if (im_inc_get(app->store, inc_id, &inc, &err) != 0) {
@@ -409,7 +408,7 @@ static void notify_work(void *ud, im_http_response *resp)
 			       .event_type = "im.test"};
 		im_send_result res = {.struct_size = sizeof(res)};
 		im_plugin_call_enter(in->module_name, in->id, "send", NULL);
-		int src = in->mod->connectors[0]->send(in->state, &msg, &res);
+		int src = im_instance_connector(in)->send(in->state, &msg, &res);
 		im_plugin_call_leave();
 		static const char *const verdicts[] = {"ok", "retry",
 						       "rate_limited",

@@ -26,7 +26,4 @@ typedef struct im_serve_opts {
  * 0 after a graceful stop, 1 when it cannot start. */
 int im_serve(const im_serve_opts *opts);
 
-/* Asks the running server (same process) to stop, as SIGTERM would. */
-void im_serve_stop(void);
-
 #endif

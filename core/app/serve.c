@@ -27,19 +27,8 @@
 #include "plugin/plugin.h"
 #include "store/store.h"
 
-static volatile sig_atomic_t stop_requested;
+static bool stop_requested; /* control thread only */
 static im_api_ctx api;
-static int stop_fd = -1;
-
-void im_serve_stop(void)
-{
-	stop_requested = 1;
-	if (stop_fd >= 0) {
-		uint64_t one = 1;
-		if (write(stop_fd, &one, sizeof(one)) < 0)
-			(void)0; /* the flag alone still stops the loop */
-	}
-}
 
 double im_app_uptime(const im_app *app)
 {
@@ -254,11 +243,10 @@ static void answer_reloads(im_app *app)
 
 static void control_loop(im_app *app, int sfd)
 {
-	struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN},
-				{.fd = app->wake_fd, .events = POLLIN},
-				{.fd = stop_fd, .events = POLLIN}};
+	struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
+				{.fd = app->wake_fd, .events = POLLIN}};
 	while (!stop_requested) {
-		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -286,7 +274,7 @@ static void control_loop(im_app *app, int sfd)
 				} else {
 					LOG_INFO("serve", "%s: stopping",
 						 strsignal((int)si.ssi_signo));
-					stop_requested = 1;
+					stop_requested = true;
 				}
 			}
 		}
@@ -401,12 +389,11 @@ int im_serve(const im_serve_opts *opts)
 	pthread_mutex_init(&app.mu, NULL);
 	pthread_cond_init(&app.cv, NULL);
 	app.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	stop_requested = 0;
+	stop_requested = false;
 	sigset_t set;
 	int sfd = setup_signals(&set);
 	im_plugin_crash_guard_install();
-	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd < 0 || app.wake_fd < 0 || stop_fd < 0) {
+	if (sfd < 0 || app.wake_fd < 0) {
 		LOG_ERROR("serve", "cannot set up signal handling: %s",
 			  strerror(errno));
 		return 1;
@@ -438,8 +425,6 @@ int im_serve(const im_serve_opts *opts)
 		pthread_join(wd, NULL);
 	}
 	close(sfd);
-	close(stop_fd);
-	stop_fd = -1;
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return rc == 0 ? 0 : 1;
 }

@@ -5,8 +5,9 @@
  * commit order) hands each committed event to im_bus_publish with its
  * timeline sequence. The bus keeps the most recent events in a ring
  * (default 4096) as immutable, reference-counted serialized JSON, and wakes
- * every waiter. Readers (SSE and WebSocket streams, later the notification
- * pipeline) pull with im_bus_read from their own cursor: the bus never
+ * every waiter. Readers (the SSE and WebSocket streams) pull with
+ * im_bus_read from their own cursor; the notification pipeline reads its
+ * outbox table and uses the bus only as a wake-up. The bus never
  * blocks on a reader and never holds per-reader queues, so a slow reader
  * cannot stall the publisher or other readers; a reader that falls behind
  * the ring gets IM_EAGAIN and must replay from the store (or be cut off).

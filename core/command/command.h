@@ -50,13 +50,6 @@ void im_command_register_metrics(void);
 /* Stops the timer thread and waits (bounded) for running commands. */
 void im_command_shutdown(void);
 
-typedef struct im_command_stats {
-	long running;   /* commands on workers now */
-	long threads;   /* worker threads */
-	long late;      /* results sent as follow-ups, since start */
-} im_command_stats;
-void im_command_stats_get(im_command_stats *out);
-
 /* --- incidents for plugins (incident_op.c) ------------------------------- */
 
 struct im_store;

@@ -365,15 +365,6 @@ void im_command_shutdown(void)
 	pthread_mutex_unlock(&mu);
 }
 
-void im_command_stats_get(im_command_stats *out)
-{
-	pthread_mutex_lock(&mu);
-	out->running = running;
-	out->threads = workers;
-	out->late = late;
-	pthread_mutex_unlock(&mu);
-}
-
 /* --- routing ------------------------------------------------------------ */
 
 /* Splits "verb rest" into a lowercase verb and the raw rest. */
@@ -568,9 +559,7 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 	j->snap = s;
 	s = NULL; /* the job holds the snapshot now */
 	j->conn = conn;
-	j->connector = conn->mod && conn->mod->n_connectors
-			   ? conn->mod->connectors[0]
-			   : NULL;
+	j->connector = im_instance_connector(conn);
 	j->cmd_inst = cin;
 	j->cmd = cmd;
 	j->first = first;

@@ -419,11 +419,6 @@ bool im_log_debug_bodies(void)
 	return atomic_load_explicit(&g_debug_bodies, memory_order_relaxed);
 }
 
-void im_log_set_debug_bodies(bool on)
-{
-	atomic_store(&g_debug_bodies, on);
-}
-
 /* ---- line building -------------------------------------------------- */
 
 static void format_ts(char out[32])

@@ -38,7 +38,6 @@ void im_log_set_level(im_log_level level);
 bool im_log_enabled(im_log_level level);
 /* CHATOPS_DEBUG: log platform request and response bodies. */
 bool im_log_debug_bodies(void);
-void im_log_set_debug_bodies(bool on);
 /* Parses "debug".."error" (case-insensitive); -1 when unknown. */
 int im_log_level_parse(const char *name);
 

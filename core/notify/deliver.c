@@ -64,18 +64,15 @@ void nt_metrics_depth(const json_t *counts)
 	json_t *n;
 	/* Platforms seen once stay listed, at 0 when their queue is empty. */
 	for (size_t k = 0; s && k < s->n; k++) {
-		const im_instance *in = s->insts[k];
-		if (in->mod && in->mod->n_connectors)
-			json_object_set_new(by,
-					    in->mod->connectors[0]->platform,
-					    json_integer(0));
+		const im_connector *c = im_instance_connector(s->insts[k]);
+		if (c)
+			json_object_set_new(by, c->platform, json_integer(0));
 	}
 	json_object_foreach(json_object_get(counts, "pending"), id, n)
 	{
-		im_instance *in = im_snapshot_find(s, id);
-		const char *p = in && in->mod && in->mod->n_connectors
-				    ? in->mod->connectors[0]->platform
-				    : "unknown";
+		const im_connector *c =
+		    im_instance_connector(im_snapshot_find(s, id));
+		const char *p = c ? c->platform : "unknown";
 		json_int_t was = json_integer_value(json_object_get(by, p));
 		json_object_set_new(by, p,
 				    json_integer(was + json_integer_value(n)));
@@ -198,9 +195,7 @@ static void attempt_run(attempt *a)
 {
 	im_snapshot *s = im_registry_acquire();
 	im_instance *in = im_snapshot_find(s, a->instance);
-	const im_connector *c = in && in->mod && in->mod->n_connectors
-				    ? in->mod->connectors[0]
-				    : NULL;
+	const im_connector *c = im_instance_connector(in);
 	a->platform = c ? c->platform : "unknown";
 	if (!in)
 		fail(a, IM_SEND_PERMANENT, "unknown_instance",

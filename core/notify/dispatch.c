@@ -100,9 +100,7 @@ static nt_inst *get_inst(const char *id)
 		return NULL;
 	}
 	im_snapshot *s = im_registry_acquire();
-	im_instance *i = im_snapshot_find(s, id);
-	const im_connector *c =
-	    i && i->mod && i->mod->n_connectors ? i->mod->connectors[0] : NULL;
+	const im_connector *c = im_instance_connector(im_snapshot_find(s, id));
 	nt_settings_rates(id, c, &in->per_channel, &in->burst, &in->global);
 	im_registry_release(s);
 	nt_bucket_init(&in->bucket, in->global, in->global, nt_mono());
@@ -326,10 +324,8 @@ static void refresh_rates(void)
 	double now = nt_mono();
 	for (nt_inst *in = D.insts; in; in = in->next) {
 		im_snapshot *s = im_registry_acquire();
-		im_instance *i = im_snapshot_find(s, in->id);
-		const im_connector *c = i && i->mod && i->mod->n_connectors
-					    ? i->mod->connectors[0]
-					    : NULL;
+		const im_connector *c =
+		    im_instance_connector(im_snapshot_find(s, in->id));
 		nt_settings_rates(in->id, c, &in->per_channel, &in->burst,
 				  &in->global);
 		im_registry_release(s);

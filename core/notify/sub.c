@@ -201,12 +201,12 @@ const char *nt_sub_instance_problem(const im_snapshot *snap,
 			 in->mod ? "" : ": its module did not load");
 		return buf;
 	}
-	if (!in->mod->connectors[0]->send) {
+	if (!im_instance_connector(in)->send) {
 		snprintf(buf, len,
 			 "connector '%.64s' (platform %.32s) cannot send "
 			 "notifications: its plugin has no send(); "
 			 "subscription skipped",
-			 id, in->mod->connectors[0]->platform);
+			 id, im_instance_connector(in)->platform);
 		return buf;
 	}
 	return NULL;

@@ -334,10 +334,7 @@ static void handle_first(void *ud, const im_invocation *inv,
 			 const json_t *reply)
 {
 	handle *h = ud;
-	const im_connector *c =
-	    h->inst->mod && h->inst->mod->n_connectors
-		? h->inst->mod->connectors[0]
-		: NULL;
+	const im_connector *c = im_instance_connector(h->inst);
 	im_http_response r = {0};
 	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, &r)
 				: IM_EUNSUPPORTED;

@@ -565,11 +565,6 @@ im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,
 	return NULL;
 }
 
-void im_module_ref(im_module *m)
-{
-	m->refs++;
-}
-
 void im_module_unref(im_module *m)
 {
 	if (!m || --m->refs > 0)

@@ -72,7 +72,6 @@ im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,
 /* Loads a module from an explicit file path (still checked). */
 im_module *im_module_load_file(const char *path, const char *name,
 			       char *err, size_t errlen);
-void im_module_ref(im_module *m);
 void im_module_unref(im_module *m);
 /* Names of every *.so in the dirs (sorted, unique), for listings. */
 json_t *im_module_scan(const im_plugin_dirs *dirs);
@@ -115,6 +114,14 @@ typedef struct im_snapshot {
 	bool retired;
 	unsigned long generation;
 } im_snapshot;
+
+/* The instance's connector component, or NULL (not loaded, or a module
+ * without one). An instance serves one connector: a module's first. */
+static inline const im_connector *im_instance_connector(const im_instance *in)
+{
+	return in && in->mod && in->mod->n_connectors ? in->mod->connectors[0]
+						      : NULL;
+}
 
 /* The host services handed to plugins (host.c). */
 const im_host *im_host_table(void);
@@ -208,9 +215,6 @@ int im_registry_hook_handler(void *ud, const struct im_http_request *req,
  * Returns IM_ENOTFOUND when no component has the verb. */
 int im_registry_invoke(const char *verb, const im_invocation *inv,
 		       im_reply *reply);
-/* Verbs of every running command component: [{verb, usage, summary,
- * instance}]. */
-json_t *im_registry_verbs(void);
 
 const char *im_instance_state_name(im_instance_state st);
 /* Any thread: sets an instance's state and reason (copied). */

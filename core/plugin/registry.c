@@ -667,29 +667,6 @@ done:
 	return rc;
 }
 
-json_t *im_registry_verbs(void)
-{
-	json_t *out = json_array();
-	im_snapshot *s = im_registry_acquire();
-	for (size_t i = 0; s && i < s->n; i++) {
-		im_instance *in = s->insts[i];
-		if (in->st != IM_STATE_RUNNING)
-			continue;
-		for (size_t c = 0; c < in->mod->n_commands; c++)
-			for (const im_command_verb *v =
-				 in->mod->commands[c]->verbs;
-			     v && v->name; v++)
-				json_array_append_new(
-				    out,
-				    json_pack("{s:s,s:s?,s:s?,s:s}", "verb",
-					      v->name, "usage", v->usage,
-					      "summary", v->summary,
-					      "instance", in->id));
-	}
-	im_registry_release(s);
-	return out;
-}
-
 const im_formatter *im_snapshot_formatter(const im_snapshot *s,
 					  const char *ext, im_instance **in)
 {
