@@ -127,6 +127,7 @@ bool nt_lane_empty(const nt_lane *l);
 typedef struct nt_settings {
 	double batch_window;  /* seconds */
 	bool window_override; /* set at runtime; wins over the config */
+	double config_window; /* chatops.batch_window, for "default" */
 	unsigned crit_mask;   /* bit n set: SEV-n is critical */
 	int workers;	      /* delivery threads */
 	int digest_max;	      /* events per digest */

@@ -73,6 +73,7 @@ int nt_settings_load(im_store *st, const im_config *cfg)
 	}
 	const json_t *rl = im_config_get(cfg, "chatops.rate_limits");
 	s.rate_limits = json_is_object(rl) ? json_deep_copy(rl) : NULL;
+	s.config_window = s.batch_window;
 	double w;
 	if (st && meta_get_window(st, &w) == 0) {
 		s.batch_window = w;
@@ -134,8 +135,9 @@ int nt_settings_set_window(im_store *st, double seconds)
 	if (seconds >= 0) {
 		cur.batch_window = seconds;
 		cur.window_override = true;
-	} else {
+	} else { /* back to the config's value, at once */
 		cur.window_override = false;
+		cur.batch_window = cur.config_window;
 	}
 	pthread_mutex_unlock(&mu);
 	return 0;

@@ -608,6 +608,14 @@ Test(notify, keeps_a_runtime_batch_window_across_restarts)
 	cr_expect_eq(
 	    run(ARGS("chatops", "configure", "--batch-window", "default")), 0);
 	cr_expect(strstr(out, "5s (from the config)"), "%s", out);
+	/* ... and in effect at once, not after the next reload. */
+	cr_expect_eq(run(ARGS("chatops", "configure", "--json")), 0);
+	j = json_loads(out, 0, NULL);
+	cr_expect_float_eq(
+	    json_number_value(json_object_get(j, "batch_window")), 5, 1e-9,
+	    "%s", out);
+	cr_expect_str_eq(sfield(j, "batch_window_source"), "config");
+	json_decref(j);
 	cr_expect_eq(
 	    run(ARGS("chatops", "configure", "--batch-window", "soon")), 1);
 	finish();
