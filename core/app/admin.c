@@ -273,7 +273,11 @@ static void status_work(void *ud, im_http_response *resp)
 	if (in->reason)
 		json_object_set_new(out, "reason", json_string(in->reason));
 	json_t *detail = NULL;
-	if (in->st == IM_STATE_RUNNING && im_instance_connector(in)->status) {
+	/* Also for an instance that failed while running (its state lives
+	 * on): what went wrong is in its status. */
+	if ((in->st == IM_STATE_RUNNING ||
+	     (in->st == IM_STATE_FAILED && in->started && in->state)) &&
+	    im_instance_connector(in)->status) {
 		im_plugin_call_enter(in->module_name, in->id, "status", NULL);
 		im_instance_connector(in)->status(in->state, &detail);
 		im_plugin_call_leave();

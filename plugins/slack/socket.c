@@ -394,6 +394,12 @@ static void *socket_main(void *arg)
 				   "Slack disabled the Socket Mode link; turn "
 				   "Socket Mode on in the app settings, then "
 				   "`im plugins reload`");
+			/* Failed, so the next reload makes a new instance (an
+			 * unchanged running one would be kept as it is). */
+			k->s->host->set_state(k->s->inst, IM_STATE_FAILED,
+					      "Slack disabled the Socket Mode "
+					      "link; turn Socket Mode on, then "
+					      "im plugins reload");
 			break;
 		}
 		if (end == LINK_REFRESH) {

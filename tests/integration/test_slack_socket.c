@@ -239,6 +239,16 @@ Test(slack_socket, stops_on_link_disabled)
 	cr_expect_eq(slack_cli(&out, args), 1, "%s", out);
 	cr_expect(strstr(out, "link_disabled"), "%s", out);
 	free(out);
+	/* The instance is failed, so the reload the message asks for makes a
+	 * new one, which connects again. */
+	const char *reload[] = {"plugins", "reload", NULL};
+	slack_cli(&out, reload);
+	free(out);
+	long long end = slack_now_ms() + 5000;
+	while (fake_slack_ws_hellos(slack_fake) < 2 && slack_now_ms() < end)
+		sleep_ms(50);
+	cr_expect_eq(fake_slack_ws_hellos(slack_fake), 2,
+		     "the reload did not reconnect the link");
 }
 
 /* --- wss:// ---------------------------------------------------------------- */
