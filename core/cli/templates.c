@@ -25,15 +25,16 @@ static void close_local(local *l)
 	im_config_free(l->cfg);
 }
 
-static int open_local(const cli_ctx *ctx, local *l)
+/* quiet: problems are printed as results (list, validate), so the log
+ * keeps to real failures unless asked; render shows warnings, such as a
+ * broken override it replaced with the default. */
+static int open_local(const cli_ctx *ctx, local *l, im_log_level quiet)
 {
 	memset(l, 0, sizeof(*l));
-	/* Problems are printed as results; keep the log to real failures
-	 * unless asked. */
 	if (getenv("LOG_LEVEL"))
 		im_log_init_env();
 	else
-		im_log_set_level(IM_LOG_ERROR);
+		im_log_set_level(quiet);
 	l->cfg = cli_load_config(ctx, false);
 	if (!l->cfg)
 		return CLI_FAIL;
@@ -64,7 +65,7 @@ static const char *str(const json_t *o, const char *k)
 int cli_templates_list(cli_ctx *ctx)
 {
 	local l;
-	if (open_local(ctx, &l) != CLI_OK)
+	if (open_local(ctx, &l, IM_LOG_ERROR) != CLI_OK)
 		return CLI_FAIL;
 	json_t *list = im_template_list(l.set);
 	if (ctx->json) {
@@ -93,7 +94,7 @@ int cli_templates_validate(cli_ctx *ctx)
 {
 	const char *platform = cli_opt_get(ctx, "platform");
 	local l;
-	if (open_local(ctx, &l) != CLI_OK)
+	if (open_local(ctx, &l, IM_LOG_ERROR) != CLI_OK)
 		return CLI_FAIL;
 	json_t *checked = NULL;
 	json_t *problems = im_template_validate(l.set, platform, &checked);
@@ -216,7 +217,7 @@ int cli_templates_render(cli_ctx *ctx)
 		 name);
 	const char *event = slash + 1;
 	local l;
-	if (open_local(ctx, &l) != CLI_OK)
+	if (open_local(ctx, &l, IM_LOG_WARN) != CLI_OK)
 		return CLI_FAIL;
 	const char *url = im_config_string(l.cfg, "server.public_url", "");
 	json_t *data = inc ? fetch_incident(ctx, inc)
