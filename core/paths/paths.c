@@ -79,8 +79,6 @@ int im_paths_get(im_path_kind kind, char *buf, size_t len)
 	case IM_PATH_CONFIG:
 		return pick(NULL, build ? "conf.d" : IM_ABS_SYSCONFDIR "/im/conf.d",
 			    buf, len);
-	case IM_PATH_STATE:
-		return pick(NULL, IM_STATEDIR, buf, len);
 	}
 	return IM_EINVAL;
 }

@@ -27,7 +27,6 @@ typedef enum im_path_kind {
 	IM_PATH_NET_MODULE, /* imnet.so */
 	IM_PATH_TEMPLATES,  /* default templates */
 	IM_PATH_CONFIG,     /* default config folder */
-	IM_PATH_STATE,      /* state folder of an installed server */
 } im_path_kind;
 
 /* The folder holding the running binary; 0 or -1 (no /proc). */
