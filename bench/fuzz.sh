@@ -44,17 +44,7 @@ done
 secs=$(awk "BEGIN{s=int($minutes*60+0.5); print (s < 1 ? 1 : s)}")
 
 # clang and its libFuzzer runtime, besides the build's own packages.
-bash scripts/deps.sh test || exit 1
-missing=()
-for p in clang-14 libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || exit 1
-fi
+bash scripts/deps.sh fuzz || exit 1
 
 B=build-fuzz
 if [ ! -f $B/build.ninja ]; then
