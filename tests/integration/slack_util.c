@@ -67,9 +67,16 @@ void slack_stop(void)
 reply slack_post(const char *path, const char *ctype, const char *body,
 		 const char *secret, long skew, const char *extra)
 {
+	return slack_post_at(path, ctype, body, secret,
+			     (long)time(NULL) + skew, extra);
+}
+
+reply slack_post_at(const char *path, const char *ctype, const char *body,
+		    const char *secret, long when, const char *extra)
+{
 	char url[256], ts[32], sig[80], h_ts[64], h_sig[128], h_ct[128];
 	snprintf(url, sizeof(url), "/hooks/slack/%s", path);
-	snprintf(ts, sizeof(ts), "%ld", (long)time(NULL) + skew);
+	snprintf(ts, sizeof(ts), "%ld", when);
 	const char *headers[5] = {0};
 	int n = 0;
 	snprintf(h_ct, sizeof(h_ct), "Content-Type: %s", ctype);

@@ -33,6 +33,9 @@ void slack_stop(void);
  * "Name: value" header or NULL. */
 reply slack_post(const char *path, const char *ctype, const char *body,
 		 const char *secret, long skew, const char *extra);
+/* The same, signed with the timestamp `when` (seconds since the epoch). */
+reply slack_post_at(const char *path, const char *ctype, const char *body,
+		    const char *secret, long when, const char *extra);
 /* A signed slash command /incident <text> from U1 in C0GENERAL whose
  * response_url is the fake's /response/<name>. */
 reply slack_command(const char *text, const char *name);

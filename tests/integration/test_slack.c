@@ -172,13 +172,11 @@ Test(slack_http, runs_the_same_signed_request_only_once)
 			   "SEV-3&user_id=U1&channel_id=C0GENERAL&"
 			   "response_url=http%3A%2F%2F127.0.0.1%3A9%2Fr";
 	/* One timestamp and body, so one signature, sent three times. */
-	time_t ts = time(NULL) - 5;
-	reply a = slack_post("commands", FORM, body, SLACK_SECRET,
-			     (long)(ts - time(NULL)), NULL);
-	reply b = slack_post("commands", FORM, body, SLACK_SECRET,
-			     (long)(ts - time(NULL)), "X-Slack-Retry-Num: 1");
-	reply c = slack_post("commands", FORM, body, SLACK_SECRET,
-			     (long)(ts - time(NULL)), NULL);
+	long ts = (long)time(NULL) - 5;
+	reply a = slack_post_at("commands", FORM, body, SLACK_SECRET, ts, NULL);
+	reply b = slack_post_at("commands", FORM, body, SLACK_SECRET, ts,
+				"X-Slack-Retry-Num: 1");
+	reply c = slack_post_at("commands", FORM, body, SLACK_SECRET, ts, NULL);
 	cr_expect_eq(a.status, 200, "%s", a.body);
 	cr_expect(strstr(a.body, "INC-1"), "%s", a.body);
 	cr_expect_eq(b.status, 200, "%s", b.body);
@@ -191,8 +189,8 @@ Test(slack_http, runs_the_same_signed_request_only_once)
 	reply_free(&b);
 	reply_free(&c);
 	/* One incident only; a new request (new timestamp) runs. */
-	reply d = slack_post("commands", FORM, body, SLACK_SECRET,
-			     (long)(ts + 1 - time(NULL)), NULL);
+	reply d = slack_post_at("commands", FORM, body, SLACK_SECRET, ts + 1,
+				NULL);
 	cr_expect(strstr(d.body, "INC-2"), "%s", d.body);
 	reply_free(&d);
 	cr_expect(slack_log_has("the same signed request again"));
