@@ -249,7 +249,6 @@ static bool connector_path(const im_http_request *req, const char *action,
 typedef struct connector_call {
 	im_snapshot *s;
 	im_instance *in;
-	im_app *app;
 	json_t *body;
 } connector_call;
 
@@ -374,7 +373,6 @@ static int connector_notify(void *ud, const im_http_request *req,
 			inc = NULL;
 			cc->s = s;
 			cc->in = in;
-			cc->app = app;
 			cc->body = body;
 			return im_resp_offload(resp, "the connector's send",
 					       CONNECTOR_DEADLINE_S, notify_work,

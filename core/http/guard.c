@@ -58,14 +58,11 @@ static bool same_addr(const struct sockaddr_storage *a,
 
 static void count_cut(const char *why)
 {
-	static const char *const labels[] = {"reason", NULL};
-	im_metric *m = im_metrics_family(
+	im_metrics_count(
 	    "im_http_connections_cut_total",
 	    "Connections closed by the guard: a request past its deadline, "
 	    "or too many unfinished requests from one address or in all",
-	    IM_METRIC_COUNTER, labels, NULL, 0);
-	const char *const v[] = {why};
-	im_metric_add(m, v, 1);
+	    "reason", why);
 }
 
 /* Shuts the connection down if its descriptor still belongs to it. */

@@ -371,6 +371,17 @@ static bool values_ok(const im_metric *m, const char *const *values)
 	return m != NULL && (m->n_labels == 0 || values != NULL);
 }
 
+void im_metrics_count(const char *name, const char *help, const char *label,
+		      const char *value)
+{
+	const char *const labels[] = {label, NULL};
+	im_metric *m = im_metrics_family(name, help, IM_METRIC_COUNTER, labels,
+					 NULL, 0);
+	const char *const v[] = {value, NULL};
+	if (m)
+		im_metric_add(m, v, 1);
+}
+
 void im_metric_add(im_metric *m, const char *const *values, double v)
 {
 	if (!values_ok(m, values) || m->kind == IM_METRIC_HISTOGRAM)

@@ -27,6 +27,10 @@ im_metric *im_metrics_family(const char *name, const char *help,
 			     im_metric_kind kind, const char *const *labels,
 			     const double *buckets, size_t n_buckets);
 void im_metric_add(im_metric *m, const char *const *values, double v);
+/* Adds 1 to counter `name` (registered on first use with `help`) in the
+ * series label=value: the one-label counters the host keeps. */
+void im_metrics_count(const char *name, const char *help, const char *label,
+		      const char *value);
 void im_metric_set(im_metric *m, const char *const *values, double v);
 void im_metric_observe(im_metric *m, const char *const *values, double v);
 /* Removes one series (e.g. an instance that is gone after a reload). */

@@ -544,14 +544,10 @@ static long long mono_ms(void)
 
 static void count_slow(const im_instance *in)
 {
-	static const char *const labels[] = {"instance", NULL};
-	im_metric *m = im_metrics_family(
-	    "im_plugin_slow_routes_total",
-	    "Route handlers that held an HTTP worker too long (the instance's "
-	    "routes then run off the HTTP workers)",
-	    IM_METRIC_COUNTER, labels, NULL, 0);
-	const char *v[] = {in->id, NULL};
-	im_metric_add(m, v, 1);
+	im_metrics_count("im_plugin_slow_routes_total",
+			 "Route handlers that held an HTTP worker too long (the "
+			 "instance's routes then run off the HTTP workers)",
+			 "instance", in->id);
 }
 
 /* Runs a route handler: inline while it is fast, offloaded once it was

@@ -101,15 +101,10 @@ static void problem(im_template_set *set, const char *fmt, ...)
 
 void tpl_count_error(const char *name)
 {
-	static const char *const labels[] = {"template", NULL};
-	im_metric *m = im_metrics_family(
-	    "im_template_errors_total",
-	    "Template compile, render or payload errors; the default "
-	    "template was used where there was one",
-	    IM_METRIC_COUNTER, labels, NULL, 0);
-	const char *v[] = {name};
-	if (m)
-		im_metric_add(m, v, 1);
+	im_metrics_count("im_template_errors_total",
+			 "Template compile, render or payload errors; the default "
+			 "template was used where there was one",
+			 "template", name);
 }
 
 /* --- partials -------------------------------------------------------- */
