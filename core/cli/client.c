@@ -70,16 +70,16 @@ static int call(const cli_ctx *ctx, bool api, const char *method,
 	base_url(ctx, url, sizeof(url), token, sizeof(token), api);
 	size_t n = strlen(url);
 	snprintf(url + n, sizeof(url) - n, "%s", path);
-	im_http_header h[4] = {{"Content-Type", "application/json"},
-			       {"X-Im-Actor", getenv("USER") ? getenv("USER")
-							      : "cli"}};
+	im_http_header h[4] = {IM_HEADER("Content-Type", "application/json"),
+			       IM_HEADER("X-Im-Actor",
+					 getenv("USER") ? getenv("USER") : "cli")};
 	size_t nh = 2;
 	if (*token) {
 		snprintf(auth, sizeof(auth), "Bearer %s", token);
-		h[nh++] = (im_http_header){"Authorization", auth};
+		h[nh++] = (im_http_header)IM_HEADER("Authorization", auth);
 	}
 	if (idem && *idem)
-		h[nh++] = (im_http_header){"Idempotency-Key", idem};
+		h[nh++] = (im_http_header)IM_HEADER("Idempotency-Key", idem);
 	im_http_call call = {
 	    .struct_size = sizeof(call),
 	    .method = method,

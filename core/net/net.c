@@ -419,8 +419,8 @@ static void deliver(struct req *r, int error, const char *text)
 				};
 			} else {
 				for (size_t i = 0; i < r->n_hdrs; i++)
-					hv[i] = (im_http_header){
-					    r->hdrs[i].name, r->hdrs[i].value};
+					hv[i] = (im_http_header)IM_HEADER(
+					    r->hdrs[i].name, r->hdrs[i].value);
 				res.headers = hv;
 				res.n_headers = r->n_hdrs;
 			}
@@ -681,6 +681,7 @@ static im_http_result *result_dup(const im_http_result *src)
 		d->headers = h;
 		for (size_t i = 0; ok && i < src->n_headers; i++) {
 			d->n_headers = i + 1;
+			h[i].struct_size = sizeof(*h);
 			h[i].name = strdup(src->headers[i].name);
 			h[i].value = strdup(src->headers[i].value);
 			ok = h[i].name && h[i].value;

@@ -248,6 +248,34 @@ static const void *copy_component(im_module *m, const im_component *c,
 
 #define V1_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
+/* Points the command copy at host copies of its verb and action tables
+ * (see tables.c). */
+static int copy_command_tables(im_module *m, im_command *cmd, char *err,
+			       size_t errlen)
+{
+	bool legacy = im_abi_legacy_tables(m->desc.abi_minor);
+	char why[200] = "";
+	im_command_verb *verbs = im_tables_verbs(cmd->verbs, legacy, why,
+						 sizeof why);
+	im_command_action *actions =
+	    verbs ? im_tables_actions(cmd->actions, legacy, why, sizeof why)
+		  : NULL;
+	if (!verbs || !actions) {
+		free(verbs);
+		snprintf(err, errlen, "%s: component '%s': %s; " FIX_REBUILD,
+			 m->path, cmd->base.name, why);
+		return IM_EINVAL;
+	}
+	cmd->verbs = verbs;
+	cmd->actions = cmd->actions ? actions : NULL;
+	if (!cmd->actions)
+		free(actions);
+	m->tables[m->n_tables++] = verbs;
+	if (cmd->actions)
+		m->tables[m->n_tables++] = actions;
+	return 0;
+}
+
 static int check_components(im_module *m, char *err, size_t errlen)
 {
 	const im_component *const *list = m->desc.components;
@@ -291,6 +319,9 @@ static int check_components(im_module *m, char *err, size_t errlen)
 			cp = copy_component(m, c, sizeof(im_command),
 					    V1_END(im_command, invoke), err,
 					    errlen, &arena, &used);
+			if (cp && copy_command_tables(m, (im_command *)cp, err,
+						      errlen))
+				return IM_EINVAL;
 			if (cp)
 				m->commands[m->n_commands++] = cp;
 			break;
@@ -361,6 +392,16 @@ static int check_desc(im_module *m, const im_plugin_desc *d, char *err,
 			 m->path, m->desc.name, m->name);
 		return IM_EINVAL;
 	}
+	char why[200] = "";
+	im_config_key *keys = im_tables_keys(m->desc.config_keys,
+					     im_abi_legacy_tables(d->abi_minor),
+					     why, sizeof why);
+	if (!keys) {
+		snprintf(err, errlen, "%s: %s; " FIX_REBUILD, m->path, why);
+		return IM_EINVAL;
+	}
+	m->desc.config_keys = keys;
+	m->tables[m->n_tables++] = keys;
 	return check_components(m, err, errlen);
 }
 
@@ -376,6 +417,8 @@ static void module_free(im_module *m)
 	if (m->dl_fd >= 0 && (unload || !m->dl))
 		close(m->dl_fd);
 	free(m->copies);
+	for (size_t i = 0; i < m->n_tables; i++)
+		free(m->tables[i]);
 	free(m->name);
 	free(m->path);
 	free(m);

@@ -47,6 +47,10 @@ typedef struct im_module {
 	const im_command *commands[8];
 	size_t n_commands;
 	void *copies; /* allocation holding the component copies */
+	/* Host copies of the key, verb and action tables (tables.c): the
+	 * descriptor's config_keys and the command copies point at them. */
+	void *tables[1 + 2 * 8];
+	size_t n_tables;
 	/* Loaded through /proc/self/fd/<dl_fd> (a file that replaced a loaded
 	 * one): the descriptor stays open while the object is loaded, so no
 	 * later module gets the same name and with it this object. -1 when
@@ -73,6 +77,17 @@ im_module *im_module_load(const im_plugin_dirs *dirs, const char *name,
 im_module *im_module_load_file(const char *path, const char *name,
 			       char *err, size_t errlen);
 void im_module_unref(im_module *m);
+
+/* tables.c: whether a plugin of this ABI minor wrote its tables in the
+ * 1.0-1.2 layout (no struct_size), and host copies of its tables in the
+ * current layout (calloc'd, ended by a zeroed entry; NULL with err). */
+bool im_abi_legacy_tables(uint16_t abi_minor);
+im_config_key *im_tables_keys(const im_config_key *keys, bool legacy,
+			      char *err, size_t errlen);
+im_command_verb *im_tables_verbs(const im_command_verb *verbs, bool legacy,
+				 char *err, size_t errlen);
+im_command_action *im_tables_actions(const im_command_action *actions,
+				     bool legacy, char *err, size_t errlen);
 /* Names of every *.so in the dirs (sorted, unique), for listings. */
 json_t *im_module_scan(const im_plugin_dirs *dirs);
 /* Module as JSON: name, version, abi, components, file, vendor, ... */

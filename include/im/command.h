@@ -25,13 +25,18 @@
 extern "C" {
 #endif
 
+/* Verb and action tables are read with the stride of their first entry's
+ * struct_size (since 1.3; plugins built against 1.0-1.2 use the layout
+ * without it and the host reads them as such). */
 typedef struct im_command_verb {
+	uint32_t struct_size; /* sizeof(im_command_verb); since 1.3 */
 	const char *name;    /* "declare" */
 	const char *usage;   /* "declare <title> [--sev SEV-n]" */
 	const char *summary; /* one line for help */
 } im_command_verb;
 
-/* A chat command (or a button press) normalized across platforms. A
+/* A chat command (or a button press) normalized across platforms (since
+ * 1.1). A
  * connector fills what its platform tells; unknown fields stay NULL. */
 struct im_invocation {
 	uint32_t struct_size;
@@ -65,10 +70,19 @@ typedef enum im_visibility {
 /* A button that runs a verb: pressing `action_id` runs `verb` with the
  * button's value as the argument text. */
 typedef struct im_command_action {
+	uint32_t struct_size;  /* sizeof(im_command_action); since 1.3 */
 	const char *action_id; /* "im_ack" */
 	const char *verb;      /* "ack" */
 } im_command_action;
 
+/* Entry initializers: IM_VERB("ack", "ack <id>", "Acknowledge"),
+ * IM_ACTION("im_ack", "ack"); end tables with {0}. */
+#define IM_VERB(name, usage, summary)                                         \
+	{ sizeof(im_command_verb), (name), (usage), (summary) }
+#define IM_ACTION(action_id, verb)                                            \
+	{ sizeof(im_command_action), (action_id), (verb) }
+
+/* The command component (since 1.1). */
 typedef struct im_command {
 	im_component base;           /* kind = IM_COMPONENT_COMMAND */
 	const im_command_verb *verbs; /* ended by {NULL} */

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-/* One message to post, or to edit when message_id is set. */
+/* One message to post, or to edit when message_id is set (since 1.2). */
 typedef struct im_send {
 	uint32_t struct_size;
 	const char *channel;      /* platform channel / conversation id */
@@ -62,6 +62,56 @@ typedef struct im_send_result {
  * the pipeline holds every channel of the instance for retry_after_s. */
 #define IM_SEND_LIMIT_GLOBAL 0x1u
 
+/* How incident text is written in this platform's markup, and the values
+ * the templates of this platform get (since 1.3). The template service
+ * escapes every string of a template's context with these rules before it
+ * renders (host-made ids, times and URLs pass unchanged when they look
+ * like one), drops control characters other than newline and tab, and
+ * never cuts a text inside what the escaping made. All lists are ended by
+ * NULL; any member may be NULL. */
+typedef struct im_platform_rules {
+	uint32_t struct_size; /* sizeof(im_platform_rules) */
+	/* ASCII characters written with a backslash before them. */
+	const char *backslash;
+	/* Pairs: an ASCII character and what it becomes ("&", "&amp;"). */
+	const char *const *replace;
+	/* Sequences that would become live markup (mentions): a zero-width
+	 * space (U+200B) goes after their first byte ("@everyone", "<@"). */
+	const char *const *defuse;
+	/* Strings that must never appear in a payload rendered from hostile
+	 * incident text unless the template writes them itself (checked by
+	 * `im chatops templates validate`): "<!channel>", "@here". */
+	const char *const *mentions;
+	/* {{severity_emoji}} and {{severity_color}}: 5 entries each, for an
+	 * unknown severity, then SEV-1 .. SEV-4. */
+	const char *const *severity_emoji;
+	const int64_t *severity_color;
+	/* Credential prefixes ("xoxb-"): any word starting with one is
+	 * redacted in every log line of the process. */
+	const char *const *secret_prefixes;
+} im_platform_rules;
+
+/* What the host lends a connector's fit_payload (since 1.3). */
+typedef struct im_payload_ops im_payload_ops;
+struct im_payload_ops {
+	uint32_t struct_size; /* sizeof(im_payload_ops) */
+	/* Set while `im chatops templates validate` runs: also report what
+	 * a cut or a default would silently repair. */
+	int validating;
+	/* Characters (not bytes) of a JSON string; 0 for anything else. */
+	size_t (*length)(const json_t *text);
+	/* Cuts JSON string `text` to at most `max` characters ending in
+	 * "…", never inside a character, an emoji sequence or an escape of
+	 * the platform rules. 1 when it cut, else 0. */
+	int (*cut)(const im_payload_ops *ops, json_t *text, size_t max);
+	/* Reports a rule the payload breaks that no cut repairs: the render
+	 * fails (delivery falls back to the default template). `near` is a
+	 * key or text to find in the template for the line number, or NULL. */
+	void (*problem)(const im_payload_ops *ops, const char *near,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	void *host_private;
+};
+
 typedef struct im_connector {
 	im_component base;    /* kind = IM_COMPONENT_CONNECTOR */
 	const char *platform; /* "slack", "teams", "discord", ... */
@@ -77,28 +127,38 @@ typedef struct im_connector {
 	 * platform's HTTP answer to the request that carried `inv`: the
 	 * result, or a "still working" note when reply.status is "working".
 	 * Runs on a host thread. May be NULL: the host then answers 200 with
-	 * the reply JSON. */
+	 * the reply JSON. Since 1.1. */
 	int (*answer)(void *state, const im_invocation *inv, const json_t *reply,
 		      im_http_response *resp);
 	/* Sends a late reply through the platform's follow-up path (Slack
 	 * response_url, Discord follow-up webhook, Teams proactive reply),
 	 * using inv->response_ref. Runs on a host worker thread; may block
 	 * on its own HTTP call. May be NULL (late results are then only
-	 * logged). */
+	 * logged). Since 1.1. */
 	int (*followup)(void *state, const im_invocation *inv,
 			const json_t *reply);
 	/* Delivers one notification, blocking until the platform answered
 	 * or the call timed out. Runs on a pipeline delivery thread, several
 	 * at once. Returns 0 with res filled (whatever the verdict), or
 	 * IM_E* when it could not even try (res->verdict says what to do).
-	 * May be NULL for connectors that only take commands. */
+	 * May be NULL for connectors that only take commands. Since 1.2. */
 	int (*send)(void *state, const im_send *msg, im_send_result *res);
 	/* Default rate limits of this platform, overridable per instance by
 	 * the pipeline's config: messages per second per channel and burst,
-	 * and a global per-instance rate (0 = none). */
+	 * a global per-instance rate (0 = none). Since 1.2. */
 	double rate_per_channel;
 	double burst_per_channel;
 	double rate_global;
+	/* Since 1.3: how context strings are escaped and what the templates
+	 * get per severity (see im_platform_rules). NULL: no escaping. */
+	const im_platform_rules *rules;
+	/* Since 1.3: holds a rendered payload (a JSON object, changed in
+	 * place) to this platform's limits: cut what a cut can repair through
+	 * ops->cut, report the rest through ops->problem. Runs on any thread,
+	 * concurrently, without instance state (templates are checked also
+	 * where no instance runs). Returns 0, or IM_E* when it could not
+	 * check at all. NULL: no limits. */
+	int (*fit_payload)(json_t *payload, const im_payload_ops *ops);
 } im_connector;
 
 #ifdef __cplusplus

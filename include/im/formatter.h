@@ -52,8 +52,8 @@ typedef struct im_formatter {
 		      const json_t *context, im_escape escape, char **out,
 		      size_t *out_len);
 	void (*release)(void *state, im_template *tpl);
-	/* Appended in ABI 1.0 after the first release: NULL when an engine
-	 * predates it (the host copies components into zeroed memory). Like
+	/* Since 1.2: NULL when an engine predates it (the host copies
+	 * components into zeroed memory). Like
 	 * compile(), with partials resolved through lookup(ud, ...); errors
 	 * inside a partial name it after the including tag's line:column.
 	 * compile() treats every partial as unknown. */

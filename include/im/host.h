@@ -24,6 +24,35 @@ extern "C" {
 
 typedef struct json_t json_t;
 
+/* A WebSocket to open (since 1.3). Everything it points to is copied by
+ * ws_open. Callbacks run on the host's network thread. */
+typedef struct im_ws_call {
+	uint32_t struct_size;          /* sizeof(im_ws_call) */
+	const char *url;               /* ws://host[:port]/path or wss:// */
+	const im_http_header *headers; /* extra handshake headers, may be NULL */
+	size_t n_headers;
+	/* PEM bundle trusted besides the system's CAs (wss://), or NULL.
+	 * The peer's certificate and host name are always checked. */
+	const char *ca_file;
+	uint32_t connect_timeout_ms; /* TCP + TLS + handshake; 0 = 10000 */
+	/* Keepalive: when nothing was heard for this long the host pings;
+	 * when another interval passes in silence it closes the link (code
+	 * 1006, "no answer to ping"). 0 = no keepalive. */
+	uint32_t ping_interval_ms;
+	size_t max_message; /* larger incoming messages close with 1009; 0 = 1 MiB */
+	size_t max_queue;   /* bytes waiting to be sent; 0 = 4 MiB */
+	/* The handshake succeeded. May be NULL. */
+	void (*on_open)(void *ud, im_ws *ws);
+	/* One whole message (fragments joined); `data` is borrowed for the
+	 * call and NUL-terminated. */
+	void (*on_message)(void *ud, im_ws *ws, int binary, const void *data,
+			   size_t len);
+	/* The link ended: the peer's close code and reason, or 1006 with
+	 * what went wrong (connect, TLS, handshake status, timeout). */
+	void (*on_close)(void *ud, im_ws *ws, int code, const char *reason);
+	void *userdata;
+} im_ws_call;
+
 /* Instance states as listed by `im plugins list`. */
 typedef enum im_instance_state {
 	IM_STATE_LOADING = 0,
@@ -110,7 +139,7 @@ typedef struct im_host {
 	void (*metric_observe)(im_metric *m, const char *const *values,
 			       double v);
 
-	/* --- deferred answers ------------------------------------------ */
+	/* --- deferred answers (since 1.1) ------------------------------ */
 	/* Turns the response into a deferred one: the route handler returns
 	 * 0 at once and the answer is sent when deferred_complete is called
 	 * (exactly once, from any thread). The connection waits meanwhile
@@ -120,17 +149,20 @@ typedef struct im_host {
 				 const char *content_type, const void *body,
 				 size_t len, const char *const *headers);
 
-	/* --- chat commands --------------------------------------------- */
-	/* For connectors: runs the invocation as a chat command (routing
-	 * the verb or button to its command component, checking the allow
-	 * lists) and answers `resp` within the command budget through the
-	 * connector's answer(); a later result goes to its followup(). Call
-	 * from a route handler and return 0 right after. */
+	/* --- chat commands (since 1.1) --------------------------------- */
+	/* Both run an invocation as a chat command: route the verb or button
+	 * to its command component, check the allow lists, give the first
+	 * answer within the command budget (the result, or "working") and
+	 * send a later result through the connector's followup(). They
+	 * differ only in where the first answer goes:
+	 * - command_handle, for HTTP platforms: into `resp`, through the
+	 *   connector's answer(). Call it from a route handler and return 0
+	 *   right after; the request is answered without holding a worker.
+	 * - command_dispatch, for sockets and gateways (no HTTP request): to
+	 *   first(ud, reply), exactly once, on a host thread (possibly inside
+	 *   this call); the reply is borrowed for that call. */
 	int (*command_handle)(im_instance *inst, const im_invocation *inv,
 			      im_http_response *resp);
-	/* The same without an HTTP request (Socket Mode, gateways): `first`
-	 * runs once, on a host thread, with the first answer (result or
-	 * "working"); a later result goes to followup(). */
 	int (*command_dispatch)(im_instance *inst, const im_invocation *inv,
 				void (*first)(void *ud, const json_t *reply),
 				void *ud);
@@ -143,7 +175,7 @@ typedef struct im_host {
 			    const char *label, const char *value,
 			    const char *style);
 
-	/* --- incidents ------------------------------------------------- */
+	/* --- incidents (since 1.1) ------------------------------------- */
 	/* Incident operations as JSON, for command components. `op`:
 	 * "declare" {fields}, "get" {id}, "list" {status,severity,service,
 	 * limit}, "transition" {id, verb, note?, duplicate_of?}, "note"
@@ -156,7 +188,7 @@ typedef struct im_host {
 	int (*incident_op)(im_instance *inst, const char *op,
 			   const json_t *args, json_t **out);
 
-	/* --- key-value store ------------------------------------------- */
+	/* --- key-value store (since 1.1) ------------------------------- */
 	/* Small per-instance values that survive restarts (e.g. which
 	 * incident a channel is bound to). get: *value is malloc'd (free()
 	 * it); IM_ENOTFOUND when absent. */
@@ -164,7 +196,7 @@ typedef struct im_host {
 	int (*kv_put)(im_instance *inst, const char *key, const char *value);
 	int (*kv_del)(im_instance *inst, const char *key);
 
-	/* --- blocking outbound HTTP -------------------------------------- */
+	/* --- blocking outbound HTTP (since 1.2) ------------------------ */
 	/* For delivery threads and follow-ups, which may block: sends and
 	 * waits. Never call it from a route handler (it would hold an HTTP
 	 * worker) or from an http_send callback (deadlock). *out is always
@@ -173,6 +205,38 @@ typedef struct im_host {
 	int (*http_fetch)(im_instance *inst, const im_http_call *call,
 			  im_http_result **out);
 	void (*http_result_free)(im_http_result *res);
+
+	/* --- typed config (since 1.3) ---------------------------------- */
+	/* Fills the plugin's own config struct `dst` (`size` bytes, zeroed
+	 * first) from the instance's validated config, through the offsets
+	 * of the module's key table (im_config_key.offset / .store). Strings
+	 * and JSON values are borrowed from the config: valid until
+	 * destroy(). Returns 0, or IM_EINVAL when a stored field does not fit
+	 * in `size` or its store does not suit the key's type (the reason is
+	 * logged). Call from create(). */
+	int (*config_fill)(im_instance *inst, void *dst, size_t size);
+
+	/* --- WebSocket client (since 1.3) ------------------------------ */
+	/* Opens a WebSocket (see im_ws_call) and returns at once. The link
+	 * lives on the host's network thread: callbacks run there, must not
+	 * block, and may call ws_send/ws_close. `*out` is the caller's
+	 * reference: release it exactly once with ws_release, from any thread
+	 * but a callback of this link. on_close always runs exactly once
+	 * after a successful ws_open, also when the connect fails or the host
+	 * stops. Reconnecting is the caller's business. Returns 0, IM_EINVAL
+	 * (bad URL or call), IM_ENOMEM or IM_EIO (no network module). */
+	int (*ws_open)(im_instance *inst, const im_ws_call *call, im_ws **out);
+	/* Queues one message (text when binary is 0, UTF-8 expected), from
+	 * any thread. IM_EAGAIN when the send queue is full (max_queue),
+	 * IM_ECANCELED once the link is closing or closed. */
+	int (*ws_send)(im_ws *ws, int binary, const void *data, size_t len);
+	/* Starts the closing handshake with `code` (1000 normal) and a
+	 * reason (may be NULL); on_close follows. Idempotent. */
+	void (*ws_close)(im_ws *ws, int code, const char *reason);
+	/* Drops the caller's reference; closes the link first (1001) when it
+	 * is still open. No callback of this link runs after it returns,
+	 * unless it is called from one (it must not be). */
+	void (*ws_release)(im_ws *ws);
 } im_host;
 
 /* True when the host's table includes `fn` (added at some minor version). */

@@ -35,10 +35,18 @@ extern "C" {
 typedef int (*im_route_fn)(void *state, const im_http_request *req,
 			   im_http_response *resp);
 
+/* One header. Arrays of headers are read with the stride of their first
+ * element's struct_size (since 1.3; plugins built against 1.0-1.2 use the
+ * layout without it and the host reads them as such). */
 typedef struct im_http_header {
-	const char *name;  /* outbound: as given; results: lowercase */
+	uint32_t struct_size; /* sizeof(im_http_header) */
+	const char *name;     /* outbound: as given; results: lowercase */
 	const char *value;
 } im_http_header;
+
+/* An im_http_header initializer: IM_HEADER("Content-Type", "text/plain"). */
+#define IM_HEADER(name, value)                                                \
+	{ sizeof(im_http_header), (name), (value) }
 
 typedef struct im_http_call {
 	uint32_t struct_size;           /* sizeof(im_http_call) */

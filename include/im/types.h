@@ -16,9 +16,22 @@ extern "C" {
 #endif
 
 /* ABI version. A plugin is accepted when its major equals the host's and its
- * minor is <= the host's. Minor bumps only append to structs. */
+ * minor is <= the host's. Minor bumps only append to structs and tables.
+ *   1.0  the first cut: logging, config, routes, outbound HTTP, metrics,
+ *        connector start/stop/status, formatter compile/render/release.
+ *   1.1  chat commands: deferred answers, command_handle/_dispatch, the
+ *        reply builder, incident_op, kv_*, im_command, connector
+ *        answer/followup.
+ *   1.2  notifications: connector send and rate limits, im_send,
+ *        im_send_result, http_fetch, formatter compile_with.
+ *   1.3  the freeze: struct_size in array elements (im_config_key,
+ *        im_command_verb, im_command_action, im_http_header), typed config
+ *        (config_fill), the WebSocket client (ws_*), platform rules and
+ *        fit_payload in im_connector.
+ * docs/abi.md states what a 1.x host promises a plugin built against any
+ * earlier 1.x. */
 #define IM_ABI_MAJOR 1
-#define IM_ABI_MINOR 0
+#define IM_ABI_MINOR 3
 
 /* First field of every plugin descriptor: "IMP1" as a little-endian word. */
 #define IM_PLUGIN_MAGIC 0x31504d49u
@@ -69,6 +82,9 @@ typedef struct im_http_deferred im_http_deferred;
 
 /* A metric family registered by a plugin; owned by the host. */
 typedef struct im_metric im_metric;
+
+/* A WebSocket link opened through im_host.ws_open (since 1.3). */
+typedef struct im_ws im_ws;
 
 /* Returns a static English name for a result code ("IM_EINVAL"). */
 #define IM_RESULT_NAMES                                                       \

@@ -18,9 +18,9 @@ typedef struct echo {
 } echo;
 
 static const im_config_key keys[] = {
-    {"prefix", IM_CFG_STRING, "\"\"", 0, "text put before every echo"},
-    {"uppercase", IM_CFG_BOOL, "false", 0, "shout the echo back"},
-    {NULL, 0, NULL, 0, NULL},
+    {IM_CONFIG_KEY_HEADER, "prefix", IM_CFG_STRING, "\"\"", 0, "text put before every echo"},
+    {IM_CONFIG_KEY_HEADER, "uppercase", IM_CFG_BOOL, "false", 0, "shout the echo back"},
+    {0},
 };
 
 static char *render(const echo *e, const char *text, size_t len)
@@ -94,8 +94,8 @@ static void destroy(void *state)
 }
 
 static const im_command_verb verbs[] = {
-    {"echo", "echo <text>", "repeat the text back"},
-    {NULL, NULL, NULL},
+    {sizeof(im_command_verb), "echo", "echo <text>", "repeat the text back"},
+    {0},
 };
 
 static const im_command command = {

@@ -8,28 +8,28 @@
 #include "ic.h"
 
 static const im_config_key keys[] = {
-    {"channel_binding", IM_CFG_BOOL, "true", 0,
+    {IM_CONFIG_KEY_HEADER, "channel_binding", IM_CFG_BOOL, "true", 0,
      "bind a channel to the incident declared in it, so commands there "
      "need no incident id"},
-    {NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static const im_command_verb verbs[] = {
-    {"declare", "declare <title> [--sev SEV-n] [--service S]",
+    {sizeof(im_command_verb), "declare", "declare <title> [--sev SEV-n] [--service S]",
      "declare an incident (binds this channel to it)"},
-    {"ack", "ack [INC-n]", "acknowledge an incident: someone is on it"},
-    {"mitigate", "mitigate [INC-n]", "mark the impact as mitigated"},
-    {"update", "update [INC-n] <text>", "add a note to the timeline"},
-    {"resolve", "resolve [INC-n] [note]", "resolve an incident"},
-    {"close", "close [INC-n]", "close a resolved incident"},
-    {"cancel", "cancel [INC-n]", "cancel an open incident declared by "
+    {sizeof(im_command_verb), "ack", "ack [INC-n]", "acknowledge an incident: someone is on it"},
+    {sizeof(im_command_verb), "mitigate", "mitigate [INC-n]", "mark the impact as mitigated"},
+    {sizeof(im_command_verb), "update", "update [INC-n] <text>", "add a note to the timeline"},
+    {sizeof(im_command_verb), "resolve", "resolve [INC-n] [note]", "resolve an incident"},
+    {sizeof(im_command_verb), "close", "close [INC-n]", "close a resolved incident"},
+    {sizeof(im_command_verb), "cancel", "cancel [INC-n]", "cancel an open incident declared by "
 				 "mistake"},
-    {"sev", "sev [INC-n] SEV-n", "change the severity (SEV-1 .. SEV-4)"},
-    {"raise", "raise [INC-n]", "raise the severity by one level"},
-    {"assign", "assign [INC-n] @user", "make someone incident commander"},
-    {"status", "status [INC-n]", "show an incident"},
-    {"list", "list [--sev SEV-n] [--service S]", "list open incidents"},
-    {NULL, NULL, NULL},
+    {sizeof(im_command_verb), "sev", "sev [INC-n] SEV-n", "change the severity (SEV-1 .. SEV-4)"},
+    {sizeof(im_command_verb), "raise", "raise [INC-n]", "raise the severity by one level"},
+    {sizeof(im_command_verb), "assign", "assign [INC-n] @user", "make someone incident commander"},
+    {sizeof(im_command_verb), "status", "status [INC-n]", "show an incident"},
+    {sizeof(im_command_verb), "list", "list [--sev SEV-n] [--service S]", "list open incidents"},
+    {0},
 };
 
 /* Parallel to verbs[]. */
@@ -44,10 +44,10 @@ _Static_assert(sizeof(handlers) / sizeof(handlers[0]) ==
 	       "one handler per verb");
 
 static const im_command_action actions[] = {
-    {"im_ack", "ack"},
-    {"im_resolve", "resolve"},
-    {"im_sev_up", "raise"},
-    {NULL, NULL},
+    {sizeof(im_command_action), "im_ack", "ack"},
+    {sizeof(im_command_action), "im_resolve", "resolve"},
+    {sizeof(im_command_action), "im_sev_up", "raise"},
+    {0},
 };
 
 static int cmd_invoke(void *state, const char *verb, const im_invocation *inv,

@@ -345,7 +345,7 @@ int slk_followup(void *state, const im_invocation *inv, const json_t *reply)
 	char *body = followup_body(reply);
 	if (!body)
 		return IM_ENOMEM;
-	im_http_header h[] = {{"Content-Type", "application/json"}};
+	im_http_header h[] = {IM_HEADER("Content-Type", "application/json")};
 	im_http_call call = {.struct_size = sizeof(call),
 			     .method = "POST",
 			     .url = inv->response_ref,
@@ -400,7 +400,7 @@ void slk_post_response_url(slk *s, const char *url, const json_t *reply)
 	}
 	c->host = s->host;
 	snprintf(c->id, sizeof(c->id), "%s", s->id);
-	im_http_header h[] = {{"Content-Type", "application/json"}};
+	im_http_header h[] = {IM_HEADER("Content-Type", "application/json")};
 	im_http_call call = {.struct_size = sizeof(call),
 			     .method = "POST",
 			     .url = url,

@@ -16,27 +16,27 @@
 #include "slack.h"
 
 static const im_config_key keys[] = {
-    {"mode", IM_CFG_STRING, "http", 0,
+    {IM_CONFIG_KEY_HEADER, "mode", IM_CFG_STRING, "http", 0,
      "http (signed requests to /hooks/<id>/...) or socket (Socket Mode)"},
-    {"bot_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+    {IM_CONFIG_KEY_HEADER, "bot_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
      "bot token xoxb-... (SLACK_BOT_TOKEN)"},
-    {"signing_secret", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+    {IM_CONFIG_KEY_HEADER, "signing_secret", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
      "signing secret that verifies Slack's requests (SLACK_SIGNING_SECRET)"},
-    {"app_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+    {IM_CONFIG_KEY_HEADER, "app_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
      "app-level token xapp-... with connections:write, for Socket Mode "
      "(SLACK_APP_TOKEN)"},
-    {"api_base_url", IM_CFG_STRING, "https://slack.com/api", 0,
+    {IM_CONFIG_KEY_HEADER, "api_base_url", IM_CFG_STRING, "https://slack.com/api", 0,
      "Web API base URL (tests point it at a fake)"},
-    {"default_channel", IM_CFG_STRING, "\"\"", 0,
+    {IM_CONFIG_KEY_HEADER, "default_channel", IM_CFG_STRING, "\"\"", 0,
      "channel id (C0123ABC) for notifications without a channel"},
-    {"notification_channels", IM_CFG_MAP, "{}", 0,
+    {IM_CONFIG_KEY_HEADER, "notification_channels", IM_CFG_MAP, "{}", 0,
      "channel id per severity, e.g. {SEV-1: C0CRITICAL}"},
-    {"tls_ca_file", IM_CFG_STRING, "\"\"", 0,
+    {IM_CONFIG_KEY_HEADER, "tls_ca_file", IM_CFG_STRING, "\"\"", 0,
      "extra CA bundle (PEM) trusted for the Socket Mode wss:// link"},
-    {"dedupe_requests", IM_CFG_BOOL, "true", 0,
+    {IM_CONFIG_KEY_HEADER, "dedupe_requests", IM_CFG_BOOL, "true", 0,
      "answer a signed request seen again within its 5-minute window (a "
      "retry or a replay) with 200 without running it again"},
-    {NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static const char *cfg_str(const json_t *cfg, const char *k)

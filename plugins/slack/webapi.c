@@ -88,9 +88,10 @@ int slk_api_call(slk *s, const char *method, const char *token,
 	if (json && !body)
 		return IM_ENOMEM;
 	im_http_header h[2] = {
-	    {"Authorization", auth},
-	    {"Content-Type", json ? "application/json; charset=utf-8"
-				  : "application/x-www-form-urlencoded"}};
+	    IM_HEADER("Authorization", auth),
+	    IM_HEADER("Content-Type",
+		      json ? "application/json; charset=utf-8"
+			   : "application/x-www-form-urlencoded")};
 	const char *payload = body ? body : form;
 	im_http_call call = {
 	    .struct_size = sizeof(call),

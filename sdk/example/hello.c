@@ -16,9 +16,9 @@ typedef struct hello {
 } hello;
 
 static const im_config_key keys[] = {
-    {"greeting", IM_CFG_STRING, "\"hello from a vendor\"", 0,
+    {IM_CONFIG_KEY_HEADER, "greeting", IM_CFG_STRING, "\"hello from a vendor\"", 0,
      "what GET /hooks/<id>/hello answers"},
-    {NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static int on_hello(void *state, const im_http_request *req,

@@ -32,16 +32,16 @@
 #define NAME "fuzz.yaml"
 
 static const im_config_key keys[] = {
-    {"mode", IM_CFG_STRING, "http", 0, "a string"},
-    {"token", IM_CFG_STRING, NULL, IM_CFG_SECRET, "a secret"},
-    {"count", IM_CFG_INT, "3", 0, "an int"},
-    {"on", IM_CFG_BOOL, "true", 0, "a bool"},
-    {"ratio", IM_CFG_NUMBER, "0.5", 0, "a number"},
-    {"wait", IM_CFG_DURATION, "250ms", 0, "a duration"},
-    {"channels", IM_CFG_LIST, "[]", 0, "a list"},
-    {"notify", IM_CFG_MAP, "{}", 0, "a map"},
-    {"prefix", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "required"},
-    {NULL, 0, NULL, 0, NULL},
+    {IM_CONFIG_KEY_HEADER, "mode", IM_CFG_STRING, "http", 0, "a string"},
+    {IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, NULL, IM_CFG_SECRET, "a secret"},
+    {IM_CONFIG_KEY_HEADER, "count", IM_CFG_INT, "3", 0, "an int"},
+    {IM_CONFIG_KEY_HEADER, "on", IM_CFG_BOOL, "true", 0, "a bool"},
+    {IM_CONFIG_KEY_HEADER, "ratio", IM_CFG_NUMBER, "0.5", 0, "a number"},
+    {IM_CONFIG_KEY_HEADER, "wait", IM_CFG_DURATION, "250ms", 0, "a duration"},
+    {IM_CONFIG_KEY_HEADER, "channels", IM_CFG_LIST, "[]", 0, "a list"},
+    {IM_CONFIG_KEY_HEADER, "notify", IM_CFG_MAP, "{}", 0, "a map"},
+    {IM_CONFIG_KEY_HEADER, "prefix", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "required"},
+    {0},
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -112,7 +112,7 @@ static int followup(void *state, const im_invocation *inv,
 	tc *t = state;
 	if (inv->response_ref && *inv->response_ref) {
 		char *s = json_dumps(reply, JSON_COMPACT);
-		im_http_header h[] = {{"Content-Type", "application/json"}};
+		im_http_header h[] = {IM_HEADER("Content-Type", "application/json")};
 		im_http_call call = {.struct_size = sizeof(call),
 				     .method = "POST",
 				     .url = inv->response_ref,
@@ -241,9 +241,9 @@ static int send_msg(void *state, const im_send *msg, im_send_result *res)
 				    json_string(msg->event_type));
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	im_http_header h[] = {{"Content-Type", "application/json"},
-			      {"X-Dedup-Key", msg->dedup_key ? msg->dedup_key
-							     : ""}};
+	im_http_header h[] = {IM_HEADER("Content-Type", "application/json"),
+			      IM_HEADER("X-Dedup-Key",
+					msg->dedup_key ? msg->dedup_key : "")};
 	im_http_call call = {.struct_size = sizeof(call),
 			     .method = msg->message_id ? "PATCH" : "POST",
 			     .url = url,
@@ -325,21 +325,21 @@ static const im_connector connector = {
 };
 
 static const im_config_key keys[] = {
-    {"base_url", IM_CFG_STRING, "\"\"", 0,
+    {IM_CONFIG_KEY_HEADER, "base_url", IM_CFG_STRING, "\"\"", 0,
      "where notifications go: <base_url>/channels/<id>/messages (empty: "
      "sends fail with a dead letter)"},
-    {"timeout", IM_CFG_DURATION, "10s", 0, "HTTP timeout of one send"},
+    {IM_CONFIG_KEY_HEADER, "timeout", IM_CFG_DURATION, "10s", 0, "HTTP timeout of one send"},
     /* Read by the host's pipeline, as for the real connectors. */
-    {"default_channel", IM_CFG_STRING, NULL, 0,
+    {IM_CONFIG_KEY_HEADER, "default_channel", IM_CFG_STRING, NULL, 0,
      "channel for incident events of severities not routed below"},
-    {"notification_channels", IM_CFG_MAP, NULL, 0,
+    {IM_CONFIG_KEY_HEADER, "notification_channels", IM_CFG_MAP, NULL, 0,
      "severity routing: {SEV-1: channel id, ...}"},
-    {NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static const im_command_verb verbs[] = {
-    {"sleep", "sleep <ms>", "sleep, then answer (for tests)"},
-    {NULL, NULL, NULL},
+    {sizeof(im_command_verb), "sleep", "sleep <ms>", "sleep, then answer (for tests)"},
+    {0},
 };
 
 static const im_command sleeper = {

@@ -618,15 +618,15 @@ Test(config, looks_up_values_by_path_with_defaults)
 /* --- plugin key tables ------------------------------------------------------ */
 
 static const im_config_key slack_keys[] = {
-	{"mode", IM_CFG_STRING, "http", 0, "http or socket"},
-	{"bot_token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED | IM_CFG_SECRET, ""},
-	{"timeout", IM_CFG_DURATION, "5s", 0, ""},
-	{"retries", IM_CFG_INT, "3", 0, ""},
-	{"verbose", IM_CFG_BOOL, "false", 0, ""},
-	{"ratio", IM_CFG_NUMBER, NULL, 0, ""},
-	{"channels", IM_CFG_LIST, "[]", 0, ""},
-	{"routes", IM_CFG_MAP, NULL, 0, ""},
-	{NULL, 0, NULL, 0, NULL},
+	{IM_CONFIG_KEY_HEADER, "mode", IM_CFG_STRING, "http", 0, "http or socket"},
+	{IM_CONFIG_KEY_HEADER, "bot_token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED | IM_CFG_SECRET, ""},
+	{IM_CONFIG_KEY_HEADER, "timeout", IM_CFG_DURATION, "5s", 0, ""},
+	{IM_CONFIG_KEY_HEADER, "retries", IM_CFG_INT, "3", 0, ""},
+	{IM_CONFIG_KEY_HEADER, "verbose", IM_CFG_BOOL, "false", 0, ""},
+	{IM_CONFIG_KEY_HEADER, "ratio", IM_CFG_NUMBER, NULL, 0, ""},
+	{IM_CONFIG_KEY_HEADER, "channels", IM_CFG_LIST, "[]", 0, ""},
+	{IM_CONFIG_KEY_HEADER, "routes", IM_CFG_MAP, NULL, 0, ""},
+	{0},
 };
 
 static const char instance_yaml[] =
@@ -737,8 +737,8 @@ Test(config, turns_numbers_into_text_for_string_keys)
 Test(config, treats_a_missing_config_block_as_empty)
 {
 	static const im_config_key keys[] = {
-		{"level", IM_CFG_STRING, "info", 0, ""},
-		{NULL, 0, NULL, 0, NULL},
+		{IM_CONFIG_KEY_HEADER, "level", IM_CFG_STRING, "info", 0, ""},
+		{0},
 	};
 	json_t *out = NULL;
 	cr_assert_eq(im_config_apply_keys(NULL, "plugins.instances[m].config",
@@ -754,12 +754,12 @@ Test(config, treats_a_missing_config_block_as_empty)
 Test(config, ignores_the_secret_flag_when_validating)
 {
 	static const im_config_key plain[] = {
-		{"token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, ""},
-		{NULL, 0, NULL, 0, NULL},
+		{IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, ""},
+		{0},
 	};
 	static const im_config_key secret[] = {
-		{"token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED | IM_CFG_SECRET, ""},
-		{NULL, 0, NULL, 0, NULL},
+		{IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, NULL, IM_CFG_REQUIRED | IM_CFG_SECRET, ""},
+		{0},
 	};
 	json_t *obj = json_pack("{ss}", "token", "s3cret"), *a, *b;
 	cr_assert_eq(im_config_apply_keys(NULL, "c", obj, plain, &a, err,

@@ -367,8 +367,8 @@ Test(net, posts_a_body_byte_for_byte_including_a_nul)
 {
 	im_net *net = start_net();
 	static const char body[] = "before\0after\xff\x01 end";
-	im_http_header h[] = {{"Content-Type", "application/octet-stream"},
-			      {"X-Custom", "custom value"}};
+	im_http_header h[] = {IM_HEADER("Content-Type", "application/octet-stream"),
+			      IM_HEADER("X-Custom", "custom value")};
 	im_http_call call = {
 	    .struct_size = sizeof(call),
 	    .method = "POST",
@@ -688,7 +688,7 @@ Test(net, copies_the_call_before_send_returns)
 	char *hname = strdup("X-Custom");
 	char *hval = strdup("abc");
 	im_http_header *h = malloc(sizeof(*h));
-	*h = (im_http_header){hname, hval};
+	*h = (im_http_header)IM_HEADER(hname, hval);
 	im_http_call *call = calloc(1, sizeof(*call));
 	*call = (im_http_call){.struct_size = sizeof(*call),
 			       .method = method,
@@ -742,12 +742,12 @@ Test(net, rejects_invalid_calls)
 	bad = call;
 	bad.method = "GET /x";
 	cr_assert_eq(im_net_send(net, &bad, count_done, NULL), IM_EINVAL);
-	im_http_header inject[] = {{"X-A", "v\r\nX-Injected: 1"}};
+	im_http_header inject[] = {IM_HEADER("X-A", "v\r\nX-Injected: 1")};
 	bad = call;
 	bad.headers = inject;
 	bad.n_headers = 1;
 	cr_assert_eq(im_net_send(net, &bad, count_done, NULL), IM_EINVAL);
-	im_http_header badname[] = {{"X A", "v"}};
+	im_http_header badname[] = {IM_HEADER("X A", "v")};
 	bad.headers = badname;
 	cr_assert_eq(im_net_send(net, &bad, count_done, NULL), IM_EINVAL);
 	bad = call;

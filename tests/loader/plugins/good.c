@@ -17,11 +17,11 @@ typedef struct good {
 } good;
 
 static const im_config_key keys[] = {
-    {"greeting", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "what /hello says"},
-    {"count", IM_CFG_INT, "3", 0, "a number"},
-    {"token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET, "a secret"},
-    {"delay", IM_CFG_DURATION, "0s", 0, "how long /slow takes"},
-    {NULL, 0, NULL, 0, NULL},
+    {IM_CONFIG_KEY_HEADER, "greeting", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "what /hello says"},
+    {IM_CONFIG_KEY_HEADER, "count", IM_CFG_INT, "3", 0, "a number"},
+    {IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET, "a secret"},
+    {IM_CONFIG_KEY_HEADER, "delay", IM_CFG_DURATION, "0s", 0, "how long /slow takes"},
+    {0},
 };
 
 static int hello(void *state, const im_http_request *req,
