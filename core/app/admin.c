@@ -212,7 +212,7 @@ static int status(void *ud, const im_http_request *req,
 }
 
 /* A connector instance by id or, failing that, the first instance of that
- * platform ("slack"), so `im connector slack status` works whatever the
+ * platform, so `im connector <platform> status` works whatever the
  * instance is called. */
 static im_instance *find_connector(const im_snapshot *s, const char *name)
 {

@@ -105,8 +105,8 @@ static const cli_command commands[] = {
      "im connector <instance|platform> status [--json]",
      "token, scopes, mode, connection and last error of a connector; exit "
      "1 when unhealthy", 2, 2, ""},
-    {"chatops slack list-channels", cli_chatops_list_channels,
-     "im chatops slack list-channels [--instance ID] [--json]",
+    {"chatops * list-channels", cli_chatops_list_channels,
+     "im chatops <platform> list-channels [--instance ID] [--json]",
      "every channel the bot sees: id, name, private, bot member, "
      "subscribed", 0, 0, "instance="},
     {"chatops test", cli_chatops_test, "im chatops test <instance> [--json]",
@@ -153,22 +153,38 @@ static void usage(FILE *f, const char *prefix)
 }
 
 /* Finds the longest command name made of the leading words. */
+/* Whether the first k+1 words spell command `name`, whose words may be
+ * "*" (any one word: "chatops * list-channels" takes the platform). */
+static bool spells(const char *name, char **words, int k, const char **star)
+{
+	const char *p = name;
+	for (int i = 0; i <= k; i++) {
+		size_t len = strcspn(p, " ");
+		if (len == 1 && *p == '*')
+			*star = words[i];
+		else if (strlen(words[i]) != len || strncmp(p, words[i], len))
+			return false;
+		p += len;
+		if (i < k && *p++ != ' ')
+			return false;
+	}
+	return *p == '\0';
+}
+
+const char *cli_command_word;
+
 static const cli_command *lookup(char **words, int n, int *used)
 {
 	const cli_command *best = NULL;
 	*used = 0;
 	for (size_t i = 0; i < N_COMMANDS; i++) {
-		char buf[128] = "";
 		for (int k = 0; k < n && k < 3; k++) {
-			if (strlen(buf) + strlen(words[k]) + 2 > sizeof(buf))
-				break;
-			if (k)
-				strcat(buf, " ");
-			strcat(buf, words[k]);
-			if (strcmp(buf, commands[i].name) == 0 &&
+			const char *star = NULL;
+			if (spells(commands[i].name, words, k, &star) &&
 			    k + 1 > *used) {
 				best = &commands[i];
 				*used = k + 1;
+				cli_command_word = star;
 			}
 		}
 	}
@@ -312,7 +328,15 @@ int im_cli_main(int argc, char **argv)
 		usage(p.help ? stdout : stderr, p.npos ? p.pos[0] : NULL);
 		rc = p.help ? CLI_OK : CLI_USAGE;
 	} else if (p.help) {
-		printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+		/* "im chatops <platform> list-channels" as typed. */
+		const char *ph = strchr(cmd->usage, '<');
+		const char *pe = ph ? strchr(ph, '>') : NULL;
+		if (cli_command_word && pe && ph - cmd->usage < 64)
+			printf("usage: %.*s%s%s\n\n%s\n",
+			       (int)(ph - cmd->usage), cmd->usage,
+			       cli_command_word, pe + 1, cmd->summary);
+		else
+			printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
 		rc = CLI_OK;
 	} else if (p.npos - used < cmd->min_args ||
 		   p.npos - used > cmd->max_args) {

@@ -96,12 +96,14 @@ int cli_chatops_subs_remove(cli_ctx *ctx);
 int cli_chatops_configure(cli_ctx *ctx);
 int cli_chatops_outbox_list(cli_ctx *ctx);
 int cli_chatops_outbox_retry(cli_ctx *ctx);
-/* slack.c: connector status and chat-platform checks */
+/* connector.c: connector status and chat-platform checks */
 int cli_connector_status(cli_ctx *ctx);
 int cli_chatops_list_channels(cli_ctx *ctx);
 int cli_chatops_test(cli_ctx *ctx);
 int cli_chatops_notify(cli_ctx *ctx);
 /* The command name being run ("incident ack"), for shared handlers. */
 extern const char *cli_current_command;
+/* The word a "*" of the command's name matched ("chatops * list-channels"). */
+extern const char *cli_command_word;
 
 #endif

@@ -41,9 +41,15 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 /* Budget (seconds, default 1) and chatops.permissions (verb -> ids;
  * borrowed, copied). Any thread; applies to new invocations. */
 void im_command_configure(double budget_s, const json_t *permissions);
-/* The store for audit events of denied commands (may be NULL). */
+/* The store for audit events of denied commands and for incident_op
+ * (may be NULL); also installs the command entries of the host table
+ * (host_entries.c). Call once at start-up, before plugins are created. */
 struct im_store;
 void im_command_bind_store(struct im_store *st);
+struct im_store *im_command_store(void);
+/* host_entries.c: puts command_handle, command_dispatch, the reply
+ * builder and incident_op into the host table (core/plugin). */
+void im_command_install_host_entries(void);
 /* Registers chatops_command_latency_seconds with its buckets, so the
  * family is listed (and right) before the first command. */
 void im_command_register_metrics(void);

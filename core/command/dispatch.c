@@ -464,6 +464,12 @@ static struct im_store *audit_store;
 void im_command_bind_store(struct im_store *st)
 {
 	audit_store = st;
+	im_command_install_host_entries();
+}
+
+struct im_store *im_command_store(void)
+{
+	return audit_store;
 }
 
 /* A denial lands on the timeline of the incident it was about, when the

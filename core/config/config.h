@@ -5,13 +5,13 @@
  * Contract: im_config objects are immutable after load and may be read from
  * any thread. Every error message has the shape
  *     <file>:<line>: <key path>: <reason>[; <what to do>]
- * e.g. "conf.d/10-slack.yaml:7: plugins.instances[slack].config.mode:
+ * e.g. "conf.d/10-chat.yaml:7: plugins.instances[chat].config.mode:
  * expected a string, got a list". Key paths use dots and, for instances,
  * [id].
  *
  * Loading rules:
  * - every *.yaml / *.yml file directly in the folder, in byte order of the
- *   name (00-server.yaml before 10-slack.yaml); none found is an error;
+ *   name (00-server.yaml before 10-chat.yaml); none found is an error;
  * - later files win key by key (mappings merge recursively; scalars and
  *   lists replace), except `plugins.instances`, which merges by `id`:
  *   an entry with a known id merges into the earlier one;
@@ -48,7 +48,7 @@ const char *im_config_dir(const im_config *cfg);
 const json_t *im_config_root(const im_config *cfg);
 /* Where the node at `path` was defined, "file:line", or NULL. `path` uses
  * the key-path syntax of error messages: "server.listen",
- * "plugins.instances[slack].config.mode", "subscriptions[0].channel". */
+ * "plugins.instances[chat].config.mode", "subscriptions[0].channel". */
 const char *im_config_where(const im_config *cfg, const char *path);
 
 /* Typed look-ups by key path; return `def` when the key is absent or null. */
@@ -74,7 +74,7 @@ void im_config_md_row(struct im_buf *b, const char *const *cells, size_t n);
  * unknown key, wrong type, missing required key. On success *out is a new
  * object with defaults filled in (durations normalised to seconds as a
  * real). `path` names the object in messages
- * ("plugins.instances[slack].config"). */
+ * ("plugins.instances[chat].config"). */
 int im_config_apply_keys(const im_config *cfg, const char *path,
 			 const json_t *obj, const im_config_key *keys,
 			 json_t **out, char *err, size_t errlen);

@@ -310,7 +310,7 @@ static int instance_path(conv *c, const imc_node *item, const char *path,
 	label = v ? imc_id_text(v) : NULL;
 	if (!label || !*label)
 		rc = fail(c, item, tmp, "missing id; every instance needs "
-			  "an id such as `id: slack`");
+			  "an id such as `id: chat-prod`");
 	else if (!(*ip = imc_path_index(path, label)))
 		rc = nomem(c);
 out:

@@ -1,5 +1,5 @@
 /*
- * Look-ups by key path ("server.listen", "plugins.instances[slack].module",
+ * Look-ups by key path ("server.listen", "plugins.instances[chat].module",
  * "subscriptions[0].channel"). Read-only, so safe from any thread.
  */
 #include <ctype.h>

@@ -181,7 +181,7 @@ static const skey subscription_keys[] = {
 	{.name = "connector", .kind = SK_STRING,
 	 .doc = "Connector instance id that posts (required)."},
 	{.name = "channel", .kind = SK_STRING,
-	 .doc = "Channel id on that platform (C0123ABC on Slack; ids, not "
+	 .doc = "Channel id on that platform (such as C0123ABC: ids, not "
 		"names) (required)."},
 	{.name = "events", .kind = SK_LIST, .elem = SK_STRING,
 	 .def = "[im.incident.*]",

@@ -45,7 +45,7 @@ typedef struct im_err {
 typedef struct im_actor {
 	const char *id;   /* "U123", "admin", token name */
 	const char *name; /* display name; may be NULL */
-	const char *via;  /* "api", "cli", "slack", ... */
+	const char *via;  /* "api", "cli", or a connector platform */
 	char id_buf[64];  /* storage for `id` when the caller builds it */
 } im_actor;
 

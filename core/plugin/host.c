@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "command/command.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -179,30 +178,174 @@ static int h_resp_header(im_http_response *resp, const char *name,
 	return im_resp_header(resp, name, value);
 }
 
-/* Checks a plugin's call and copies it into a host-sized struct (an older
- * plugin's is shorter). Returns 0, IM_EINVAL or IM_EUNSUPPORTED. */
-static int take_call(const im_http_call *call, im_http_call *c,
-		     struct im_net **net)
+/* config_fill: one key into the plugin's struct. The validated config
+ * holds text for STRING, an integer for INT, a real (seconds) for
+ * DURATION, a number for NUMBER (see core/config/keys.c). */
+static const char *store_key(const im_config_key *k, const json_t *v,
+			     char *dst)
 {
+	int64_t i;
+	double d;
+	bool b;
+	switch (k->store) {
+	case IM_STORE_STRING:
+		if (k->type != IM_CFG_STRING)
+			return "a string field needs a STRING key";
+		if (v && !json_is_string(v))
+			return "the value is not text";
+		const char *str = v ? json_string_value(v) : NULL;
+		memcpy(dst, &str, sizeof str);
+		return NULL;
+	case IM_STORE_INT:
+		if (k->type != IM_CFG_INT)
+			return "an int64_t field needs an INT key";
+		i = v ? json_integer_value(v) : 0;
+		memcpy(dst, &i, sizeof i);
+		return NULL;
+	case IM_STORE_BOOL:
+		if (k->type != IM_CFG_BOOL)
+			return "a bool field needs a BOOL key";
+		b = json_is_true(v);
+		memcpy(dst, &b, sizeof b);
+		return NULL;
+	case IM_STORE_DOUBLE:
+		if (k->type != IM_CFG_NUMBER && k->type != IM_CFG_INT &&
+		    k->type != IM_CFG_DURATION)
+			return "a double field needs a NUMBER, INT or DURATION "
+			       "key";
+		d = v ? json_number_value(v) : 0;
+		memcpy(dst, &d, sizeof d);
+		return NULL;
+	case IM_STORE_MS:
+		if (k->type != IM_CFG_DURATION)
+			return "a milliseconds field needs a DURATION key";
+		i = v ? (int64_t)(json_number_value(v) * 1000.0 + 0.5) : 0;
+		memcpy(dst, &i, sizeof i);
+		return NULL;
+	case IM_STORE_JSON:
+		memcpy(dst, &v, sizeof v);
+		return NULL;
+	default:
+		return "unknown store";
+	}
+}
+
+static size_t store_size(uint32_t store)
+{
+	switch (store) {
+	case IM_STORE_BOOL:
+		return sizeof(bool);
+	case IM_STORE_INT:
+	case IM_STORE_MS:
+		return sizeof(int64_t);
+	case IM_STORE_DOUBLE:
+		return sizeof(double);
+	default:
+		return sizeof(void *);
+	}
+}
+
+static int h_config_fill(im_instance *in, void *dst, size_t size)
+{
+	if (!in || !in->mod || !dst)
+		return IM_EINVAL;
+	memset(dst, 0, size);
+	for (const im_config_key *k = in->mod->desc.config_keys; k->name;
+	     k++) {
+		if (k->store == IM_STORE_NONE)
+			continue;
+		const char *why =
+		    k->offset > size || store_size(k->store) > size - k->offset
+			? "its field lies outside the struct"
+			: store_key(k, json_object_get(in->config, k->name),
+				    (char *)dst + k->offset);
+		if (why) {
+			LOG_ERROR("host",
+				  "plugin %s: config_fill: key '%s': %s; fix "
+				  "the key table and rebuild",
+				  in->module_name ? in->module_name : "?",
+				  k->name, why);
+			return IM_EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* 1.0-1.2 plugins wrote headers as two pointers (no struct_size). */
+typedef struct legacy_header {
+	const char *name, *value;
+} legacy_header;
+
+/* Checks a plugin's call and copies it into a host-sized struct (an older
+ * plugin's is shorter), with its headers in the current layout: entries
+ * of a 1.3+ plugin are read with the stride of the first one's
+ * struct_size. *hdrs (free it) holds them. Returns 0, IM_EINVAL or
+ * IM_EUNSUPPORTED. */
+static int take_call(const im_http_call *call, bool legacy, im_http_call *c,
+		     im_http_header **hdrs, struct im_net **net)
+{
+	*hdrs = NULL;
 	if (!call || !call->url ||
 	    call->struct_size < offsetof(im_http_call, connect_timeout_ms))
 		return IM_EINVAL;
-	if (!(*net = net_get()))
-		return IM_EUNSUPPORTED;
 	memset(c, 0, sizeof(*c));
 	memcpy(c, call,
 	       call->struct_size < sizeof(*c) ? call->struct_size : sizeof(*c));
 	c->struct_size = sizeof(*c);
+	if (c->n_headers) {
+		if (!c->headers || c->n_headers > 256)
+			return IM_EINVAL;
+		size_t stride = legacy ? sizeof(legacy_header)
+				       : c->headers[0].struct_size;
+		if (stride < (legacy ? sizeof(legacy_header)
+				     : sizeof(im_http_header)) ||
+		    stride > 1024)
+			return IM_EINVAL;
+		if (!(*hdrs = calloc(c->n_headers, sizeof(**hdrs))))
+			return IM_ENOMEM;
+		const char *p = (const char *)c->headers;
+		for (size_t i = 0; i < c->n_headers; i++, p += stride) {
+			legacy_header l;
+			if (legacy)
+				memcpy(&l, p, sizeof l);
+			else
+				memcpy(&l, p + offsetof(im_http_header, name),
+				       sizeof l);
+			(*hdrs)[i] = (im_http_header)IM_HEADER(l.name, l.value);
+		}
+		c->headers = *hdrs;
+	}
+	if (!(*net = net_get())) {
+		free(*hdrs);
+		*hdrs = NULL;
+		return IM_EUNSUPPORTED;
+	}
 	return 0;
+}
+
+static bool is_legacy(const im_instance *in)
+{
+	return in && in->mod && im_abi_legacy_tables(in->mod->desc.abi_minor);
+}
+
+static int http_send(im_instance *in, const im_http_call *call,
+		     im_http_done_fn done, void *ud)
+{
+	im_http_call c;
+	im_http_header *hdrs;
+	struct im_net *net;
+	int rc = done ? take_call(call, is_legacy(in), &c, &hdrs, &net)
+		      : IM_EINVAL;
+	if (!rc)
+		rc = im_net_send(net, &c, done, ud);
+	free(hdrs);
+	return rc;
 }
 
 static int h_http_send(im_instance *in, const im_http_call *call,
 		       im_http_done_fn done, void *ud)
 {
-	im_http_call c;
-	struct im_net *net;
-	int rc = done ? take_call(call, &c, &net) : IM_EINVAL;
-	return rc ? rc : im_net_send(net, &c, done, ud);
+	return http_send(in, call, done, ud);
 }
 
 static int h_http_fetch(im_instance *in, const im_http_call *call,
@@ -222,9 +365,97 @@ static int h_http_fetch(im_instance *in, const im_http_call *call,
 		return IM_EINVAL;
 	}
 	im_http_call c;
+	im_http_header *hdrs;
 	struct im_net *net;
-	int rc = take_call(call, &c, &net);
-	return rc ? rc : im_net_send_sync(net, &c, out);
+	int rc = take_call(call, is_legacy(in), &c, &hdrs, &net);
+	if (!rc)
+		rc = im_net_send_sync(net, &c, out);
+	free(hdrs);
+	return rc;
+}
+
+/* --- results for 1.0-1.2 plugins: headers in their layout ------------- */
+
+typedef struct legacy_result {
+	im_http_result pub; /* what the plugin sees */
+	im_http_result *orig;
+	legacy_header hdrs[];
+} legacy_result;
+
+static legacy_result *legacy_wrap(const im_http_result *res)
+{
+	size_t n = res ? res->n_headers : 0;
+	legacy_result *w = calloc(1, sizeof(*w) + n * sizeof(legacy_header));
+	if (!w)
+		return NULL;
+	w->pub = *res;
+	for (size_t i = 0; i < n; i++)
+		w->hdrs[i] = (legacy_header){res->headers[i].name,
+					     res->headers[i].value};
+	w->pub.headers = (const im_http_header *)(void *)w->hdrs;
+	return w;
+}
+
+typedef struct legacy_call {
+	im_http_done_fn done;
+	void *ud;
+} legacy_call;
+
+static void legacy_done(void *ud, const im_http_result *res)
+{
+	legacy_call lc = *(legacy_call *)ud;
+	free(ud);
+	legacy_result *w = legacy_wrap(res);
+	if (w) {
+		lc.done(lc.ud, &w->pub);
+		free(w);
+		return;
+	}
+	im_http_result oom = {.struct_size = sizeof(oom),
+			      .error = IM_EIO,
+			      .error_text = "out of memory",
+			      .body = ""};
+	lc.done(lc.ud, &oom);
+}
+
+static int legacy_http_send(im_instance *in, const im_http_call *call,
+			    im_http_done_fn done, void *ud)
+{
+	legacy_call *lc = done ? malloc(sizeof(*lc)) : NULL;
+	if (!lc)
+		return done ? IM_ENOMEM : IM_EINVAL;
+	*lc = (legacy_call){done, ud};
+	int rc = http_send(in, call, legacy_done, lc);
+	if (rc)
+		free(lc);
+	return rc;
+}
+
+static int legacy_http_fetch(im_instance *in, const im_http_call *call,
+			     im_http_result **out)
+{
+	im_http_result *res = NULL;
+	int rc = h_http_fetch(in, call, out ? &res : NULL);
+	if (!res)
+		return rc;
+	legacy_result *w = legacy_wrap(res);
+	if (!w) {
+		im_net_result_free(res);
+		*out = NULL;
+		return IM_ENOMEM;
+	}
+	w->orig = res;
+	*out = &w->pub;
+	return rc;
+}
+
+static void legacy_http_result_free(im_http_result *res)
+{
+	if (!res)
+		return;
+	legacy_result *w = (legacy_result *)(void *)res;
+	im_net_result_free(w->orig);
+	free(w);
 }
 
 static void h_http_result_free(im_http_result *res)
@@ -260,118 +491,6 @@ static void h_metric_observe(im_metric *m, const char *const *v, double x)
 		im_metric_observe(m, v, x);
 }
 
-static int h_reply_text(im_reply *r, const char *md)
-{
-	return im_reply_set_text(r, md);
-}
-
-static int h_reply_visibility(im_reply *r, int v)
-{
-	return im_reply_set_visibility(r, v);
-}
-
-static int h_reply_field(im_reply *r, const char *t, const char *v, int s)
-{
-	return im_reply_add_field(r, t, v, s);
-}
-
-static int h_reply_action(im_reply *r, const char *id, const char *label,
-			  const char *value, const char *style)
-{
-	return im_reply_add_action(r, id, label, value, style);
-}
-
-/* command_dispatch for plugins: their callback has no invocation. */
-typedef struct first_thunk {
-	void (*first)(void *ud, const json_t *reply);
-	void *ud;
-} first_thunk;
-
-static void thunk_first(void *ud, const im_invocation *inv,
-			const json_t *reply)
-{
-	first_thunk *t = ud;
-	t->first(t->ud, reply);
-	free(t);
-}
-
-static int h_command_dispatch(im_instance *in, const im_invocation *inv,
-			      void (*first)(void *, const json_t *), void *ud)
-{
-	if (!in || !inv || !first)
-		return IM_EINVAL;
-	first_thunk *t = malloc(sizeof(*t));
-	if (!t)
-		return IM_ENOMEM;
-	*t = (first_thunk){first, ud};
-	int rc = im_command_dispatch(in, inv, thunk_first, t);
-	if (rc != 0)
-		free(t);
-	return rc;
-}
-
-/* command_handle: the first answer completes the deferred HTTP answer,
- * shaped by the connector's answer(). */
-typedef struct handle {
-	im_http_deferred *d;
-	im_instance *inst;
-} handle;
-
-static void complete_from(im_http_deferred *d, im_http_response *r)
-{
-	const char *hdrs[33];
-	size_t n = 0;
-	for (im_http_hdr_node *h = r->headers; h && n < 31; h = h->next) {
-		hdrs[n++] = h->name;
-		hdrs[n++] = h->value;
-	}
-	hdrs[n] = NULL;
-	im_deferred_complete(d, r->status, r->content_type, r->body,
-			     r->body_len, hdrs);
-}
-
-static void handle_first(void *ud, const im_invocation *inv,
-			 const json_t *reply)
-{
-	handle *h = ud;
-	const im_connector *c = im_instance_connector(h->inst);
-	im_http_response r = {0};
-	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, &r)
-				: IM_EUNSUPPORTED;
-	if (rc != 0 || r.status == 0) {
-		im_http_response_clear(&r);
-		im_resp_json(&r, 200, json_deep_copy(reply));
-	}
-	complete_from(h->d, &r);
-	im_http_response_clear(&r);
-	free(h);
-}
-
-static int h_command_handle(im_instance *in, const im_invocation *inv,
-			    im_http_response *resp)
-{
-	if (!in || !inv || !resp)
-		return IM_EINVAL;
-	handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return IM_ENOMEM;
-	h->inst = in;
-	h->d = im_resp_defer(resp);
-	if (!h->d) {
-		free(h);
-		return IM_ENOMEM;
-	}
-	int rc = im_command_dispatch(in, inv, handle_first, h);
-	if (rc != 0) {
-		/* No first answer will come: answer the request here. */
-		const char *msg = "{\"text\":\"the command could not be started\"}";
-		im_deferred_complete(h->d, 503, "application/json", msg,
-				     strlen(msg), NULL);
-		free(h);
-	}
-	return 0;
-}
-
 static im_http_deferred *h_resp_defer(im_http_response *resp)
 {
 	return resp ? im_resp_defer(resp) : NULL;
@@ -384,17 +503,6 @@ static int h_deferred_complete(im_http_deferred *d, int status,
 	if (!d || status < 100 || status > 599 || (len && !body))
 		return IM_EINVAL;
 	return im_deferred_complete(d, status, ctype, body, len, headers);
-}
-
-static int h_incident_op(im_instance *in, const char *op, const json_t *args,
-			 json_t **out)
-{
-	if (!out)
-		return IM_EINVAL;
-	*out = NULL;
-	if (!host_store)
-		return IM_EUNSUPPORTED;
-	return im_incident_op(host_store, op, args, out);
 }
 
 static int h_kv_get(im_instance *in, const char *key, char **value)
@@ -428,47 +536,57 @@ static int h_kv_del(im_instance *in, const char *key)
 	return im_store_kv_del(host_store, in->id, key);
 }
 
-static const im_host table = {
-    .struct_size = sizeof(im_host),
-    .abi_major = IM_ABI_MAJOR,
-    .abi_minor = IM_ABI_MINOR,
-    .log = h_log,
-    .logv = h_logv,
-    .log_enabled = h_log_enabled,
-    .instance_id = h_instance_id,
-    .config = h_config,
-    .set_state = h_set_state,
-    .set_connected = h_set_connected,
-    .route_add = h_route_add,
-    .req_method = h_req_method,
-    .req_path = h_req_path,
-    .req_header = h_req_header,
-    .req_query = h_req_query,
-    .req_body = h_req_body,
-    .resp_set = h_resp_set,
-    .resp_header = h_resp_header,
+#define HOST_ENTRIES                                                          \
+	.struct_size = sizeof(im_host), .abi_major = IM_ABI_MAJOR,            \
+	.abi_minor = IM_ABI_MINOR, .log = h_log, .logv = h_logv,              \
+	.log_enabled = h_log_enabled, .instance_id = h_instance_id,           \
+	.config = h_config, .set_state = h_set_state,                         \
+	.set_connected = h_set_connected, .route_add = h_route_add,           \
+	.req_method = h_req_method, .req_path = h_req_path,                   \
+	.req_header = h_req_header, .req_query = h_req_query,                 \
+	.req_body = h_req_body, .resp_set = h_resp_set,                       \
+	.resp_header = h_resp_header, .metric = h_metric,                     \
+	.metric_add = h_metric_add, .metric_set = h_metric_set,               \
+	.metric_observe = h_metric_observe, .resp_defer = h_resp_defer,       \
+	.deferred_complete = h_deferred_complete, .kv_get = h_kv_get,         \
+	.kv_put = h_kv_put, .kv_del = h_kv_del, .config_fill = h_config_fill
+
+/* The tables plugins get: one for 1.3+, one for 1.0-1.2 plugins (their
+ * result headers in the old layout). The command entries come from
+ * core/command through im_host_install_commands, before any plugin is
+ * created; after that both tables are read-only. */
+static im_host table = {
+    HOST_ENTRIES,
     .http_send = h_http_send,
-    .metric = h_metric,
-    .metric_add = h_metric_add,
-    .metric_set = h_metric_set,
-    .metric_observe = h_metric_observe,
-    .reply_text = h_reply_text,
-    .reply_visibility = h_reply_visibility,
-    .reply_field = h_reply_field,
-    .reply_action = h_reply_action,
-    .resp_defer = h_resp_defer,
-    .deferred_complete = h_deferred_complete,
-    .command_handle = h_command_handle,
-    .command_dispatch = h_command_dispatch,
-    .incident_op = h_incident_op,
-    .kv_get = h_kv_get,
-    .kv_put = h_kv_put,
-    .kv_del = h_kv_del,
     .http_fetch = h_http_fetch,
     .http_result_free = h_http_result_free,
 };
+static im_host legacy_table = {
+    HOST_ENTRIES,
+    .http_send = legacy_http_send,
+    .http_fetch = legacy_http_fetch,
+    .http_result_free = legacy_http_result_free,
+};
 
-const im_host *im_host_table(void)
+void im_host_install_commands(const im_host_commands *c)
 {
-	return &table;
+	static const im_host_commands none;
+	if (!c)
+		c = &none;
+	im_host *t[] = {&table, &legacy_table};
+	for (size_t i = 0; i < 2; i++) {
+		t[i]->command_handle = c->command_handle;
+		t[i]->command_dispatch = c->command_dispatch;
+		t[i]->reply_text = c->reply_text;
+		t[i]->reply_visibility = c->reply_visibility;
+		t[i]->reply_field = c->reply_field;
+		t[i]->reply_action = c->reply_action;
+		t[i]->incident_op = c->incident_op;
+	}
+}
+
+const im_host *im_host_table(const im_module *m)
+{
+	return m && im_abi_legacy_tables(m->desc.abi_minor) ? &legacy_table
+							    : &table;
 }

@@ -31,7 +31,7 @@
 typedef struct im_module {
 	struct im_module *next; /* in the module cache */
 	int refs;
-	char *name;  /* "slack" */
+	char *name;  /* "echo" */
 	char *path;  /* resolved file path */
 	dev_t dev;
 	ino_t ino;
@@ -139,7 +139,25 @@ static inline const im_connector *im_instance_connector(const im_instance *in)
 }
 
 /* The host services handed to plugins (host.c). */
-const im_host *im_host_table(void);
+/* The host table for a plugin of module `m` (its ABI minor decides the
+ * layout of HTTP result headers it reads). */
+const im_host *im_host_table(const im_module *m);
+
+/* The chat-command entries of the host table. They belong to
+ * core/command (they route through the registry, which lives here), so
+ * core/command installs them at start-up, before any plugin is created;
+ * until then they are NULL (IM_HOST_HAS says so). This is the only way
+ * core/plugin reaches command code. */
+typedef struct im_host_commands {
+	__typeof__(((im_host *)0)->command_handle) command_handle;
+	__typeof__(((im_host *)0)->command_dispatch) command_dispatch;
+	__typeof__(((im_host *)0)->reply_text) reply_text;
+	__typeof__(((im_host *)0)->reply_visibility) reply_visibility;
+	__typeof__(((im_host *)0)->reply_field) reply_field;
+	__typeof__(((im_host *)0)->reply_action) reply_action;
+	__typeof__(((im_host *)0)->incident_op) incident_op;
+} im_host_commands;
+void im_host_install_commands(const im_host_commands *c);
 /* Sets what the host table reaches (the store) and allows outbound HTTP;
  * the network thread starts on first use. unbind stops it (cancelling
  * pending requests) and is called at shutdown, after the instances are
@@ -152,8 +170,8 @@ void im_host_unbind(void);
 void im_host_isolate(void);
 
 /* crash.c: while a thread runs plugin code it names the call, so a fatal
- * signal leaves "FATAL [core:plugin] SIGSEGV in plugin slack (instance
- * slack) during route POST commands" on stderr before the process dies
+ * signal leaves "FATAL [core:plugin] SIGSEGV in plugin chat (instance
+ * chat-prod) during route POST commands" on stderr before the process dies
  * (the previous handler, e.g. a sanitizer's, still runs after it).
  * install: once, at start (serve). Strings are borrowed for the call. */
 typedef struct im_plugin_call {

@@ -141,7 +141,7 @@ static int create_instance(im_instance *in)
 {
 	const im_plugin_desc *d = &in->mod->desc;
 	in->creating = true;
-	int rc = d->create(im_host_table(), in, in->config, &in->state);
+	int rc = d->create(im_host_table(in->mod), in, in->config, &in->state);
 	in->creating = false;
 	if (rc == IM_EUNCONFIGURED) {
 		if (in->st != IM_STATE_UNCONFIGURED)

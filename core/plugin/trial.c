@@ -61,7 +61,7 @@ static void child(int wfd, const im_config *cfg, const im_plugin_dirs *dirs,
 				  .module_name = (char *)mod, .mod = m,
 				  .config = conf, .creating = true};
 		void *state = NULL;
-		m->desc.create(im_host_table(), &in, conf, &state);
+		m->desc.create(im_host_table(m), &in, conf, &state);
 	}
 	if (write(wfd, ".\n", 2) < 0)
 		_exit(3);

@@ -8,10 +8,10 @@
 
 #include <im/im.h>
 
-Test(abi, version_is_1_0)
+Test(abi, version_is_1_3)
 {
 	cr_expect_eq(IM_ABI_MAJOR, 1);
-	cr_expect_eq(IM_ABI_MINOR, 0);
+	cr_expect_eq(IM_ABI_MINOR, 3);
 	cr_expect_eq(IM_PLUGIN_MAGIC, 0x31504d49u);
 }
 
@@ -77,17 +77,22 @@ Test(abi, component_header_layout_is_pinned)
 
 Test(abi, config_key_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_config_key), 40);
-	cr_expect_eq(offsetof(im_config_key, name), 0);
-	cr_expect_eq(offsetof(im_config_key, type), 8);
-	cr_expect_eq(offsetof(im_config_key, default_value), 16);
-	cr_expect_eq(offsetof(im_config_key, flags), 24);
-	cr_expect_eq(offsetof(im_config_key, description), 32);
+	cr_expect_eq(sizeof(im_config_key), 64);
+	cr_expect_eq(offsetof(im_config_key, struct_size), 0);
+	cr_expect_eq(offsetof(im_config_key, name), 8);
+	cr_expect_eq(offsetof(im_config_key, type), 16);
+	cr_expect_eq(offsetof(im_config_key, default_value), 24);
+	cr_expect_eq(offsetof(im_config_key, flags), 32);
+	cr_expect_eq(offsetof(im_config_key, description), 40);
+	cr_expect_eq(offsetof(im_config_key, offset), 48);
+	cr_expect_eq(offsetof(im_config_key, store), 56);
+	cr_expect_eq(IM_STORE_STRING, 1);
+	cr_expect_eq(IM_STORE_JSON, 6);
 }
 
 Test(abi, host_table_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_host), 280);
+	cr_expect_eq(sizeof(im_host), 320);
 	cr_expect_eq(offsetof(im_host, struct_size), 0);
 	cr_expect_eq(offsetof(im_host, abi_major), 4);
 	cr_expect_eq(offsetof(im_host, abi_minor), 6);
@@ -125,6 +130,29 @@ Test(abi, host_table_layout_is_pinned)
 	cr_expect_eq(offsetof(im_host, kv_del), 256);
 	cr_expect_eq(offsetof(im_host, http_fetch), 264);
 	cr_expect_eq(offsetof(im_host, http_result_free), 272);
+	cr_expect_eq(offsetof(im_host, config_fill), 280);
+	cr_expect_eq(offsetof(im_host, ws_open), 288);
+	cr_expect_eq(offsetof(im_host, ws_send), 296);
+	cr_expect_eq(offsetof(im_host, ws_close), 304);
+	cr_expect_eq(offsetof(im_host, ws_release), 312);
+}
+
+Test(abi, ws_call_layout_is_pinned)
+{
+	cr_expect_eq(sizeof(im_ws_call), 96);
+	cr_expect_eq(offsetof(im_ws_call, struct_size), 0);
+	cr_expect_eq(offsetof(im_ws_call, url), 8);
+	cr_expect_eq(offsetof(im_ws_call, headers), 16);
+	cr_expect_eq(offsetof(im_ws_call, n_headers), 24);
+	cr_expect_eq(offsetof(im_ws_call, ca_file), 32);
+	cr_expect_eq(offsetof(im_ws_call, connect_timeout_ms), 40);
+	cr_expect_eq(offsetof(im_ws_call, ping_interval_ms), 44);
+	cr_expect_eq(offsetof(im_ws_call, max_message), 48);
+	cr_expect_eq(offsetof(im_ws_call, max_queue), 56);
+	cr_expect_eq(offsetof(im_ws_call, on_open), 64);
+	cr_expect_eq(offsetof(im_ws_call, on_message), 72);
+	cr_expect_eq(offsetof(im_ws_call, on_close), 80);
+	cr_expect_eq(offsetof(im_ws_call, userdata), 88);
 }
 
 Test(abi, http_call_layout_is_pinned)
@@ -153,12 +181,31 @@ Test(abi, http_result_layout_is_pinned)
 	cr_expect_eq(offsetof(im_http_result, body), 40);
 	cr_expect_eq(offsetof(im_http_result, body_len), 48);
 	cr_expect_eq(offsetof(im_http_result, elapsed_s), 56);
-	cr_expect_eq(sizeof(im_http_header), 16);
+	cr_expect_eq(sizeof(im_http_header), 24);
+	cr_expect_eq(offsetof(im_http_header, struct_size), 0);
+	cr_expect_eq(offsetof(im_http_header, name), 8);
+	cr_expect_eq(offsetof(im_http_header, value), 16);
 }
 
 Test(abi, connector_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_connector), 96);
+	cr_expect_eq(sizeof(im_connector), 112);
+	cr_expect_eq(offsetof(im_connector, rules), 96);
+	cr_expect_eq(offsetof(im_connector, fit_payload), 104);
+	cr_expect_eq(sizeof(im_platform_rules), 64);
+	cr_expect_eq(offsetof(im_platform_rules, backslash), 8);
+	cr_expect_eq(offsetof(im_platform_rules, replace), 16);
+	cr_expect_eq(offsetof(im_platform_rules, defuse), 24);
+	cr_expect_eq(offsetof(im_platform_rules, mentions), 32);
+	cr_expect_eq(offsetof(im_platform_rules, severity_emoji), 40);
+	cr_expect_eq(offsetof(im_platform_rules, severity_color), 48);
+	cr_expect_eq(offsetof(im_platform_rules, secret_prefixes), 56);
+	cr_expect_eq(sizeof(im_payload_ops), 40);
+	cr_expect_eq(offsetof(im_payload_ops, validating), 4);
+	cr_expect_eq(offsetof(im_payload_ops, length), 8);
+	cr_expect_eq(offsetof(im_payload_ops, cut), 16);
+	cr_expect_eq(offsetof(im_payload_ops, problem), 24);
+	cr_expect_eq(offsetof(im_payload_ops, host_private), 32);
 	cr_expect_eq(offsetof(im_connector, base), 0);
 	cr_expect_eq(offsetof(im_connector, platform), 16);
 	cr_expect_eq(offsetof(im_connector, start), 24);
@@ -204,8 +251,15 @@ Test(abi, command_layouts_are_pinned)
 	cr_expect_eq(offsetof(im_command, verbs), 16);
 	cr_expect_eq(offsetof(im_command, invoke), 24);
 	cr_expect_eq(offsetof(im_command, actions), 32);
-	cr_expect_eq(sizeof(im_command_verb), 24);
-	cr_expect_eq(sizeof(im_command_action), 16);
+	cr_expect_eq(sizeof(im_command_verb), 32);
+	cr_expect_eq(offsetof(im_command_verb, struct_size), 0);
+	cr_expect_eq(offsetof(im_command_verb, name), 8);
+	cr_expect_eq(offsetof(im_command_verb, usage), 16);
+	cr_expect_eq(offsetof(im_command_verb, summary), 24);
+	cr_expect_eq(sizeof(im_command_action), 24);
+	cr_expect_eq(offsetof(im_command_action, struct_size), 0);
+	cr_expect_eq(offsetof(im_command_action, action_id), 8);
+	cr_expect_eq(offsetof(im_command_action, verb), 16);
 	cr_expect_eq(sizeof(im_invocation), 104);
 	cr_expect_eq(offsetof(im_invocation, platform), 8);
 	cr_expect_eq(offsetof(im_invocation, instance), 16);

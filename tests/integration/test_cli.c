@@ -1,9 +1,12 @@
 /* The `im` command line against a real server and real config folders. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+
+#include <im/types.h>
 
 #include "harness.h"
 
@@ -32,7 +35,10 @@ Test(cli, prints_the_version)
 {
 	char *out, *err;
 	cr_expect_eq(cli(&s, &out, &err, ARGS("version")), 0);
-	cr_expect(strstr(out, "im 0.1.0 (plugin ABI 1.0)"), "%s", out);
+	char want[64];
+	snprintf(want, sizeof want, "im 0.1.0 (plugin ABI %d.%d)",
+		 IM_ABI_MAJOR, IM_ABI_MINOR);
+	cr_expect(strstr(out, want), "%s", out);
 	free(out);
 	free(err);
 	cr_expect_eq(cli(&s, &out, &err, ARGS("--version")), 0);

@@ -84,7 +84,9 @@ Test(loader, loads_a_good_plugin_and_reads_its_descriptor)
 	cr_expect_eq(m->n_connectors, 1);
 	cr_expect_str_eq(m->connectors[0]->platform, "test");
 	json_t *d = im_module_describe(m);
-	cr_expect_str_eq(json_string_value(json_object_get(d, "abi")), "1.0");
+	char abi[16];
+	snprintf(abi, sizeof abi, "%d.%d", IM_ABI_MAJOR, IM_ABI_MINOR);
+	cr_expect_str_eq(json_string_value(json_object_get(d, "abi")), abi);
 	json_decref(d);
 	im_module_unref(m);
 }
@@ -112,13 +114,19 @@ static void expect_refused(const char *name, const char *needle)
 
 Test(loader, refuses_a_wrong_major_version_and_says_to_rebuild)
 {
-	expect_refused("bad_major", "built for plugin ABI 2.0");
+	char want[64];
+	snprintf(want, sizeof want, "built for plugin ABI %d.%d",
+		 IM_ABI_MAJOR + 1, IM_ABI_MINOR);
+	expect_refused("bad_major", want);
 	expect_refused("bad_major", "rebuild the plugin");
 }
 
 Test(loader, refuses_a_newer_minor_version_and_says_to_upgrade)
 {
-	expect_refused("newer_minor", "needs plugin ABI 1.1");
+	char want[64];
+	snprintf(want, sizeof want, "needs plugin ABI %d.%d", IM_ABI_MAJOR,
+		 IM_ABI_MINOR + 1);
+	expect_refused("newer_minor", want);
 	expect_refused("newer_minor", "upgrade im");
 }
 
@@ -398,6 +406,68 @@ Test(registry, fills_defaults_from_the_key_table)
 	im_registry_swap(s);
 	im_registry_shutdown();
 	im_config_free(c);
+}
+
+Test(registry, fills_the_plugins_typed_config_struct)
+{
+	im_config *c = config("plugins:\n  dirs: [\"%s\"]\n  instances:\n"
+			      "    - {id: g, module: good, config: {greeting: "
+			      "hi, delay: 1.5s, token: t0k}}\n",
+			      plugdir);
+	char err[1024] = "";
+	im_snapshot *s = im_registry_build(c, err, sizeof(err));
+	cr_assert(s, "%s", err);
+	im_instance *in = im_snapshot_find(s, "g");
+	const im_connector *conn = im_instance_connector(in);
+	cr_assert(conn && conn->status);
+	json_t *st = NULL;
+	cr_assert_eq(conn->status(in->state, &st), 0);
+	json_t *typed = json_object_get(st, "typed");
+	cr_expect_str_eq(json_string_value(json_object_get(typed, "greeting")),
+			 "hi");
+	cr_expect_eq(json_integer_value(json_object_get(typed, "count")), 3);
+	cr_expect_str_eq(json_string_value(json_object_get(typed, "token")),
+			 "t0k");
+	cr_expect_eq(json_integer_value(json_object_get(typed, "delay_ms")),
+		     1500);
+	json_decref(st);
+	im_registry_swap(s);
+	im_registry_shutdown();
+	im_config_free(c);
+}
+
+Test(loader, reads_the_tables_of_a_plugin_built_against_1_0)
+{
+	char err[1024] = "";
+	im_module *m = load("legacy10", err, sizeof(err));
+	cr_assert(m, "%s", err);
+	const im_config_key *k = m->desc.config_keys;
+	cr_assert(k);
+	cr_expect_eq(k[0].struct_size, sizeof(im_config_key));
+	cr_expect_str_eq(k[0].name, "channel");
+	cr_expect_eq(k[0].type, IM_CFG_STRING);
+	cr_expect_str_eq(k[0].default_value, "general");
+	cr_expect_str_eq(k[1].name, "retries");
+	cr_expect_eq(k[1].type, IM_CFG_INT);
+	cr_expect_eq(k[1].flags, IM_CFG_REQUIRED);
+	cr_expect_str_eq(k[1].description, "how often");
+	cr_expect_eq(k[1].store, IM_STORE_NONE);
+	cr_expect_null(k[2].name);
+	cr_assert_eq(m->n_commands, 1);
+	const im_command *cmd = m->commands[0];
+	cr_expect_str_eq(cmd->verbs[0].name, "ping");
+	cr_expect_str_eq(cmd->verbs[1].usage, "pong <n>");
+	cr_expect_str_eq(cmd->verbs[1].summary, "answers");
+	cr_expect_null(cmd->verbs[2].name);
+	cr_expect_str_eq(cmd->actions[0].action_id, "legacy_ping");
+	cr_expect_str_eq(cmd->actions[0].verb, "ping");
+	cr_expect_null(cmd->actions[1].action_id);
+	im_module_unref(m);
+}
+
+Test(loader, refuses_a_1_3_table_without_entry_sizes)
+{
+	expect_refused("nosize", "config_keys[0].struct_size is 0");
 }
 
 Test(registry, describes_instances_for_plugins_list)

@@ -10,17 +10,31 @@
 
 #include <im/im.h>
 
+/* The typed config (host->config_fill). */
+typedef struct good_cfg {
+	const char *greeting;
+	int64_t count;
+	const char *token;
+	int64_t delay_ms;
+	double delay_s;
+} good_cfg;
+
 typedef struct good {
 	const im_host *host;
 	im_instance *inst;
 	char *greeting;
+	good_cfg cfg;
 } good;
 
 static const im_config_key keys[] = {
-    {IM_CONFIG_KEY_HEADER, "greeting", IM_CFG_STRING, NULL, IM_CFG_REQUIRED, "what /hello says"},
-    {IM_CONFIG_KEY_HEADER, "count", IM_CFG_INT, "3", 0, "a number"},
-    {IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET, "a secret"},
-    {IM_CONFIG_KEY_HEADER, "delay", IM_CFG_DURATION, "0s", 0, "how long /slow takes"},
+    {IM_CONFIG_KEY_HEADER, "greeting", IM_CFG_STRING, NULL, IM_CFG_REQUIRED,
+     "what /hello says", IM_CONFIG_STORE(good_cfg, greeting, IM_STORE_STRING)},
+    {IM_CONFIG_KEY_HEADER, "count", IM_CFG_INT, "3", 0, "a number",
+     IM_CONFIG_STORE(good_cfg, count, IM_STORE_INT)},
+    {IM_CONFIG_KEY_HEADER, "token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+     "a secret", IM_CONFIG_STORE(good_cfg, token, IM_STORE_STRING)},
+    {IM_CONFIG_KEY_HEADER, "delay", IM_CFG_DURATION, "0s", 0,
+     "how long /slow takes", IM_CONFIG_STORE(good_cfg, delay_ms, IM_STORE_MS)},
     {0},
 };
 
@@ -112,7 +126,11 @@ static int fetch_sync(void *state, const im_http_request *req,
 static int status(void *state, json_t **out)
 {
 	good *g = state;
-	*out = json_pack("{s:b,s:s}", "connected", 1, "greeting", g->greeting);
+	*out = json_pack("{s:b,s:s,s:{s:s,s:I,s:s,s:I}}", "connected", 1,
+			 "greeting", g->greeting, "typed", "greeting",
+			 g->cfg.greeting, "count", (json_int_t)g->cfg.count,
+			 "token", g->cfg.token, "delay_ms",
+			 (json_int_t)g->cfg.delay_ms);
 	return 0;
 }
 
@@ -133,6 +151,12 @@ static int create(const im_host *host, im_instance *inst,
 	g->inst = inst;
 	g->greeting = strdup(
 	    json_string_value(json_object_get(config, "greeting")));
+	if (IM_HOST_HAS(host, config_fill) &&
+	    host->config_fill(inst, &g->cfg, sizeof(g->cfg)) != 0) {
+		free(g->greeting);
+		free(g);
+		return IM_ECONFIG;
+	}
 	host->route_add(inst, "GET", "hello", hello);
 	host->route_add(inst, "GET", "slow", slow);
 	host->route_add(inst, "GET", "fetch", fetch);

@@ -3,8 +3,8 @@
  * list-channels`, `im chatops test <instance>` and `im chatops notify
  * <instance> <INC-id>`. Everything comes from the admin API: the
  * connector's status() (token, scopes, mode, link, channels, last error)
- * and a test send() through POST .../connectors/<id>/notify. Slack's
- * status carries the most; other platforms' keys are printed as given. */
+ * and a test send() through POST .../connectors/<id>/notify. Keys a
+ * connector's status() adds beyond these are printed as given. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,8 +247,7 @@ static json_t *subscribed(const cli_ctx *ctx, const char *instance)
 int cli_chatops_list_channels(cli_ctx *ctx)
 {
 	/* "chatops <platform> list-channels": the platform is the 2nd word. */
-	char platform[64] = "";
-	sscanf(cli_current_command, "chatops %63s", platform);
+	const char *platform = cli_command_word ? cli_command_word : "";
 	const char *inst = cli_opt_get(ctx, "instance");
 	json_t *st = fetch_status(ctx, inst && *inst ? inst : platform);
 	if (!st)
@@ -357,7 +356,7 @@ static void check_default_channel(checks *c, const json_t *d)
 		      str(ch, "name"), def);
 }
 
-/* Where Slack must send commands: the config's server.public_url, else
+/* Where the platform must send commands: the config's server.public_url, else
  * the address the CLI reaches the server at. */
 static void public_url(const cli_ctx *ctx, char *out, size_t len)
 {

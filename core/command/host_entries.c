@@ -1,0 +1,150 @@
+/* The chat-command half of the im_host table: command_handle and
+ * command_dispatch for connectors, the reply builder and incident_op for
+ * command components. core/plugin owns the table and knows nothing of
+ * commands; im_command_bind_store installs these entries in it
+ * (im_host_install_commands), once, before plugins are created. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "command/command.h"
+#include "http/http.h"
+#include "plugin/plugin.h"
+
+static int h_reply_text(im_reply *r, const char *md)
+{
+	return im_reply_set_text(r, md);
+}
+
+static int h_reply_visibility(im_reply *r, int v)
+{
+	return im_reply_set_visibility(r, v);
+}
+
+static int h_reply_field(im_reply *r, const char *t, const char *v, int s)
+{
+	return im_reply_add_field(r, t, v, s);
+}
+
+static int h_reply_action(im_reply *r, const char *id, const char *label,
+			  const char *value, const char *style)
+{
+	return im_reply_add_action(r, id, label, value, style);
+}
+
+/* command_dispatch for plugins: their callback has no invocation. */
+typedef struct first_thunk {
+	void (*first)(void *ud, const json_t *reply);
+	void *ud;
+} first_thunk;
+
+static void thunk_first(void *ud, const im_invocation *inv,
+			const json_t *reply)
+{
+	first_thunk *t = ud;
+	t->first(t->ud, reply);
+	free(t);
+}
+
+static int h_command_dispatch(im_instance *in, const im_invocation *inv,
+			      void (*first)(void *, const json_t *), void *ud)
+{
+	if (!in || !inv || !first)
+		return IM_EINVAL;
+	first_thunk *t = malloc(sizeof(*t));
+	if (!t)
+		return IM_ENOMEM;
+	*t = (first_thunk){first, ud};
+	int rc = im_command_dispatch(in, inv, thunk_first, t);
+	if (rc != 0)
+		free(t);
+	return rc;
+}
+
+/* command_handle: the first answer completes the deferred HTTP answer,
+ * shaped by the connector's answer(). */
+typedef struct handle {
+	im_http_deferred *d;
+	im_instance *inst;
+} handle;
+
+static void complete_from(im_http_deferred *d, im_http_response *r)
+{
+	const char *hdrs[33];
+	size_t n = 0;
+	for (im_http_hdr_node *h = r->headers; h && n < 31; h = h->next) {
+		hdrs[n++] = h->name;
+		hdrs[n++] = h->value;
+	}
+	hdrs[n] = NULL;
+	im_deferred_complete(d, r->status, r->content_type, r->body,
+			     r->body_len, hdrs);
+}
+
+static void handle_first(void *ud, const im_invocation *inv,
+			 const json_t *reply)
+{
+	handle *h = ud;
+	const im_connector *c = im_instance_connector(h->inst);
+	im_http_response r = {0};
+	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, &r)
+				: IM_EUNSUPPORTED;
+	if (rc != 0 || r.status == 0) {
+		im_http_response_clear(&r);
+		im_resp_json(&r, 200, json_deep_copy(reply));
+	}
+	complete_from(h->d, &r);
+	im_http_response_clear(&r);
+	free(h);
+}
+
+static int h_command_handle(im_instance *in, const im_invocation *inv,
+			    im_http_response *resp)
+{
+	if (!in || !inv || !resp)
+		return IM_EINVAL;
+	handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return IM_ENOMEM;
+	h->inst = in;
+	h->d = im_resp_defer(resp);
+	if (!h->d) {
+		free(h);
+		return IM_ENOMEM;
+	}
+	int rc = im_command_dispatch(in, inv, handle_first, h);
+	if (rc != 0) {
+		/* No first answer will come: answer the request here. */
+		const char *msg = "{\"text\":\"the command could not be started\"}";
+		im_deferred_complete(h->d, 503, "application/json", msg,
+				     strlen(msg), NULL);
+		free(h);
+	}
+	return 0;
+}
+
+static int h_incident_op(im_instance *in, const char *op, const json_t *args,
+			 json_t **out)
+{
+	if (!out)
+		return IM_EINVAL;
+	*out = NULL;
+	struct im_store *st = im_command_store();
+	if (!st)
+		return IM_EUNSUPPORTED;
+	return im_incident_op(st, op, args, out);
+}
+
+static const im_host_commands entries = {
+    .command_handle = h_command_handle,
+    .command_dispatch = h_command_dispatch,
+    .reply_text = h_reply_text,
+    .reply_visibility = h_reply_visibility,
+    .reply_field = h_reply_field,
+    .reply_action = h_reply_action,
+    .incident_op = h_incident_op,
+};
+
+void im_command_install_host_entries(void)
+{
+	im_host_install_commands(&entries);
+}
