@@ -1,13 +1,21 @@
-/* The pipeline's renderer: the template set of the running plugins
- * (loaded on the first message after start or a reload), with
+/* The pipeline's renderer: the template set of the running plugins, with
  * the built-in plain-text renderer for platforms that have no templates
  * (a vendor's connector, the test connector).
+ *
+ * Loading: on the control thread, when a snapshot is about to be published
+ * (start and every reload), from the config that reload read; never on a
+ * delivery thread. It is loaded only when the snapshot has a connector
+ * that can send: an idle server, or one whose connectors have no
+ * credentials yet, pays for no compiled templates.
  *
  * Lifetime: a set borrows the formatter instances of the snapshot it was
  * loaded from. A render holds the current snapshot while it uses the set,
  * and the set is replaced before the registry swaps; the old set is dropped
  * in the drain callback, after the last render that could use it and
- * before its formatter instances are destroyed. */
+ * before its formatter instances are destroyed. A render that still holds
+ * the old snapshot while the new set is published renders with the new
+ * set only if the set's generation matches its snapshot; otherwise it
+ * falls back to plain text (a reload race, not a steady state). */
 #include <pthread.h>
 #include <string.h>
 
@@ -19,30 +27,19 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static im_template_set *current;
-static bool stale;              /* load on the next render */
-static unsigned long want_gen;  /* ...from this snapshot only */
-static char config_dir[4096];
+static unsigned long current_gen; /* snapshot the set was loaded from */
 static char public_url[512];
 
-/* Loads the set on first use, from the snapshot the caller holds: an idle
- * server (or one whose connectors have no credentials yet) never pays
- * for 36 compiled templates. Called with mu held. */
-static void load_lazily(const im_snapshot *s)
+/* Whether any running connector of the snapshot delivers messages. */
+static bool has_sender(const im_snapshot *s)
 {
-	/* A render still holding the snapshot being replaced must not load
-	 * a set that would outlive its formatter instances. */
-	if (!stale || !s || s->generation != want_gen)
-		return;
-	stale = false;
-	char err[2048];
-	im_config *cfg = im_config_load_dir(config_dir, err, sizeof(err));
-	if (!cfg) {
-		LOG_ERROR("templates", "cannot read the config: %s", err);
-		return;
+	for (size_t i = 0; s && i < s->n; i++) {
+		const im_connector *c = im_instance_connector(s->insts[i]);
+		if (c && c->send &&
+		    im_instance_get_state(s->insts[i]) == IM_STATE_RUNNING)
+			return true;
 	}
-	if (im_template_load(cfg, s, &current, err, sizeof(err)) != 0)
-		LOG_ERROR("templates", "cannot load the templates: %s", err);
-	im_config_free(cfg);
+	return false;
 }
 
 int im_app_render(void *ud, const char *platform, const char *event_type,
@@ -51,8 +48,9 @@ int im_app_render(void *ud, const char *platform, const char *event_type,
 {
 	im_snapshot *s = im_registry_acquire();
 	pthread_mutex_lock(&mu);
-	load_lazily(s);
-	im_template_set *set = im_template_set_ref(current);
+	im_template_set *set =
+	    s && s->generation == current_gen ? im_template_set_ref(current)
+					      : NULL;
 	char url[512];
 	memcpy(url, public_url, sizeof(url));
 	pthread_mutex_unlock(&mu);
@@ -84,17 +82,20 @@ int im_app_render(void *ud, const char *platform, const char *event_type,
 	return rc;
 }
 
-/* Called before snapshot `s` is published: the current set is dropped
- * from use (returned for im_app_templates_drop after the drain) and the
- * next render loads the set of the new config and plugins. */
+/* Called on the control thread before snapshot `s` is published: loads
+ * the set of the new config and plugins and puts it in use; returns the
+ * old one for im_app_templates_drop after the drain. */
 im_template_set *im_app_templates_load(im_app *app, const im_snapshot *s)
 {
+	im_template_set *set = NULL;
+	char err[2048] = "";
+	if (has_sender(s) &&
+	    im_template_load(app->cfg, s, &set, err, sizeof(err)) != 0)
+		LOG_ERROR("templates", "cannot load the templates: %s", err);
 	pthread_mutex_lock(&mu);
 	im_template_set *old = current;
-	current = NULL;
-	stale = true;
-	want_gen = s ? s->generation : 0;
-	snprintf(config_dir, sizeof(config_dir), "%s", app->config_dir);
+	current = set;
+	current_gen = s ? s->generation : 0;
 	snprintf(public_url, sizeof(public_url), "%s",
 		 im_config_string(app->cfg, "server.public_url", ""));
 	pthread_mutex_unlock(&mu);
@@ -111,7 +112,6 @@ void im_app_templates_clear(void)
 	pthread_mutex_lock(&mu);
 	im_template_set *old = current;
 	current = NULL;
-	stale = false;
 	pthread_mutex_unlock(&mu);
 	im_template_set_unref(old);
 }

@@ -251,6 +251,8 @@ int im_registry_invoke(const char *verb, const im_invocation *inv,
 
 const char *im_instance_state_name(im_instance_state st);
 /* Any thread: sets an instance's state and reason (copied). */
+/* The instance's state, read under the registry's state lock. */
+im_instance_state im_instance_get_state(im_instance *in);
 void im_instance_set_state(im_instance *in, im_instance_state st,
 			   const char *reason);
 

@@ -43,6 +43,14 @@ void im_instance_set_state(im_instance *in, im_instance_state st,
 	set_state(in, st, reason);
 }
 
+im_instance_state im_instance_get_state(im_instance *in)
+{
+	pthread_mutex_lock(&lock);
+	im_instance_state st = in->st;
+	pthread_mutex_unlock(&lock);
+	return st;
+}
+
 static void instance_free(im_instance *in)
 {
 	if (!in)
