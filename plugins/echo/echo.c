@@ -1,7 +1,9 @@
 /* echo: the smallest real plugin. It shows the whole path a plugin takes:
- * a config-key table, per-instance state, a route under
- * /hooks/<instance>/echo, and a chat command verb `echo`. */
+ * a config-key table filled into its own struct (host->config_fill),
+ * per-instance state, a route under /hooks/<instance>/echo, and a chat
+ * command verb `echo`. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +12,26 @@
 
 #include <im/im.h>
 
+/* The instance's settings, filled by the host from the key table. */
+typedef struct echo_cfg {
+	const char *prefix; /* borrowed from the config until destroy() */
+	bool upper;
+} echo_cfg;
+
 typedef struct echo {
 	const im_host *host;
 	im_instance *inst;
-	char *prefix;
-	int upper;
+	const char *prefix;
+	bool upper;
+	echo_cfg cfg;
 } echo;
 
 static const im_config_key keys[] = {
-    {IM_CONFIG_KEY_HEADER, "prefix", IM_CFG_STRING, "\"\"", 0, "text put before every echo"},
-    {IM_CONFIG_KEY_HEADER, "uppercase", IM_CFG_BOOL, "false", 0, "shout the echo back"},
+    {IM_CONFIG_KEY_HEADER, "prefix", IM_CFG_STRING, "\"\"", 0,
+     "text put before every echo",
+     IM_CONFIG_STORE(echo_cfg, prefix, IM_STORE_STRING)},
+    {IM_CONFIG_KEY_HEADER, "uppercase", IM_CFG_BOOL, "false", 0,
+     "shout the echo back", IM_CONFIG_STORE(echo_cfg, upper, IM_STORE_BOOL)},
     {0},
 };
 
@@ -73,13 +85,14 @@ static int create(const im_host *host, im_instance *inst,
 		return IM_ENOMEM;
 	e->host = host;
 	e->inst = inst;
-	const char *p = json_string_value(json_object_get(config, "prefix"));
-	e->prefix = strdup(p ? p : "");
-	e->upper = json_is_true(json_object_get(config, "uppercase"));
-	if (!e->prefix || host->route_add(inst, "POST", "echo", route_echo)) {
-		free(e->prefix);
+	int rc = host->config_fill(inst, &e->cfg, sizeof(e->cfg));
+	e->prefix = e->cfg.prefix ? e->cfg.prefix : "";
+	e->upper = e->cfg.upper;
+	if (!rc)
+		rc = host->route_add(inst, "POST", "echo", route_echo);
+	if (rc) {
 		free(e);
-		return IM_ENOMEM;
+		return rc;
 	}
 	IM_INFO(host, inst, "ready (prefix \"%s\")", e->prefix);
 	*state = e;
@@ -88,9 +101,7 @@ static int create(const im_host *host, im_instance *inst,
 
 static void destroy(void *state)
 {
-	echo *e = state;
-	free(e->prefix);
-	free(e);
+	free(state);
 }
 
 static const im_command_verb verbs[] = {

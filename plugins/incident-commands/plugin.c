@@ -10,7 +10,7 @@
 static const im_config_key keys[] = {
     {IM_CONFIG_KEY_HEADER, "channel_binding", IM_CFG_BOOL, "true", 0,
      "bind a channel to the incident declared in it, so commands there "
-     "need no incident id"},
+     "need no incident id", IM_CONFIG_STORE(ic, binding, IM_STORE_BOOL)},
     {0},
 };
 
@@ -88,10 +88,14 @@ static int create(const im_host *host, im_instance *inst,
 	ic *self = calloc(1, sizeof(*self));
 	if (!self)
 		return IM_ENOMEM;
-	const json_t *b = json_object_get(config, "channel_binding");
+	/* Fills self->binding (the key table stores into ic itself). */
+	int rc = host->config_fill(inst, self, sizeof(*self));
+	if (rc) {
+		free(self);
+		return rc;
+	}
 	self->host = host;
 	self->inst = inst;
-	self->binding = !json_is_false(b);
 	self->has_kv = IM_HOST_HAS(host, kv_get) && IM_HOST_HAS(host, kv_put) &&
 		       IM_HOST_HAS(host, kv_del);
 	if (self->binding && !self->has_kv)
