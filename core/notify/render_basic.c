@@ -1,6 +1,7 @@
 /* The built-in renderer: one line of plain text per event, the same on
- * every platform. The pipeline falls back to it when no template renders
- * an event (no formatter running, or no template for the platform). */
+ * every platform. core/app/render.c falls back to it when no template
+ * renders an event: no template set (no connector could send at the last
+ * reload), no template for the platform, or a template that failed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -81,85 +81,14 @@ bool slk_inv_from_actions(slk *s, const json_t *p, im_invocation *inv)
 	return inv->action_id != NULL;
 }
 
-/* --- commands without host->command_handle --------------------------------
- * An older host has only command_dispatch: wait here (bounded) for the
- * first answer. That holds an HTTP worker for up to the command budget,
- * which command_handle avoids. */
-
-typedef struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int refs;
-	json_t *reply;
-} waiter;
-
-static void waiter_unref(waiter *w)
-{
-	pthread_mutex_lock(&w->mu);
-	int left = --w->refs;
-	pthread_mutex_unlock(&w->mu);
-	if (left)
-		return;
-	json_decref(w->reply);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	free(w);
-}
-
-static void waiter_first(void *ud, const json_t *reply)
-{
-	waiter *w = ud;
-	pthread_mutex_lock(&w->mu);
-	w->reply = json_deep_copy(reply);
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	waiter_unref(w);
-}
-
-static int dispatch_and_wait(slk *s, const im_invocation *inv,
-			     im_http_response *resp)
-{
-	waiter *w = calloc(1, sizeof(*w));
-	if (!w)
-		return IM_ENOMEM;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	w->refs = 2;
-	if (s->host->command_dispatch(s->inst, inv, waiter_first, w) != 0)
-		w->refs = 1;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
-	until.tv_nsec += 800000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->mu);
-	while (!w->reply && w->refs == 2 &&
-	       pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
-		;
-	json_t *reply = w->reply;
-	w->reply = NULL;
-	pthread_mutex_unlock(&w->mu);
-	waiter_unref(w);
-	if (!reply)
-		return json_answer(
-		    s, resp,
-		    json_pack("{s:s,s:s}", "response_type", "ephemeral", "text",
-			      "Sorry, that command could not be started."));
-	int rc = slk_answer(s, inv, reply, resp);
-	json_decref(reply);
-	return rc;
-}
-
+/* Chat commands go to host->command_handle, which answers the request
+ * through slk_answer without holding an HTTP worker. NULL only in a host
+ * that runs no command subsystem (unit harnesses). */
 static int run_command(slk *s, const im_invocation *inv,
 		       im_http_response *resp)
 {
-	if (IM_HOST_HAS(s->host, command_handle))
+	if (s->host->command_handle)
 		return s->host->command_handle(s->inst, inv, resp);
-	if (IM_HOST_HAS(s->host, command_dispatch))
-		return dispatch_and_wait(s, inv, resp);
 	return json_answer(s, resp,
 			   json_pack("{s:s,s:s}", "response_type", "ephemeral",
 				     "text",
@@ -355,9 +284,7 @@ int slk_followup(void *state, const im_invocation *inv, const json_t *reply)
 			     .body_len = strlen(body),
 			     .timeout_ms = 10000};
 	im_http_result *res = NULL;
-	int rc = IM_HOST_HAS(s->host, http_fetch)
-		     ? s->host->http_fetch(s->inst, &call, &res)
-		     : IM_EUNSUPPORTED;
+	int rc = s->host->http_fetch(s->inst, &call, &res);
 	if (rc == 0 && res && res->status >= 300)
 		rc = IM_EIO;
 	if (rc != 0)

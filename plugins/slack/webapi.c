@@ -75,12 +75,6 @@ int slk_api_call(slk *s, const char *method, const char *token,
 		 const json_t *json, const char *form, slk_api *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!IM_HOST_HAS(s->host, http_fetch)) {
-		out->net_error = IM_EUNSUPPORTED;
-		snprintf(out->error, sizeof(out->error),
-			 "this im host has no blocking HTTP (http_fetch)");
-		return IM_EUNSUPPORTED;
-	}
 	char url[1024], auth[1024];
 	snprintf(url, sizeof(url), "%s/%s", s->api_base, method);
 	snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
