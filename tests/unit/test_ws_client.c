@@ -31,6 +31,7 @@
 #include <im/types.h>
 
 #include "net/net.h"
+#include "plugin/plugin.h"
 
 /* --- what the client reported ------------------------------------------- */
 
@@ -946,4 +947,50 @@ Test(ws_client, refuses_bad_calls)
 	c.n_headers = 1;
 	cr_expect_eq(im_net_ws_open(net, &c, &ws), IM_EINVAL);
 	cr_expect_eq(get(&R.closes), 0, "no link, no on_close");
+}
+
+/* A header entry of a later ABI: bigger, read by its struct_size. */
+typedef struct big_header {
+	im_http_header h;
+	const char *later_field;
+} big_header;
+
+Test(ws_client, the_host_table_checks_calls_and_reads_headers_by_stride)
+{
+	const im_host *host = im_host_table();
+	cr_assert(IM_HOST_HAS(host, ws_open) && IM_HOST_HAS(host, ws_release));
+	serve(idle, false);
+	char url[128];
+	im_ws *ws = NULL;
+	im_ws_call c = call_for(NULL);
+	cr_expect_eq(host->ws_open(NULL, &c, &ws), IM_EINVAL, "NULL url");
+	c = call_for(url_of(url, sizeof(url), "ws", "/"));
+	c.on_close = NULL;
+	cr_expect_eq(host->ws_open(NULL, &c, &ws), IM_EINVAL, "no on_close");
+	c = call_for(url);
+	c.struct_size = offsetof(im_ws_call, on_open);
+	cr_expect_eq(host->ws_open(NULL, &c, &ws), IM_EINVAL, "short call");
+	cr_expect_null(ws);
+
+	im_host_bind(NULL); /* lets the host start its network */
+	big_header hv[2] = {
+	    {{sizeof(big_header), "X-One", "1"}, "ignored"},
+	    {{sizeof(big_header), "X-Two", "2"}, "ignored"},
+	};
+	c = call_for(url);
+	c.headers = &hv[0].h;
+	c.n_headers = 2;
+	int rc = host->ws_open(NULL, &c, &ws);
+	cr_expect_eq(rc, 0);
+	bool opened = rc == 0 && wait_for(&R.opens, 1, 5000);
+	cr_expect(opened, "no on_open");
+	cr_expect(strstr(S.request, "\r\nX-One: 1\r\nX-Two: 2\r\n"), "%s",
+		  S.request);
+	im_host_unbind(); /* stops the host's network: on_close once */
+	if (opened) {
+		cr_expect_eq(get(&R.closes), 1);
+		cr_expect_eq(R.code, 1001);
+	}
+	host->ws_release(ws);
+	cr_expect_eq(get(&R.closes), opened ? 1 : 0);
 }
