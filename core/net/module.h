@@ -25,6 +25,11 @@ typedef struct im_net_api {
 	void (*result_free)(im_http_result *res);
 	const char *(*result_header)(const im_http_result *res,
 				     const char *name);
+	/* WebSocket client (ws.c) */
+	int (*ws_open)(im_net *net, const im_ws_call *call, im_ws **out);
+	int (*ws_send)(im_ws *ws, int binary, const void *data, size_t len);
+	void (*ws_close)(im_ws *ws, int code, const char *reason);
+	void (*ws_release)(im_ws *ws);
 } im_net_api;
 
 typedef const im_net_api *(*im_net_module_fn)(void);

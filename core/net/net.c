@@ -16,6 +16,8 @@
 
 #include <curl/curl.h>
 
+#include "ws_int.h"
+
 #define NET_DEFAULT_TIMEOUT_MS 10000
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define NET_MAX_BODY ((size_t)16 * 1024 * 1024)
@@ -55,6 +57,7 @@ struct im_net {
 	struct req *queue_head, *queue_tail; /* under mu */
 	bool stopping;                       /* under mu */
 	struct req *active; /* network thread only */
+	struct ws_hub *ws;  /* WebSocket links (ws.c) */
 };
 
 /* --- global init ---------------------------------------------------------- */
@@ -538,8 +541,17 @@ static void *net_main(void *arg)
 			finish(r, code);
 			req_free(r);
 		}
-		curl_multi_poll(net->multi, NULL, 0, NET_POLL_MS, NULL);
+		/* WebSocket links share the thread: their sockets are extra
+		 * descriptors of the same wait. */
+		ws_hub_run(net->ws);
+		int wait_ms = NET_POLL_MS;
+		unsigned n_fds = 0;
+		struct curl_waitfd *fds = ws_hub_fds(net->ws, &n_fds, &wait_ms);
+		curl_multi_poll(net->multi, fds, n_fds, wait_ms, NULL);
 	}
+
+	/* Every WebSocket link ends (on_close 1001) before the transfers. */
+	ws_hub_stop(net->ws);
 
 	/* Stopping: end the transfers in flight. */
 	while (net->active) {
@@ -579,6 +591,12 @@ int im_net_start(im_net **out)
 		free(net);
 		return IM_ENOMEM;
 	}
+	net->ws = ws_hub_new(net->multi);
+	if (!net->ws) {
+		curl_multi_cleanup(net->multi);
+		free(net);
+		return IM_ENOMEM;
+	}
 	pthread_mutex_init(&net->mu, NULL);
 
 	/* The network thread takes no asynchronous signals (they belong to
@@ -590,6 +608,7 @@ int im_net_start(im_net **out)
 	int rc = pthread_create(&net->thread, NULL, net_main, net);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		ws_hub_free(net->ws);
 		curl_multi_cleanup(net->multi);
 		pthread_mutex_destroy(&net->mu);
 		free(net);
@@ -608,6 +627,7 @@ void im_net_stop(im_net *net)
 	pthread_mutex_unlock(&net->mu);
 	curl_multi_wakeup(net->multi);
 	pthread_join(net->thread, NULL);
+	ws_hub_free(net->ws);
 	curl_multi_cleanup(net->multi);
 	pthread_mutex_destroy(&net->mu);
 	free(net);
@@ -640,6 +660,13 @@ int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
 	curl_multi_wakeup(net->multi);
 	pthread_mutex_unlock(&net->mu);
 	return 0;
+}
+
+int im_net_ws_open(im_net *net, const im_ws_call *call, im_ws **out)
+{
+	if (out)
+		*out = NULL;
+	return net ? ws_hub_open(net->ws, call, out) : IM_EINVAL;
 }
 
 /* --- results ------------------------------------------------------------ */
@@ -770,6 +797,10 @@ const im_net_api *im_net_module(void)
 	    .send_sync = im_net_send_sync,
 	    .result_free = im_net_result_free,
 	    .result_header = im_http_result_header,
+	    .ws_open = im_net_ws_open,
+	    .ws_send = im_ws_send,
+	    .ws_close = im_ws_close,
+	    .ws_release = im_ws_release,
 	};
 	return &api;
 }

@@ -14,6 +14,7 @@
 #ifndef IM_CORE_NET_H
 #define IM_CORE_NET_H
 
+#include <im/host.h>
 #include <im/http.h>
 
 typedef struct im_net im_net;
@@ -34,5 +35,15 @@ void im_net_result_free(im_http_result *res);
 
 /* Header value from a result (case-insensitive), or NULL. */
 const char *im_http_result_header(const im_http_result *res, const char *name);
+
+/* WebSocket client (ws.c): the contract of im_host's ws_* (im/host.h).
+ * Links live on the network thread; im_net_stop ends each one, running
+ * its on_close (1001, "host stopping") once unless it was released.
+ * `call` is in this build's layout (the host copies a plugin's). */
+int im_net_ws_open(im_net *net, const im_ws_call *call, im_ws **out);
+int im_ws_send(im_ws *ws, int binary, const void *data, size_t len);
+void im_ws_close(im_ws *ws, int code, const char *reason);
+/* Valid also after im_net_stop (it only drops the reference then). */
+void im_ws_release(im_ws *ws);
 
 #endif

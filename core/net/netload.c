@@ -98,3 +98,28 @@ const char *im_http_result_header(const im_http_result *res, const char *name)
 {
 	return res && api ? api->result_header(res, name) : NULL;
 }
+
+int im_net_ws_open(im_net *net, const im_ws_call *call, im_ws **out)
+{
+	if (out)
+		*out = NULL;
+	return net && api ? api->ws_open(net, call, out) : IM_EINVAL;
+}
+
+/* A link exists only when the module is loaded. */
+int im_ws_send(im_ws *ws, int binary, const void *data, size_t len)
+{
+	return ws && api ? api->ws_send(ws, binary, data, len) : IM_EINVAL;
+}
+
+void im_ws_close(im_ws *ws, int code, const char *reason)
+{
+	if (ws && api)
+		api->ws_close(ws, code, reason);
+}
+
+void im_ws_release(im_ws *ws)
+{
+	if (ws && api)
+		api->ws_release(ws);
+}

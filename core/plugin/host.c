@@ -463,6 +463,54 @@ static void h_http_result_free(im_http_result *res)
 	im_net_result_free(res);
 }
 
+/* ws_open: the call and its headers (read with the stride of
+ * headers[0].struct_size) copied into this build's layout. */
+static int h_ws_open(im_instance *in, const im_ws_call *call, im_ws **out)
+{
+	if (out)
+		*out = NULL;
+	if (!out || !call || call->struct_size < sizeof(im_ws_call) ||
+	    !call->url || !call->on_close || (call->n_headers && !call->headers))
+		return IM_EINVAL;
+	im_ws_call c = *call;
+	c.struct_size = sizeof(c);
+	im_http_header *hv = NULL;
+	if (call->n_headers) {
+		size_t stride = call->headers[0].struct_size;
+		if (stride < sizeof(im_http_header) || stride > 4096 ||
+		    call->n_headers > 256)
+			return IM_EINVAL;
+		if (!(hv = calloc(call->n_headers, sizeof(*hv))))
+			return IM_ENOMEM;
+		for (size_t i = 0; i < call->n_headers; i++) {
+			const im_http_header *h =
+			    (const void *)((const char *)call->headers +
+					   i * stride);
+			hv[i] = (im_http_header)IM_HEADER(h->name, h->value);
+		}
+		c.headers = hv;
+	}
+	struct im_net *net = net_get();
+	int rc = net ? im_net_ws_open(net, &c, out) : IM_EIO;
+	free(hv); /* copied by ws_open */
+	return rc;
+}
+
+static int h_ws_send(im_ws *ws, int binary, const void *data, size_t len)
+{
+	return im_ws_send(ws, binary, data, len);
+}
+
+static void h_ws_close(im_ws *ws, int code, const char *reason)
+{
+	im_ws_close(ws, code, reason);
+}
+
+static void h_ws_release(im_ws *ws)
+{
+	im_ws_release(ws);
+}
+
 static im_metric *h_metric(im_instance *in, const char *name,
 			   const char *help, im_metric_kind kind,
 			   const char *const *labels)
@@ -560,6 +608,10 @@ static im_host table = {
     .http_send = h_http_send,
     .http_fetch = h_http_fetch,
     .http_result_free = h_http_result_free,
+    .ws_open = h_ws_open,
+    .ws_send = h_ws_send,
+    .ws_close = h_ws_close,
+    .ws_release = h_ws_release,
 };
 static im_host legacy_table = {
     HOST_ENTRIES,

@@ -1,4 +1,7 @@
-/* Socket Mode: one thread per instance keeps a WebSocket to Slack.
+/* Socket Mode: one thread per instance keeps a WebSocket to Slack, on
+ * the host's WebSocket client (host->ws_open; callbacks on the host's
+ * network thread only queue what arrived and wake this thread, which
+ * handles it: command_dispatch and response_url posts may block).
  *
  * apps.connections.open (app-level token) gives a one-time URL; Slack
  * greets with "hello", sends envelopes that must be acknowledged with
@@ -23,12 +26,12 @@
 #include <sodium.h>
 
 #include "slack.h"
-#include "tls.h"
-#include "ws.h"
 
 #define OPEN_TIMEOUT_MS 5000
-#define PING_EVERY_S 30
-#define SILENT_MAX_S 90
+/* The host pings after 45 s of silence and drops the link after another
+ * 45 s: 90 s without a frame counts as broken. */
+#define PING_AFTER_MS 45000
+#define MAX_MESSAGE (4 << 20)
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 
@@ -40,7 +43,6 @@ typedef struct outmsg {
 
 struct slk_socket {
 	slk *s;
-	slk_tls *tls;       /* loaded by the thread on its first link */
 	pthread_t thread;
 	bool running;
 	int wake_fd;
@@ -62,7 +64,8 @@ typedef struct link_ctx {
 	slk_socket *k;
 	unsigned long gen;
 	bool hello;
-	int end; /* -1 while running, else link_end */
+	bool open; /* the handshake succeeded */
+	int end;   /* -1 while running, else link_end */
 } link_ctx;
 
 static bool stopping(slk_socket *k)
@@ -262,9 +265,66 @@ static void on_text(void *ud, const char *text, size_t len)
 	json_decref(m);
 }
 
-/* --- one link ----------------------------------------------------------- */
+/* --- one link -------------------------------------------------------------- */
 
-static void flush(slk_socket *k, slk_ws *w, unsigned long gen)
+/* What the link's callbacks (on the host's network thread) tell the
+ * socket thread, in order; under k->mu. */
+typedef struct inmsg {
+	struct inmsg *next;
+	size_t len;
+	char text[];
+} inmsg;
+
+typedef struct link_io {
+	slk_socket *k;
+	inmsg *head, *tail; /* messages not yet handled */
+	bool opened, closed;
+	int code;
+	char reason[128];
+} link_io;
+
+static void ws_on_open(void *ud, im_ws *ws)
+{
+	link_io *io = ud;
+	pthread_mutex_lock(&io->k->mu);
+	io->opened = true;
+	pthread_mutex_unlock(&io->k->mu);
+	wake(io->k);
+}
+
+static void ws_on_message(void *ud, im_ws *ws, int binary, const void *data,
+			  size_t len)
+{
+	link_io *io = ud;
+	inmsg *m = binary ? NULL : malloc(sizeof(*m) + len + 1);
+	if (!m)
+		return; /* Slack sends text only */
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->text, data, len);
+	m->text[len] = '\0';
+	pthread_mutex_lock(&io->k->mu);
+	if (io->tail)
+		io->tail->next = m;
+	else
+		io->head = m;
+	io->tail = m;
+	pthread_mutex_unlock(&io->k->mu);
+	wake(io->k);
+}
+
+static void ws_on_close(void *ud, im_ws *ws, int code, const char *reason)
+{
+	link_io *io = ud;
+	pthread_mutex_lock(&io->k->mu);
+	io->closed = true;
+	io->code = code;
+	snprintf(io->reason, sizeof(io->reason), "%s", reason ? reason : "");
+	pthread_mutex_unlock(&io->k->mu);
+	wake(io->k);
+}
+
+static void flush(slk_socket *k, im_ws *w, unsigned long gen)
 {
 	pthread_mutex_lock(&k->mu);
 	outmsg *m = k->head;
@@ -272,61 +332,104 @@ static void flush(slk_socket *k, slk_ws *w, unsigned long gen)
 	pthread_mutex_unlock(&k->mu);
 	while (m) {
 		outmsg *next = m->next;
-		if (m->gen == gen)
-			slk_ws_send_text(w, m->text, strlen(m->text));
+		int rc = m->gen == gen
+			     ? k->s->host->ws_send(w, 0, m->text, strlen(m->text))
+			     : 0;
+		if (rc != 0)
+			IM_WARN(k->s->host, k->s->inst,
+				"Socket Mode: an ack was not sent (%d)", rc);
 		free(m->text);
 		free(m);
 		m = next;
 	}
 }
 
-static link_end run_link(slk_socket *k, slk_ws *w, unsigned long gen)
+/* Handles what the link reported. false once it closed (*end set). */
+static bool drain(link_ctx *c, link_io *io, im_ws *w, link_end *end)
 {
-	link_ctx c = {.k = k, .gen = gen, .end = -1};
-	time_t heard = time(NULL), pinged = heard;
-	/* "hello" may have come with the handshake answer: read what is
-	 * buffered before waiting for the socket. */
-	if (slk_ws_io(w, on_text, &c) != 0) {
-		sock_error(k, "link", "closed by Slack");
-		return c.end >= 0 ? (link_end)c.end : LINK_BROKEN;
+	slk_socket *k = c->k;
+	for (;;) {
+		pthread_mutex_lock(&k->mu);
+		inmsg *m = io->head;
+		if (m && !(io->head = m->next))
+			io->tail = NULL;
+		bool opened = io->opened, closed = io->closed;
+		io->opened = false;
+		pthread_mutex_unlock(&k->mu);
+		if (opened) {
+			pthread_mutex_lock(&k->mu);
+			k->connects++;
+			pthread_mutex_unlock(&k->mu);
+			c->open = true;
+		}
+		if (m) {
+			on_text(c, m->text, m->len);
+			free(m);
+			continue;
+		}
+		if (!closed)
+			return true;
+		char why[160];
+		if (c->open)
+			snprintf(why, sizeof(why), "closed by Slack (%d%s%.120s)",
+				 io->code, *io->reason ? ": " : "", io->reason);
+		else
+			snprintf(why, sizeof(why), "%s", io->reason);
+		sock_error(k, c->open ? "link" : "connect", why);
+		*end = c->end >= 0 ? (link_end)c->end : LINK_BROKEN;
+		return false;
 	}
-	while (c.end < 0) {
-		if (stopping(k)) {
-			slk_ws_shutdown(w, 1000);
-			slk_ws_io(w, NULL, NULL);
-			return LINK_STOP;
+}
+
+/* One link on the host's WebSocket client, from handshake to close. */
+static link_end run_link(slk_socket *k, const char *url, unsigned long gen)
+{
+	const im_host *h = k->s->host;
+	link_ctx c = {.k = k, .gen = gen, .end = -1};
+	link_io io = {.k = k};
+	im_ws_call call = {
+	    .struct_size = sizeof(call),
+	    .url = url,
+	    .ca_file = *k->s->ca_file ? k->s->ca_file : NULL,
+	    .connect_timeout_ms = OPEN_TIMEOUT_MS,
+	    .ping_interval_ms = PING_AFTER_MS,
+	    .max_message = MAX_MESSAGE,
+	    .on_open = ws_on_open,
+	    .on_message = ws_on_message,
+	    .on_close = ws_on_close,
+	    .userdata = &io,
+	};
+	im_ws *w = NULL;
+	int rc = h->ws_open(k->s->inst, &call, &w);
+	if (rc != 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "the host refused the link (%d)", rc);
+		sock_error(k, "connect", why);
+		return LINK_BROKEN;
+	}
+	link_end end = LINK_BROKEN;
+	while (drain(&c, &io, w, &end)) {
+		if (c.end >= 0 || stopping(k)) {
+			flush(k, w, gen); /* acks queued with the disconnect */
+			end = c.end >= 0 ? (link_end)c.end : LINK_STOP;
+			h->ws_close(w, 1000, NULL);
+			break;
 		}
 		flush(k, w, gen);
-		struct pollfd pf[2] = {
-		    {.fd = slk_ws_fd(w),
-		     .events = POLLIN | (slk_ws_want_write(w) ? POLLOUT : 0)},
-		    {.fd = k->wake_fd, .events = POLLIN}};
-		if (poll(pf, 2, 1000) < 0 && errno != EINTR)
-			return LINK_BROKEN;
+		struct pollfd pf = {.fd = k->wake_fd, .events = POLLIN};
 		uint64_t v;
-		if ((pf[1].revents & POLLIN) &&
+		if (poll(&pf, 1, 1000) > 0 &&
 		    read(k->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			return LINK_BROKEN;
-		if (pf[0].revents && slk_ws_io(w, on_text, &c) != 0) {
-			sock_error(k, "link", "closed by Slack");
-			return c.end >= 0 ? (link_end)c.end : LINK_BROKEN;
-		}
-		time_t now = time(NULL);
-		if (slk_ws_heard(w))
-			heard = now;
-		if (now - heard > SILENT_MAX_S) {
-			sock_error(k, "link", "no frames from Slack for 90 s");
-			return LINK_BROKEN;
-		}
-		if (now - pinged >= PING_EVERY_S) {
-			slk_ws_ping(w);
-			pinged = now;
-		}
+			break;
 	}
-	flush(k, w, gen); /* acks queued with the disconnect */
-	slk_ws_shutdown(w, 1000);
-	slk_ws_io(w, NULL, NULL);
-	return (link_end)c.end;
+	/* The host finishes the closing handshake; no callback runs after
+	 * this, so io may go. */
+	h->ws_release(w);
+	for (inmsg *m = io.head, *n; m; m = n) {
+		n = m->next;
+		free(m);
+	}
+	return end;
 }
 
 /* apps.connections.open: the one-time WebSocket URL (malloc'd) or NULL. */
@@ -367,24 +470,14 @@ static void *socket_main(void *arg)
 	while (!stopping(k)) {
 		set_state(k, "connecting", false);
 		char *url = open_url(k);
-		slk_ws *w = NULL;
-		char err[256] = "";
-		if (url && !k->tls && !(k->tls = slk_tls_open(err, sizeof(err))))
-			sock_error(k, "TLS", err);
-		else if (url && slk_ws_open(url, k->s->ca_file, k->tls,
-					    OPEN_TIMEOUT_MS, &w, err,
-					    sizeof(err)) != 0)
-			sock_error(k, "connect", err);
-		free(url);
 		link_end end = LINK_BROKEN;
-		if (w) {
+		if (url) {
 			pthread_mutex_lock(&k->mu);
 			unsigned long gen = ++k->gen;
-			k->connects++;
 			pthread_mutex_unlock(&k->mu);
-			end = run_link(k, w, gen);
-			slk_ws_free(w);
+			end = run_link(k, url, gen);
 		}
+		free(url);
 		set_state(k, end == LINK_DISABLED ? "link_disabled"
 			     : end == LINK_STOP	  ? "stopped"
 						  : "reconnecting",
@@ -418,6 +511,12 @@ static void *socket_main(void *arg)
 
 int slk_socket_start(slk *s)
 {
+	if (!IM_HOST_HAS(s->host, ws_release)) {
+		IM_ERROR(s->host, s->inst,
+			 "Socket Mode needs a host with the WebSocket client "
+			 "(im ABI 1.3); use mode: http or upgrade im");
+		return IM_EUNSUPPORTED;
+	}
 	slk_socket *k = calloc(1, sizeof(*k));
 	if (!k)
 		return IM_ENOMEM;
@@ -464,7 +563,6 @@ void slk_socket_free(slk *s)
 		free(m);
 	}
 	close(k->wake_fd);
-	slk_tls_close(k->tls);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
 	s->sock = NULL;
