@@ -276,6 +276,31 @@ typedef struct legacy_header {
 	const char *name, *value;
 } legacy_header;
 
+/* A plugin's header array in the current layout (*out, free it): 1.3+
+ * entries read with the stride of the first one's struct_size, 1.0-1.2
+ * entries as two pointers. */
+static int copy_headers(const im_http_header *in, size_t n, bool legacy,
+			im_http_header **out)
+{
+	*out = NULL;
+	if (!in || n > 256)
+		return IM_EINVAL;
+	size_t stride = legacy ? sizeof(legacy_header) : in[0].struct_size;
+	if (stride < (legacy ? sizeof(legacy_header) : sizeof(im_http_header)) ||
+	    stride > 4096)
+		return IM_EINVAL;
+	if (!(*out = calloc(n, sizeof(**out))))
+		return IM_ENOMEM;
+	const char *p = (const char *)in;
+	for (size_t i = 0; i < n; i++, p += stride) {
+		legacy_header l;
+		memcpy(&l, legacy ? p : p + offsetof(im_http_header, name),
+		       sizeof l);
+		(*out)[i] = (im_http_header)IM_HEADER(l.name, l.value);
+	}
+	return 0;
+}
+
 /* Checks a plugin's call and copies it into a host-sized struct (an older
  * plugin's is shorter), with its headers in the current layout: entries
  * of a 1.3+ plugin are read with the stride of the first one's
@@ -293,26 +318,9 @@ static int take_call(const im_http_call *call, bool legacy, im_http_call *c,
 	       call->struct_size < sizeof(*c) ? call->struct_size : sizeof(*c));
 	c->struct_size = sizeof(*c);
 	if (c->n_headers) {
-		if (!c->headers || c->n_headers > 256)
-			return IM_EINVAL;
-		size_t stride = legacy ? sizeof(legacy_header)
-				       : c->headers[0].struct_size;
-		if (stride < (legacy ? sizeof(legacy_header)
-				     : sizeof(im_http_header)) ||
-		    stride > 1024)
-			return IM_EINVAL;
-		if (!(*hdrs = calloc(c->n_headers, sizeof(**hdrs))))
-			return IM_ENOMEM;
-		const char *p = (const char *)c->headers;
-		for (size_t i = 0; i < c->n_headers; i++, p += stride) {
-			legacy_header l;
-			if (legacy)
-				memcpy(&l, p, sizeof l);
-			else
-				memcpy(&l, p + offsetof(im_http_header, name),
-				       sizeof l);
-			(*hdrs)[i] = (im_http_header)IM_HEADER(l.name, l.value);
-		}
+		int rc = copy_headers(c->headers, c->n_headers, legacy, hdrs);
+		if (rc)
+			return rc;
 		c->headers = *hdrs;
 	}
 	if (!(*net = net_get())) {
@@ -476,18 +484,9 @@ static int h_ws_open(im_instance *in, const im_ws_call *call, im_ws **out)
 	c.struct_size = sizeof(c);
 	im_http_header *hv = NULL;
 	if (call->n_headers) {
-		size_t stride = call->headers[0].struct_size;
-		if (stride < sizeof(im_http_header) || stride > 4096 ||
-		    call->n_headers > 256)
-			return IM_EINVAL;
-		if (!(hv = calloc(call->n_headers, sizeof(*hv))))
-			return IM_ENOMEM;
-		for (size_t i = 0; i < call->n_headers; i++) {
-			const im_http_header *h =
-			    (const void *)((const char *)call->headers +
-					   i * stride);
-			hv[i] = (im_http_header)IM_HEADER(h->name, h->value);
-		}
+		int rc = copy_headers(call->headers, call->n_headers, false, &hv);
+		if (rc)
+			return rc;
 		c.headers = hv;
 	}
 	struct im_net *net = net_get();

@@ -173,7 +173,7 @@ static void dispatch(link_ctx *c, const char *eid, const im_invocation *inv,
 			p->response_url = strdup(inv->response_ref);
 	}
 	int rc = !p ? IM_ENOMEM
-		 : IM_HOST_HAS(s->host, command_dispatch)
+		 : s->host->command_dispatch
 		     ? s->host->command_dispatch(s->inst, inv,
 						 slash ? slash_first
 						       : action_first,
@@ -511,12 +511,6 @@ static void *socket_main(void *arg)
 
 int slk_socket_start(slk *s)
 {
-	if (!IM_HOST_HAS(s->host, ws_release)) {
-		IM_ERROR(s->host, s->inst,
-			 "Socket Mode needs a host with the WebSocket client "
-			 "(im ABI 1.3); use mode: http or upgrade im");
-		return IM_EUNSUPPORTED;
-	}
 	slk_socket *k = calloc(1, sizeof(*k));
 	if (!k)
 		return IM_ENOMEM;

@@ -957,7 +957,7 @@ typedef struct big_header {
 
 Test(ws_client, the_host_table_checks_calls_and_reads_headers_by_stride)
 {
-	const im_host *host = im_host_table();
+	const im_host *host = im_host_table(NULL);
 	cr_assert(IM_HOST_HAS(host, ws_open) && IM_HOST_HAS(host, ws_release));
 	serve(idle, false);
 	char url[128];
