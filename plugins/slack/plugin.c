@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "rules.h"
 #include "slack.h"
 
 static const im_config_key keys[] = {
@@ -255,6 +256,8 @@ static const im_connector connector = {
     .rate_per_channel = 1,
     .burst_per_channel = 3,
     .rate_global = 20,
+    .rules = &slk_rules,
+    .fit_payload = slk_fit_payload,
 };
 
 static const im_component *const components[] = {&connector.base, NULL};
