@@ -47,7 +47,7 @@ static void bench_engine(const im_template_set *set, const json_t *ctx,
 			 double secs)
 {
 	const tpl_variant *v = tpl_active(tpl_find(set, "slack", "declare"));
-	json_t *prep = tpl_prepare_context(TPL_SLACK, ctx);
+	json_t *prep = tpl_prepare_context(tpl_rules_of(set, "slack"), ctx);
 	long n = 0;
 	size_t len = 0;
 	double t0 = now_s(), t;
@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 	    "bench.yaml",
 	    "server: {public_url: \"http://localhost:8080\"}\n"
 	    "plugins:\n  dirs: [\"" IM_BENCH_BUILD_ROOT "/plugins\"]\n"
-	    "  instances:\n    - {id: mustache, module: mustache}\n",
+	    "  instances:\n    - {id: mustache, module: mustache}\n"
+	    "    - {id: slack, module: slack}\n",
 	    err, sizeof(err));
 	im_snapshot *snap = cfg ? im_registry_build(cfg, err, sizeof(err))
 				: NULL;

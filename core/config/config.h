@@ -79,6 +79,14 @@ int im_config_apply_keys(const im_config *cfg, const char *path,
 			 const json_t *obj, const im_config_key *keys,
 			 json_t **out, char *err, size_t errlen);
 
+/* im_host.config_fill: zeroes `dst` (`size` bytes) and stores every key
+ * of the (host-normalized) table that names a field, from `config` as
+ * im_config_apply_keys made it. IM_EINVAL with the key and reason in
+ * `why` when a field lies outside `size` or its store does not suit the
+ * key's type. */
+int im_config_fill(const im_config_key *keys, const json_t *config, void *dst,
+		   size_t size, char *why, size_t whylen);
+
 /* Parses "250ms", "5s", "2m", "1h", "1.5s" or a bare number of seconds.
  * Returns 0 and writes seconds, or IM_EINVAL. */
 int im_config_parse_duration(const char *text, double *seconds);

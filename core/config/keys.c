@@ -6,6 +6,8 @@
  * durations are seconds as a real, and STRING keys hold text even when the
  * YAML said `channel: 12345`.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,5 +232,92 @@ int im_config_apply_keys(const im_config *cfg, const char *path,
 		return rc;
 	}
 	*out = res;
+	return 0;
+}
+
+/* config_fill: one key into the plugin's struct. The validated config
+ * holds text for STRING, an integer for INT, a real (seconds) for
+ * DURATION, a number for NUMBER (see coerce above). */
+static const char *store_key(const im_config_key *k, const json_t *v,
+			     char *dst)
+{
+	int64_t i;
+	double d;
+	bool b;
+	switch (k->store) {
+	case IM_STORE_STRING:
+		if (k->type != IM_CFG_STRING)
+			return "a string field needs a STRING key";
+		if (v && !json_is_string(v))
+			return "the value is not text";
+		const char *str = v ? json_string_value(v) : NULL;
+		memcpy(dst, &str, sizeof str);
+		return NULL;
+	case IM_STORE_INT:
+		if (k->type != IM_CFG_INT)
+			return "an int64_t field needs an INT key";
+		i = v ? json_integer_value(v) : 0;
+		memcpy(dst, &i, sizeof i);
+		return NULL;
+	case IM_STORE_BOOL:
+		if (k->type != IM_CFG_BOOL)
+			return "a bool field needs a BOOL key";
+		b = json_is_true(v);
+		memcpy(dst, &b, sizeof b);
+		return NULL;
+	case IM_STORE_DOUBLE:
+		if (k->type != IM_CFG_NUMBER && k->type != IM_CFG_INT &&
+		    k->type != IM_CFG_DURATION)
+			return "a double field needs a NUMBER, INT or DURATION "
+			       "key";
+		d = v ? json_number_value(v) : 0;
+		memcpy(dst, &d, sizeof d);
+		return NULL;
+	case IM_STORE_MS:
+		if (k->type != IM_CFG_DURATION)
+			return "a milliseconds field needs a DURATION key";
+		i = v ? (int64_t)(json_number_value(v) * 1000.0 + 0.5) : 0;
+		memcpy(dst, &i, sizeof i);
+		return NULL;
+	case IM_STORE_JSON:
+		memcpy(dst, &v, sizeof v);
+		return NULL;
+	default:
+		return "unknown store";
+	}
+}
+
+static size_t store_size(uint32_t store)
+{
+	switch (store) {
+	case IM_STORE_BOOL:
+		return sizeof(bool);
+	case IM_STORE_INT:
+	case IM_STORE_MS:
+		return sizeof(int64_t);
+	case IM_STORE_DOUBLE:
+		return sizeof(double);
+	default:
+		return sizeof(void *);
+	}
+}
+
+int im_config_fill(const im_config_key *keys, const json_t *config, void *dst,
+		   size_t size, char *why, size_t whylen)
+{
+	memset(dst, 0, size);
+	for (const im_config_key *k = keys ? keys : no_keys; k->name; k++) {
+		if (k->store == IM_STORE_NONE)
+			continue;
+		const char *bad =
+		    k->offset > size || store_size(k->store) > size - k->offset
+			? "its field lies outside the struct"
+			: store_key(k, json_object_get(config, k->name),
+				    (char *)dst + k->offset);
+		if (bad) {
+			snprintf(why, whylen, "key '%s': %s", k->name, bad);
+			return IM_EINVAL;
+		}
+	}
 	return 0;
 }

@@ -9,7 +9,9 @@
  *
  * Secrets live in an immutable, reference-counted set: g_secret_mu only
  * guards the pointer swap, so a reload never blocks behind a slow write and
- * a logging thread never sees a half-built set.
+ * a logging thread never sees a half-built set. Credential prefixes are
+ * an append-only table: an entry is complete before the count that
+ * publishes it is stored (release), readers load the count (acquire).
  */
 #include "log/log.h"
 
@@ -202,7 +204,7 @@ static void buf_puts(struct buf *b, const char *s)
 
 /* ---- redaction ------------------------------------------------------ */
 
-static bool is_slack_tok_char(unsigned char c)
+static bool is_tok_char(unsigned char c)
 {
 	return isalnum(c) || c == '-';
 }
@@ -212,15 +214,55 @@ static bool is_word_char(unsigned char c)
 	return isalnum(c) || c == '_';
 }
 
-/* Length of the Slack token prefix at s ("xoxb-", "xapp-"), 0 if none. */
-static size_t slack_prefix(const char *s)
+/* ---- credential prefixes (append-only) ----------------------------- */
+
+#define PREFIX_MAX 64
+#define PREFIX_LEN 32
+
+static pthread_mutex_t g_prefix_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_prefix[PREFIX_MAX][PREFIX_LEN];
+static size_t g_prefix_len[PREFIX_MAX];
+static atomic_uchar g_prefix_first[256];
+static atomic_size_t g_prefix_n;
+
+void im_log_add_secret_prefixes(const char *const *prefixes)
 {
-	if (strncmp(s, "xox", 3) == 0 && s[3] != '\0' &&
-	    strchr("abprs", s[3]) != NULL && s[4] == '-')
-		return 5;
-	if (strncmp(s, "xapp-", 5) == 0)
-		return 5;
-	return 0;
+	pthread_mutex_lock(&g_prefix_mu);
+	size_t n = atomic_load_explicit(&g_prefix_n, memory_order_relaxed);
+	for (size_t i = 0; prefixes && prefixes[i]; i++) {
+		const char *p = prefixes[i];
+		size_t len = strlen(p);
+		if (len < 3 || len >= PREFIX_LEN || n == PREFIX_MAX)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = strcmp(g_prefix[k], p) == 0;
+		if (dup)
+			continue;
+		memcpy(g_prefix[n], p, len + 1);
+		g_prefix_len[n] = len;
+		atomic_store_explicit(&g_prefix_first[(unsigned char)p[0]], 1,
+				      memory_order_relaxed);
+		n++;
+		atomic_store_explicit(&g_prefix_n, n, memory_order_release);
+	}
+	pthread_mutex_unlock(&g_prefix_mu);
+}
+
+/* Length of the registered credential prefix at s, 0 if none (the
+ * longest wins). */
+static size_t secret_prefix(const char *s)
+{
+	if (!atomic_load_explicit(&g_prefix_first[(unsigned char)*s],
+				  memory_order_relaxed))
+		return 0;
+	size_t n = atomic_load_explicit(&g_prefix_n, memory_order_acquire);
+	size_t best = 0;
+	for (size_t i = 0; i < n; i++)
+		if (g_prefix_len[i] > best &&
+		    strncmp(s, g_prefix[i], g_prefix_len[i]) == 0)
+			best = g_prefix_len[i];
+	return best;
 }
 
 /* Length of "Bearer" / "Bot" plus the blanks after it at s, when a word
@@ -244,8 +286,9 @@ static size_t auth_prefix(const char *start, const char *s)
 	if (s[i] == '\0' || isspace((unsigned char)s[i]) || s[i] == '"' ||
 	    s[i] == '\'')
 		return 0;
-	/* After "bot" only a Discord-shaped token (dotted, 16+ bytes) is
-	 * taken for one, so "invite the bot /invite @x" stays readable. */
+	/* After "bot" only a dotted token of 16+ bytes is taken for one
+	 * (the shape of bot tokens in authorization headers), so "invite
+	 * the bot /invite @x" stays readable. */
 	if (kw == 3) {
 		size_t n = 0;
 		bool dot = false;
@@ -292,12 +335,12 @@ static char *redact_with(const char *in, const struct secret_set *sec)
 				continue;
 			}
 		}
-		if (c == 'x' && (k = slack_prefix(p)) != 0 &&
-		    is_slack_tok_char((unsigned char)p[k])) {
+		if ((k = secret_prefix(p)) != 0 &&
+		    is_tok_char((unsigned char)p[k])) {
 			buf_put(&b, lit, (size_t)(p - lit) + k);
 			buf_puts(&b, IM_LOG_REDACTED);
 			p += k;
-			while (is_slack_tok_char((unsigned char)*p))
+			while (is_tok_char((unsigned char)*p))
 				p++;
 			lit = p;
 			continue;

@@ -4,13 +4,14 @@
  * Contract: one process-wide logger, safe from any thread (one mutex around
  * the write so lines never interleave). Every line goes through
  * im_log_redact() before it is written, so tokens never reach the output:
- * Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xapp-), the value after
- * "Bearer " or "Bot " (authorization headers), and every string registered
- * with im_log_set_secrets() are replaced by "[REDACTED]" (Slack tokens keep
- * their prefix: "xoxb-[REDACTED]").
+ * words starting with a credential prefix registered with
+ * im_log_add_secret_prefixes() (a connector's rules declare them, e.g.
+ * "tok-"), the value after "Bearer " or "Bot " (authorization headers),
+ * and every string registered with im_log_set_secrets() are replaced by
+ * "[REDACTED]" (prefixed tokens keep their prefix: "tok-[REDACTED]").
  *
  * Line shape, text:  2026-11-27T10:00:00.123Z INFO  [core:loader] message
- *                    2026-11-27T10:00:00.123Z WARN  [plugin:slack:slack-prod] message
+ *                    2026-11-27T10:00:00.123Z WARN  [plugin:chat:chat-prod] message
  * JSON (one object per line): {"ts":"...","level":"info","kind":"core",
  *   "plugin":"loader","instance":null,"msg":"..."}
  */
@@ -46,6 +47,12 @@ int im_log_level_parse(const char *name);
 void im_log_set_secrets(const char *const *values, size_t n);
 /* Adds one secret value to the set (copied). */
 void im_log_add_secret(const char *value);
+/* Registers credential prefixes (NULL-ended list, copied): any word
+ * starting with one, followed by letters, digits or '-', is redacted to
+ * the prefix and "[REDACTED]" in every line from now on. Thread-safe;
+ * duplicates are ignored, prefixes under 3 or over 31 bytes are refused,
+ * and at most 64 are kept (the process never forgets one). */
+void im_log_add_secret_prefixes(const char *const *prefixes);
 
 /* Writes the redacted form of `in` to a new malloc'd string. */
 char *im_log_redact(const char *in);

@@ -121,6 +121,33 @@ static void fail(attempt *a, int verdict, const char *error,
 	va_end(ap);
 }
 
+/* One send() into a->res (cleared first); a->took is how long it took. */
+static int call_send(attempt *a, im_instance *in, const im_connector *c,
+		     const im_send *msg)
+{
+	memset(&a->res, 0, sizeof(a->res));
+	a->res.struct_size = sizeof(a->res);
+	double t0 = nt_mono();
+	int rc = c->send(in->state, msg, &a->res);
+	a->took = nt_mono() - t0;
+	a->res.error[sizeof(a->res.error) - 1] = '\0';
+	a->res.hint[sizeof(a->res.hint) - 1] = '\0';
+	a->res.message_id[sizeof(a->res.message_id) - 1] = '\0';
+	a->res.thread_id[sizeof(a->res.thread_id) - 1] = '\0';
+	return rc;
+}
+
+/* Whether an edit failed for good: the connector says so
+ * (IM_SEND_EDIT_FAILED), or gave a permanent verdict (connectors built
+ * before 1.3 know no flag). The one place a failed edit becomes a new
+ * post: connectors never repost by themselves. */
+static bool edit_failed(const im_send_result *res)
+{
+	return res->verdict != IM_SEND_OK &&
+	       ((res->flags & IM_SEND_EDIT_FAILED) ||
+		res->verdict == IM_SEND_PERMANENT);
+}
+
 /* Renders the job's payload and calls send(); `c` and `in` are held by the
  * caller's snapshot for the whole call. */
 static void send_one(attempt *a, im_instance *in, const im_connector *c)
@@ -163,15 +190,23 @@ static void send_one(attempt *a, im_instance *in, const im_connector *c)
 	    .dedup_key = dedup,
 	    .event_type = type,
 	};
-	memset(&a->res, 0, sizeof(a->res));
-	a->res.struct_size = sizeof(a->res);
-	double t0 = nt_mono();
-	rc = c->send(in->state, &msg, &a->res);
-	a->took = nt_mono() - t0;
-	a->res.error[sizeof(a->res.error) - 1] = '\0';
-	a->res.hint[sizeof(a->res.hint) - 1] = '\0';
-	a->res.message_id[sizeof(a->res.message_id) - 1] = '\0';
-	a->res.thread_id[sizeof(a->res.thread_id) - 1] = '\0';
+	rc = call_send(a, in, c, &msg);
+	if (a->edited && edit_failed(&a->res)) {
+		/* The message to edit is gone (deleted, too old, not the
+		 * bot's): forget it and post this one as a new message,
+		 * which later events then edit. */
+		nt_outbox_forget_message(nt_store(), job->rows->incident,
+					 a->instance, a->channel);
+		LOG_INFO("notify",
+			 "%s %s: message %s cannot be edited (%s); posting "
+			 "a new one",
+			 a->instance, a->channel, a->msg_id, a->res.error);
+		a->edited = false;
+		msg.message_id = NULL;
+		double took = a->took;
+		rc = call_send(a, in, c, &msg);
+		a->took += took;
+	}
 	a->verdict = a->res.verdict <= IM_SEND_PERMANENT ? (int)a->res.verdict
 							 : IM_SEND_RETRY;
 	a->http_status = a->res.http_status;
@@ -258,18 +293,6 @@ static void classify(attempt *a, nt_job *job, const nt_settings *set)
 		snprintf(a->error, sizeof(a->error), "timeout");
 	}
 	job->wait_s = 0;
-	if (a->verdict == IM_SEND_PERMANENT && a->edited) {
-		/* The message to edit is gone (deleted, too old): post a
-		 * new one instead of giving up. */
-		nt_outbox_forget_message(nt_store(), job->rows->incident,
-					 a->instance, a->channel);
-		a->verdict = IM_SEND_RETRY;
-		char was[sizeof(a->error)];
-		snprintf(was, sizeof(was), "%s", a->error);
-		snprintf(a->error, sizeof(a->error), "edit_failed: %.140s",
-			 was);
-		return;
-	}
 	if (a->verdict == IM_SEND_RETRY && attempts >= set->max_attempts) {
 		char was[sizeof(a->error)];
 		snprintf(was, sizeof(was), "%s", a->error);

@@ -155,7 +155,7 @@ void nt_settings_rates(const char *instance, const im_connector *c,
 		       double *per_channel, double *burst, double *global)
 {
 	/* Without defaults from the connector: one message a second per
-	 * channel, the common platform limit (Slack chat.postMessage). */
+	 * channel, the common limit of chat platforms' post calls. */
 	*per_channel = c && c->rate_per_channel > 0 ? c->rate_per_channel : 1;
 	*burst = c && c->burst_per_channel >= 1 ? c->burst_per_channel : 1;
 	*global = c && c->rate_global > 0 ? c->rate_global : 0;

@@ -178,97 +178,19 @@ static int h_resp_header(im_http_response *resp, const char *name,
 	return im_resp_header(resp, name, value);
 }
 
-/* config_fill: one key into the plugin's struct. The validated config
- * holds text for STRING, an integer for INT, a real (seconds) for
- * DURATION, a number for NUMBER (see core/config/keys.c). */
-static const char *store_key(const im_config_key *k, const json_t *v,
-			     char *dst)
-{
-	int64_t i;
-	double d;
-	bool b;
-	switch (k->store) {
-	case IM_STORE_STRING:
-		if (k->type != IM_CFG_STRING)
-			return "a string field needs a STRING key";
-		if (v && !json_is_string(v))
-			return "the value is not text";
-		const char *str = v ? json_string_value(v) : NULL;
-		memcpy(dst, &str, sizeof str);
-		return NULL;
-	case IM_STORE_INT:
-		if (k->type != IM_CFG_INT)
-			return "an int64_t field needs an INT key";
-		i = v ? json_integer_value(v) : 0;
-		memcpy(dst, &i, sizeof i);
-		return NULL;
-	case IM_STORE_BOOL:
-		if (k->type != IM_CFG_BOOL)
-			return "a bool field needs a BOOL key";
-		b = json_is_true(v);
-		memcpy(dst, &b, sizeof b);
-		return NULL;
-	case IM_STORE_DOUBLE:
-		if (k->type != IM_CFG_NUMBER && k->type != IM_CFG_INT &&
-		    k->type != IM_CFG_DURATION)
-			return "a double field needs a NUMBER, INT or DURATION "
-			       "key";
-		d = v ? json_number_value(v) : 0;
-		memcpy(dst, &d, sizeof d);
-		return NULL;
-	case IM_STORE_MS:
-		if (k->type != IM_CFG_DURATION)
-			return "a milliseconds field needs a DURATION key";
-		i = v ? (int64_t)(json_number_value(v) * 1000.0 + 0.5) : 0;
-		memcpy(dst, &i, sizeof i);
-		return NULL;
-	case IM_STORE_JSON:
-		memcpy(dst, &v, sizeof v);
-		return NULL;
-	default:
-		return "unknown store";
-	}
-}
-
-static size_t store_size(uint32_t store)
-{
-	switch (store) {
-	case IM_STORE_BOOL:
-		return sizeof(bool);
-	case IM_STORE_INT:
-	case IM_STORE_MS:
-		return sizeof(int64_t);
-	case IM_STORE_DOUBLE:
-		return sizeof(double);
-	default:
-		return sizeof(void *);
-	}
-}
-
 static int h_config_fill(im_instance *in, void *dst, size_t size)
 {
 	if (!in || !in->mod || !dst)
 		return IM_EINVAL;
-	memset(dst, 0, size);
-	for (const im_config_key *k = in->mod->desc.config_keys; k->name;
-	     k++) {
-		if (k->store == IM_STORE_NONE)
-			continue;
-		const char *why =
-		    k->offset > size || store_size(k->store) > size - k->offset
-			? "its field lies outside the struct"
-			: store_key(k, json_object_get(in->config, k->name),
-				    (char *)dst + k->offset);
-		if (why) {
-			LOG_ERROR("host",
-				  "plugin %s: config_fill: key '%s': %s; fix "
-				  "the key table and rebuild",
-				  in->module_name ? in->module_name : "?",
-				  k->name, why);
-			return IM_EINVAL;
-		}
-	}
-	return 0;
+	char why[256];
+	int rc = im_config_fill(in->mod->desc.config_keys, in->config, dst,
+				size, why, sizeof why);
+	if (rc)
+		LOG_ERROR("host",
+			  "plugin %s: config_fill: %s; fix the key table and "
+			  "rebuild",
+			  in->module_name ? in->module_name : "?", why);
+	return rc;
 }
 
 /* 1.0-1.2 plugins wrote headers as two pointers (no struct_size). */

@@ -525,6 +525,11 @@ im_module *im_module_load_file(const char *path, const char *name,
 	m->mtime = st.st_mtim;
 	if (open_dl(m, fd, err, errlen) != 0)
 		goto fail;
+	for (size_t i = 0; i < m->n_connectors; i++) /* log redaction */
+		if (m->connectors[i]->rules && m->connectors[i]->rules
+		    ->struct_size >= sizeof(im_platform_rules))
+			im_log_add_secret_prefixes(
+			    m->connectors[i]->rules->secret_prefixes);
 	if (m->dl_fd != fd)
 		close(fd);
 	m->refs = 1;

@@ -204,7 +204,9 @@ im_snapshot *im_registry_build(const im_config *cfg, char *err,
 			       size_t errlen);
 /* Same, keeping only instances whose module has a component of `kind`
  * (e.g. IM_COMPONENT_FORMATTER for `im chatops templates validate`, which
- * must not start connectors). 0 keeps all. */
+ * must not start connectors). 0 keeps all. With IM_COMPONENT_FORMATTER,
+ * instances of connector modules are kept too but never created (state
+ * stopped): the templates read their platform rules. */
 im_snapshot *im_registry_build_kind(const im_config *cfg, uint32_t only_kind,
 				    char *err, size_t errlen);
 /* Validates without creating anything (im config validate): loads

@@ -248,6 +248,14 @@ static im_instance *build_one(const im_config *cfg, const im_plugin_dirs *dirs,
 		set_state(in, IM_STATE_FAILED, lerr);
 		goto check_required;
 	}
+	if (only_kind == IM_COMPONENT_FORMATTER &&
+	    !has_kind(in->mod, only_kind) && in->mod->n_connectors) {
+		/* Templates read the connectors' platform rules (module
+		 * data): keep the module, create and start nothing. */
+		set_state(in, IM_STATE_STOPPED, "not started: platform rules "
+						"only");
+		return in;
+	}
 	if (only_kind && !has_kind(in->mod, only_kind)) {
 		instance_free(in);
 		return &skipped_instance;

@@ -219,7 +219,7 @@ static json_t *sample_event(const char *event, const sample_text *t,
 			 "datacontenttype", "application/json", "sequence",
 			 seq, "data", "incident", inc, "change", change,
 			 "actor", "id", "U024BE7LH", "name", t->actor, "via",
-			 "slack");
+			 "chat");
 }
 
 json_t *im_template_sample(const char *event, const char *kind,

@@ -419,6 +419,41 @@ static char *override_dir(const im_config *cfg)
 	return is_dir(path) && realpath(path, real) ? strdup(real) : NULL;
 }
 
+/* The rules and fit_payload of every connector in the snapshot, per
+ * platform: the first connector of a platform wins. They live in the
+ * modules the snapshot holds, as long as the borrowed formatters. */
+static int collect_rules(im_template_set *set, const im_snapshot *snap)
+{
+	for (size_t i = 0; snap && i < snap->n; i++) {
+		const im_module *m = snap->insts[i]->mod;
+		for (size_t k = 0; m && k < m->n_connectors; k++) {
+			const im_connector *c = m->connectors[k];
+			if (!c->platform || !*c->platform ||
+			    tpl_rules_of(set, c->platform))
+				continue;
+			tpl_rules *nr = realloc(set->rules, (set->n_rules + 1) *
+							       sizeof(*nr));
+			if (!nr)
+				return IM_ENOMEM;
+			set->rules = nr;
+			if (tpl_rules_init(&nr[set->n_rules], c->platform,
+					   c->rules, c->fit_payload) != 0)
+				return IM_ENOMEM;
+			set->n_rules++;
+		}
+	}
+	return 0;
+}
+
+const tpl_rules *tpl_rules_of(const im_template_set *set,
+			      const char *platform)
+{
+	for (size_t i = 0; set && platform && i < set->n_rules; i++)
+		if (!strcmp(set->rules[i].platform, platform))
+			return &set->rules[i];
+	return NULL;
+}
+
 int im_template_load(const im_config *cfg, const im_snapshot *snap,
 		     im_template_set **out, char *err, size_t errlen)
 {
@@ -430,6 +465,11 @@ int im_template_load(const im_config *cfg, const im_snapshot *snap,
 		return IM_ENOMEM;
 	}
 	atomic_init(&set->refs, 1);
+	if (collect_rules(set, snap) != 0) {
+		im_template_set_unref(set);
+		snprintf(err, errlen, "out of memory");
+		return IM_ENOMEM;
+	}
 	char dir[PATH_MAX];
 	if (im_template_default_dir(dir, sizeof(dir)) == 0)
 		set->default_dir = strdup(dir);
@@ -492,6 +532,9 @@ void im_template_set_unref(im_template_set *set)
 		free(e->event);
 	}
 	free(set->entries);
+	for (size_t i = 0; i < set->n_rules; i++)
+		free(set->rules[i].platform);
+	free(set->rules);
 	free(set->default_dir);
 	free(set->override_dir);
 	free(set->public_url);

@@ -1,5 +1,5 @@
 /* Rendering one template: escape the context, run the engine in JSON
- * mode, parse, apply the platform limits; fall back to the default when
+ * mode, parse, apply the platform limits the connector declared; fall back to the default when
  * an override fails. Problems name the template file and line. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,7 +126,7 @@ static unsigned map_line(const tpl_variant *v, const char *out, size_t len,
 	return found;
 }
 
-int tpl_render_variant(const tpl_variant *v, tpl_platform p,
+int tpl_render_variant(const tpl_variant *v, const tpl_rules *r,
 		       const json_t *prepared, json_t **payload,
 		       tpl_report *rep)
 {
@@ -155,7 +155,7 @@ int tpl_render_variant(const tpl_variant *v, tpl_platform p,
 		return IM_EINVAL;
 	}
 	free(out);
-	if (tpl_enforce(p, pl, rep) > 0) {
+	if (tpl_enforce(r, pl, rep) > 0) {
 		json_decref(pl);
 		return IM_EINVAL;
 	}
@@ -182,22 +182,22 @@ int im_template_render(const im_template_set *set, const char *platform,
 		tpl_count_error(e->name);
 		return IM_EINVAL;
 	}
-	tpl_platform p = tpl_platform_of(e->platform);
-	json_t *prep = tpl_prepare_context(p, context);
+	const tpl_rules *r = tpl_rules_of(set, e->platform);
+	json_t *prep = tpl_prepare_context(r, context);
 	if (!prep) {
 		snprintf(err, errlen, "out of memory");
 		return IM_ENOMEM;
 	}
 	char first[1200] = "";
 	tpl_report rep = {.v = v, .first = first, .firstlen = sizeof(first)};
-	int rc = tpl_render_variant(v, p, prep, payload, &rep);
+	int rc = tpl_render_variant(v, r, prep, payload, &rep);
 	if (rc != 0 && v == &e->over && e->def.tpl) {
 		LOG_WARN("templates", "%s; using the default %s", first,
 			 e->def.file);
 		tpl_count_error(e->name);
 		tpl_report again = {.v = &e->def, .first = first,
 				    .firstlen = sizeof(first)};
-		rc = tpl_render_variant(&e->def, p, prep, payload, &again);
+		rc = tpl_render_variant(&e->def, r, prep, payload, &again);
 	}
 	if (rc != 0) {
 		tpl_count_error(e->name);

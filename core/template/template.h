@@ -1,9 +1,10 @@
 /*
  * core/template - chat message templates: which file serves a platform and
  * event, which engine renders it, how incident text is escaped, and the
- * platform limits every payload is held to.
+ * platform limits every payload is held to, as the platform's connector
+ * declares them.
  *
- * Files. A template is <dir>/<platform>/<event>.<ext> ("slack/declare.mustache");
+ * Files. A template is <dir>/<platform>/<event>.<ext> ("chat/declare.mustache");
  * its name is "<platform>/<event>" and <ext> picks the engine: the running
  * formatter instance serving that extension (im_snapshot_formatter).
  * Partials ({{> name}}) are <dir>/<platform>/partials/<name>.<ext>, then
@@ -21,20 +22,26 @@
  * im_template_errors_total{template="<platform>/<event>"}, and the default
  * is used.
  *
- * Escaping is the host's decision, never the template's. Before rendering,
- * every string of the context is escaped for the platform's text format
- * (Slack mrkdwn: & < >; Discord and Teams markdown: a backslash before
- * \ * _ ~ ` | > # - [ ] ( ), and on Discord @everyone, @here and <@ ...>
- * mentions are broken with a zero-width space), control characters other
- * than newline and tab are dropped, and then the template renders with
- * IM_ESCAPE_JSON. Host-made machine values (ids, states, times, URLs: keys
- * such as id, status, severity, url, time) pass through unchanged when
- * they look like one, so button values and links keep working. The
- * result must parse as JSON; then the platform limits apply: over-long
- * texts are cut on a UTF-8 boundary and end in "…", lists over their cap
- * are cut, and Discord payloads always get "allowed_mentions":{"parse":[]}.
- * Rules a cut cannot repair (an unknown Block Kit block, an Adaptive Card
- * above version 1.5, an empty Discord field) make the render fail.
+ * Escaping is the host's decision, never the template's. The rules come
+ * from the connector component serving the platform (im_connector.rules
+ * and fit_payload, see im/connector.h), collected at load from the
+ * connector modules of the snapshot, per platform name (the first
+ * connector of a platform wins). Before rendering, every string of the
+ * context is escaped by those rules (a backslash before the declared
+ * characters, the declared replacements such as "&" -> "&amp;", a
+ * zero-width space after the first byte of a declared mention sequence),
+ * control characters other than newline and tab are dropped, and then
+ * the template renders with IM_ESCAPE_JSON. Host-made machine values
+ * (ids, states, times, URLs: keys such as id, status, severity, url,
+ * time) pass through unchanged when they look like one, so button values
+ * and links keep working. The context also gets severity_emoji and
+ * severity_color from the rules. The result must parse as JSON; then the
+ * connector's fit_payload holds it to the platform limits: what a cut can
+ * repair is cut (on a UTF-8 boundary, ending in "…", never inside an
+ * escape the rules made), the rest is reported and makes the render fail.
+ * A platform with templates but no loaded connector renders with no
+ * escaping (only control characters are dropped), no severity_emoji or
+ * severity_color, and no limits; validate checks it for valid JSON only.
  *
  * Threads and lifetime: a set is immutable once loaded; render, list and
  * validate may run on any thread, concurrently. A set borrows the formatter
@@ -92,7 +99,8 @@ json_t *im_template_validate(const im_template_set *set, const char *platform,
 /* The context a template sees for one incident event (a CloudEvent from
  * core/incident/repo.h): {"incident", "event" (the envelope without data),
  * "change", "actor", "verb", "verb_past", "public_url"}. The host adds
- * severity_emoji and severity_color per platform when rendering. */
+ * severity_emoji and severity_color from the platform's rules when
+ * rendering. */
 json_t *im_template_context(const json_t *event, const char *public_url);
 /* The digest context: {"events": [context + "index" (1-based) + "last"],
  * "count", "channel", "public_url"} from an array of CloudEvents. */

@@ -19,21 +19,16 @@ static bool in_sources(const tpl_variant *v, const char *needle)
 	return false;
 }
 
-/* Incident text must never turn into a mention: the hostile sample's
- * mentions may only appear when the template itself writes them. */
-static void check_mentions(const tpl_variant *v, tpl_platform p,
+/* Incident text must never turn into a mention: the mentions the
+ * platform's rules list may only appear when the template itself writes
+ * them. */
+static void check_mentions(const tpl_variant *v, const tpl_rules *r,
 			   const json_t *payload, tpl_report *rep)
 {
-	static const char *const slack_bad[] = {"<!channel>", "<!here>",
-						"<@U123>", "<!subteam", NULL};
-	static const char *const discord_bad[] = {"@everyone", "@here",
-						  "<@U123>", NULL};
-	const char *const *bad = p == TPL_SLACK	    ? slack_bad
-				 : p == TPL_DISCORD ? discord_bad
-						    : NULL;
+	const char *const *bad = r ? r->mentions : NULL;
 	char *dump = bad ? json_dumps(payload, JSON_COMPACT) : NULL;
 	for (size_t i = 0; dump && bad[i]; i++)
-		if (strstr(dump, bad[i]) && !in_sources(v, bad[i]))
+		if (*bad[i] && strstr(dump, bad[i]) && !in_sources(v, bad[i]))
 			tpl_problem(rep, NULL,
 				    "incident text became a live mention "
 				    "(%s) with the hostile sample",
@@ -59,18 +54,18 @@ static void append_unique(json_t *to, const json_t *from)
 static void check_entry(const im_template_set *set, const tpl_entry *e,
 			const tpl_variant *v, json_t *found)
 {
-	tpl_platform p = tpl_platform_of(e->platform);
+	const tpl_rules *r = tpl_rules_of(set, e->platform);
 	json_t *by_msg = json_object(); /* message -> "normal, long" */
 	json_t *order = json_array();
 	for (size_t k = 0; kinds[k]; k++) {
 		json_t *ctx = im_template_sample(e->event, kinds[k],
 						 set->public_url);
-		json_t *prep = ctx ? tpl_prepare_context(p, ctx) : NULL;
+		json_t *prep = ctx ? tpl_prepare_context(r, ctx) : NULL;
 		json_t *list = json_array(), *payload = NULL;
 		tpl_report rep = {.v = v, .validate = true, .list = list};
-		if (prep && tpl_render_variant(v, p, prep, &payload, &rep) == 0 &&
+		if (prep && tpl_render_variant(v, r, prep, &payload, &rep) == 0 &&
 		    !strcmp(kinds[k], "hostile"))
-			check_mentions(v, p, payload, &rep);
+			check_mentions(v, r, payload, &rep);
 		size_t i;
 		json_t *msg;
 		json_array_foreach(list, i, msg)

@@ -61,6 +61,11 @@ typedef struct im_send_result {
  * (Discord's X-RateLimit-Global, a workspace-wide cap), not one channel:
  * the pipeline holds every channel of the instance for retry_after_s. */
 #define IM_SEND_LIMIT_GLOBAL 0x1u
+/* im_send_result.flags: the message to edit (im_send.message_id) cannot be
+ * edited any more (deleted, too old, not the bot's): the pipeline forgets
+ * it and posts the notification as a new message at once. Set it with
+ * whatever verdict the edit got; a connector never reposts by itself. */
+#define IM_SEND_EDIT_FAILED 0x2u /* since 1.3 */
 
 /* How incident text is written in this platform's markup, and the values
  * the templates of this platform get (since 1.3). The template service

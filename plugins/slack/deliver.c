@@ -1,6 +1,7 @@
 /* Notifications: chat.postMessage (or chat.update for an edit, thread_ts
  * for a thread reply) with the rendered template, and the answer turned
- * into a verdict the pipeline acts on. Permanent failures carry a hint
+ * into a verdict the pipeline acts on (an edit of a message that is gone
+ * says IM_SEND_EDIT_FAILED: the pipeline posts anew). Permanent failures carry a hint
  * an operator can follow without reading Slack's docs. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,14 +162,10 @@ int slk_send(void *state, const im_send *msg, im_send_result *res)
 				    json_string(msg->thread_id));
 	slk_api r;
 	post(s, edit ? "chat.update" : "chat.postMessage", body, &r);
-	if (edit && !r.ok && r.http &&
-	    (!strcmp(r.error, "message_not_found") ||
-	     !strcmp(r.error, "cant_update_message"))) {
-		/* The message was deleted or is not ours: post a new one. */
-		slk_api_clear(&r);
-		json_object_del(body, "ts");
-		post(s, "chat.postMessage", body, &r);
-	}
+	/* The message was deleted or is not ours: the pipeline posts anew. */
+	bool edit_failed = edit && !r.ok && r.http &&
+			   (!strcmp(r.error, "message_not_found") ||
+			    !strcmp(r.error, "cant_update_message"));
 	char bot[96];
 	slk_bot_name(s, bot, sizeof(bot));
 	if (!*bot && !strcmp(r.error, "not_in_channel")) {
@@ -180,6 +177,8 @@ int slk_send(void *state, const im_send *msg, im_send_result *res)
 		slk_bot_name(s, bot, sizeof(bot));
 	}
 	slk_classify(&r, channel, bot, res);
+	if (edit_failed)
+		res->flags |= IM_SEND_EDIT_FAILED;
 	if (res->verdict == IM_SEND_OK) {
 		const char *ts = json_string_value(json_object_get(r.body, "ts"));
 		snprintf(res->message_id, sizeof(res->message_id), "%s",
@@ -188,6 +187,9 @@ int slk_send(void *state, const im_send *msg, im_send_result *res)
 			 msg->thread_id && *msg->thread_id ? msg->thread_id
 			 : ts				     ? ts
 							     : "");
+	} else if (edit_failed) {
+		IM_INFO(s->host, s->inst, "edit of %s in %s: %s",
+			msg->message_id, channel, res->error);
 	} else if (res->verdict == IM_SEND_PERMANENT) {
 		slk_error(s, "delivery to %s failed: %s: %s", channel,
 			  res->error, res->hint);

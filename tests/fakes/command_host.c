@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "bus/bus.h"
+#include "config/config.h"
 #include "command/command.h"
 #include "incident/repo.h"
 
@@ -28,6 +29,8 @@ static struct {
 	char *keys[KV_MAX], *vals[KV_MAX];
 	const im_command *cmd;
 	void *state;
+	json_t *config; /* during create() */
+	json_t *filled; /* what config_fill lent the plugin */
 } F = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* --- the host functions ------------------------------------------------- */
@@ -108,7 +111,23 @@ static int f_kv_del(im_instance *in, const char *key)
 	return i >= 0 ? 0 : IM_ENOTFOUND;
 }
 
+/* The real fill over the plugin's own table, validated like the host
+ * does (defaults filled in). */
+static int f_config_fill(im_instance *in, void *dst, size_t size)
+{
+	const im_plugin_desc *d = im_plugin_entry();
+	json_t *cfg = NULL;
+	char err[256];
+	if (im_config_apply_keys(NULL, "config", F.config, d->config_keys, &cfg,
+				 err, sizeof err) != 0)
+		cr_assert_fail("test config: %s", err);
+	json_decref(F.filled);
+	F.filled = cfg; /* borrowed by the plugin until the instance ends */
+	return im_config_fill(d->config_keys, cfg, dst, size, err, sizeof err);
+}
+
 static const im_host host = {
+    .config_fill = f_config_fill,
     .struct_size = sizeof(im_host),
     .abi_major = IM_ABI_MAJOR,
     .abi_minor = IM_ABI_MINOR,
@@ -142,8 +161,10 @@ void fake_cmd_start(const char *config_json)
 	json_t *config = json_loads(config_json, 0, NULL);
 	cr_assert(config, "bad test config %s", config_json);
 	/* The instance handle is opaque to plugins; ours is never read. */
+	F.config = config;
 	int rc = d->create(&host, (im_instance *)&F, config, &F.state);
 	json_decref(config);
+	F.config = NULL;
 	cr_assert_eq(rc, 0);
 }
 
@@ -153,6 +174,8 @@ void fake_cmd_stop(void)
 	if (d->destroy && F.state)
 		d->destroy(F.state);
 	F.state = NULL;
+	json_decref(F.filled);
+	F.filled = NULL;
 	im_store_close(F.st);
 	im_bus_reset();
 	json_decref(F.calls);

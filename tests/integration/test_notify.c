@@ -253,6 +253,50 @@ Test(notify, edits_in_update_mode_and_replies_in_thread_mode)
 	finish();
 }
 
+Test(notify, posts_anew_at_once_when_the_message_to_edit_is_gone)
+{
+	fp_set_limits(fp, 50, 50);
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+		 "%ssubscriptions:\n  - {connector: tc, channel: CU, mode: "
+		 "update}\n",
+		 fast);
+	config(yaml);
+	start();
+	declare("SEV-1", "db down");
+	cr_assert(wait_accepted(1, 10));
+	fp_reset(fp); /* the platform forgets the message: edits get 404 */
+	transition("INC-1", "ack");
+	cr_assert(wait_accepted(1, 10));
+	json_t *reqs = fp_requests(fp);
+	cr_assert_eq(json_array_size(reqs), 2, "one failed edit, one post");
+	json_t *edit = json_array_get(reqs, 0), *post = json_array_get(reqs, 1);
+	cr_expect_str_eq(sfield(edit, "method"), "PATCH");
+	cr_expect_eq(json_integer_value(json_object_get(edit, "status")), 404);
+	cr_expect_str_eq(sfield(post, "method"), "POST");
+	cr_expect_eq(json_integer_value(json_object_get(post, "status")), 200);
+	cr_expect(strstr(text_of(post), "acknowledged"), "%s", text_of(post));
+	/* Same attempt, same row: no retry wait between the two. */
+	cr_expect_str_eq(sfield(edit, "dedup"), sfield(post, "dedup"));
+	cr_expect_lt(json_real_value(json_object_get(post, "t")) -
+			 json_real_value(json_object_get(edit, "t")),
+		     0.9);
+	char first[32];
+	snprintf(first, sizeof(first), "%s", sfield(post, "id"));
+	json_decref(reqs);
+	/* The new message is the one later events edit. */
+	transition("INC-1", "resolve");
+	cr_assert(wait_accepted(2, 10));
+	json_t *m = fp_messages(fp);
+	json_t *again = json_array_get(m, 1);
+	cr_expect_str_eq(sfield(again, "method"), "PATCH");
+	cr_expect_str_eq(sfield(again, "id"), first);
+	json_decref(m);
+	cr_expect_eq(run(ARGS("chatops", "outbox", "list")), 0, "%s", err);
+	cr_expect(strstr(out, "0 pending, 0 dead letters"), "%s", out);
+	finish();
+}
+
 Test(notify, sends_a_digest_when_the_window_closes)
 {
 	config("chatops:\n  batch_window: 1500ms\n"

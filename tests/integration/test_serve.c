@@ -199,7 +199,9 @@ Test(serve, redacts_secret_config_values_from_logs)
 	srv_conf(&s, "10-plugins.yaml",
 		 "log: {level: debug}\nplugins:\n  instances:\n"
 		 "    - id: g\n      module: good\n      config:\n"
-		 "        greeting: hi\n        token: s3cr3t-value-42\n");
+		 "        greeting: hi\n        token: s3cr3t-value-42\n"
+		 /* Its rules register the Slack token prefixes. */
+		 "    - {id: sl, module: slack}\n");
 	cr_assert(srv_start(&s), "%s", srv_log(&s));
 	/* The debug access log writes the path: put the secret and a Slack
 	 * token in it. */

@@ -19,7 +19,11 @@ static void setup(void)
 	srv_init(&s);
 	srv_conf(&s, "10-plugins.yaml",
 		 "plugins:\n  instances:\n"
-		 "    - {id: mustache, module: mustache}\n");
+		 "    - {id: mustache, module: mustache}\n"
+		 /* The platform rules: the connectors declare them. */
+		 "    - {id: slack, module: slack}\n"
+		 "    - {id: teams, module: teams}\n"
+		 "    - {id: discord, module: discord}\n");
 	out = err = NULL;
 }
 

@@ -48,7 +48,11 @@ static void setup(void)
 		 "server: {public_url: \"http://im.example\"}\n"
 		 "chatops: {templates_dir: \"%s/templates\"}\n"
 		 "plugins:\n  dirs: [\"%s/plugins\"]\n  instances:\n"
-		 "    - {id: mustache, module: mustache}\n",
+		 "    - {id: mustache, module: mustache}\n"
+		 /* The platform rules: the connectors declare them. */
+		 "    - {id: slack, module: slack}\n"
+		 "    - {id: teams, module: teams}\n"
+		 "    - {id: discord, module: discord}\n",
 		 dir, b);
 	cfg = im_config_load_string("t.yaml", yaml, err, sizeof(err));
 	cr_assert(cfg, "%s", err);
@@ -237,20 +241,24 @@ Test(templates, long_texts_are_cut_on_character_boundaries)
 
 Test(templates, truncation_never_splits_a_character_or_escape)
 {
+	load();
+	const tpl_rules *slack = tpl_rules_of(set, "slack");
+	const tpl_rules *discord = tpl_rules_of(set, "discord");
+	cr_assert(slack && discord);
 	json_t *s = json_string("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
-	cr_expect_eq(tpl_truncate(s, 3, TPL_OTHER), 1);
+	cr_expect_eq(tpl_truncate(s, 3, NULL), 1);
 	cr_expect_str_eq(json_string_value(s), "\xc3\xa9\xc3\xa9\xe2\x80\xa6");
 	json_decref(s);
 	s = json_string("ab&amp;cd");
-	tpl_truncate(s, 5, TPL_SLACK);
+	tpl_truncate(s, 5, slack);
 	cr_expect_str_eq(json_string_value(s), "ab\xe2\x80\xa6");
 	json_decref(s);
 	s = json_string("abc\\*def");
-	tpl_truncate(s, 5, TPL_DISCORD);
+	tpl_truncate(s, 5, discord);
 	cr_expect_str_eq(json_string_value(s), "abc\xe2\x80\xa6");
 	json_decref(s);
 	s = json_string("short");
-	cr_expect_eq(tpl_truncate(s, 5, TPL_SLACK), 0);
+	cr_expect_eq(tpl_truncate(s, 5, slack), 0);
 	json_decref(s);
 }
 

@@ -263,6 +263,10 @@ static int send_msg(void *state, const im_send *msg, im_send_result *res)
 			   r && r->error_text ? r->error_text : NULL);
 	} else {
 		classify(r, res);
+		/* An edit of a message the platform does not know: the
+		 * pipeline posts anew. */
+		if (msg->message_id && r->status == 404)
+			res->flags |= IM_SEND_EDIT_FAILED;
 	}
 	if (r)
 		t->host->http_result_free(r);

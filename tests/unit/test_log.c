@@ -72,6 +72,15 @@ static void assert_redacts(const char *in, const char *want)
 
 /* ---- levels ---------------------------------------------------------- */
 
+/* The Slack connector's credential prefixes, as its rules register them
+ * when slack.so loads. */
+static void slack_prefixes(void)
+{
+	static const char *const p[] = {"xoxb-", "xoxp-", "xoxa-", "xoxr-",
+					"xoxs-", "xapp-", NULL};
+	im_log_add_secret_prefixes(p);
+}
+
 Test(log, defaults_to_info_level)
 {
 	cr_assert_eq(im_log_get_level(), IM_LOG_INFO);
@@ -285,6 +294,7 @@ Test(log, json_lines_replace_invalid_utf8)
 
 Test(log, json_lines_are_redacted_too)
 {
+	slack_prefixes();
 	cr_assert_eq(im_log_configure(NULL, "json"), IM_OK);
 	capture_start();
 	LOG_INFO("t", "token xoxb-111-222-abc");
@@ -298,6 +308,7 @@ Test(log, json_lines_are_redacted_too)
 
 Test(log, redacts_slack_bot_tokens)
 {
+	slack_prefixes();
 	assert_redacts("token=xoxb-1234-5678-AbCd ok",
 		       "token=xoxb-[REDACTED] ok");
 	assert_redacts("xoxb-1", "xoxb-[REDACTED]");
@@ -305,6 +316,7 @@ Test(log, redacts_slack_bot_tokens)
 
 Test(log, redacts_every_slack_token_kind)
 {
+	slack_prefixes();
 	assert_redacts("a xoxa-1 b xoxp-2-x c xoxr-3 d xoxs-4",
 		       "a xoxa-[REDACTED] b xoxp-[REDACTED] c "
 		       "xoxr-[REDACTED] d xoxs-[REDACTED]");
@@ -312,14 +324,28 @@ Test(log, redacts_every_slack_token_kind)
 
 Test(log, redacts_app_level_tokens)
 {
+	slack_prefixes();
 	assert_redacts("{\"app_token\":\"xapp-1-A012-345-deadbeef\"}",
 		       "{\"app_token\":\"xapp-[REDACTED]\"}");
 }
 
 Test(log, leaves_slack_like_words_without_a_token_alone)
 {
+	slack_prefixes();
 	assert_redacts("prefix xoxb- alone, xoxz-123, xap-1",
 		       "prefix xoxb- alone, xoxz-123, xap-1");
+}
+
+Test(log, redacts_words_after_registered_prefixes_only)
+{
+	assert_redacts("id tok-abc-123 here", "id tok-abc-123 here");
+	static const char *const p[] = {"tok-", "tok-", "t-", NULL};
+	im_log_add_secret_prefixes(p);
+	im_log_add_secret_prefixes(p); /* duplicates are ignored */
+	im_log_add_secret_prefixes(NULL);
+	assert_redacts("id tok-abc-123 here", "id tok-[REDACTED] here");
+	/* Too short to register: "t-" never redacts. */
+	assert_redacts("t-abc tok- alone", "t-abc tok- alone");
 }
 
 Test(log, redacts_bearer_values_case_insensitively)
@@ -403,6 +429,7 @@ Test(log, ignores_short_and_empty_secrets)
 
 Test(log, redacts_the_final_formatted_message)
 {
+	slack_prefixes();
 	const char *sec[] = {"s3cr3t"};
 	im_log_set_secrets(sec, 1);
 	capture_start();
