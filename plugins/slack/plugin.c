@@ -13,35 +13,47 @@
 
 #include <sodium.h>
 
+#include "rules.h"
 #include "slack.h"
 
+#define KEY(name, type, def, flags, doc, member, how)                         \
+	{IM_CONFIG_KEY_HEADER, name, type, def, flags, doc,                  \
+	 IM_CONFIG_STORE(slk_cfg, member, how)}
+
 static const im_config_key keys[] = {
-    {IM_CONFIG_KEY_HEADER, "mode", IM_CFG_STRING, "http", 0,
-     "http (signed requests to /hooks/<id>/...) or socket (Socket Mode)"},
-    {IM_CONFIG_KEY_HEADER, "bot_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
-     "bot token xoxb-... (SLACK_BOT_TOKEN)"},
-    {IM_CONFIG_KEY_HEADER, "signing_secret", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
-     "signing secret that verifies Slack's requests (SLACK_SIGNING_SECRET)"},
-    {IM_CONFIG_KEY_HEADER, "app_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
-     "app-level token xapp-... with connections:write, for Socket Mode "
-     "(SLACK_APP_TOKEN)"},
-    {IM_CONFIG_KEY_HEADER, "api_base_url", IM_CFG_STRING, "https://slack.com/api", 0,
-     "Web API base URL (tests point it at a fake)"},
-    {IM_CONFIG_KEY_HEADER, "default_channel", IM_CFG_STRING, "\"\"", 0,
-     "channel id (C0123ABC) for notifications without a channel"},
-    {IM_CONFIG_KEY_HEADER, "notification_channels", IM_CFG_MAP, "{}", 0,
-     "channel id per severity, e.g. {SEV-1: C0CRITICAL}"},
-    {IM_CONFIG_KEY_HEADER, "tls_ca_file", IM_CFG_STRING, "\"\"", 0,
-     "extra CA bundle (PEM) trusted for the Socket Mode wss:// link"},
-    {IM_CONFIG_KEY_HEADER, "dedupe_requests", IM_CFG_BOOL, "true", 0,
-     "answer a signed request seen again within its 5-minute window (a "
-     "retry or a replay) with 200 without running it again"},
+    KEY("mode", IM_CFG_STRING, "http", 0,
+	"http (signed requests to /hooks/<id>/...) or socket (Socket Mode)",
+	mode, IM_STORE_STRING),
+    KEY("bot_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+	"bot token xoxb-... (SLACK_BOT_TOKEN)", bot_token, IM_STORE_STRING),
+    KEY("signing_secret", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+	"signing secret that verifies Slack's requests (SLACK_SIGNING_SECRET)",
+	signing_secret, IM_STORE_STRING),
+    KEY("app_token", IM_CFG_STRING, "\"\"", IM_CFG_SECRET,
+	"app-level token xapp-... with connections:write, for Socket Mode "
+	"(SLACK_APP_TOKEN)",
+	app_token, IM_STORE_STRING),
+    KEY("api_base_url", IM_CFG_STRING, "https://slack.com/api", 0,
+	"Web API base URL (tests point it at a fake)", api_base_url,
+	IM_STORE_STRING),
+    KEY("default_channel", IM_CFG_STRING, "\"\"", 0,
+	"channel id (C0123ABC) for notifications without a channel",
+	default_channel, IM_STORE_STRING),
+    KEY("notification_channels", IM_CFG_MAP, "{}", 0,
+	"channel id per severity, e.g. {SEV-1: C0CRITICAL}",
+	notification_channels, IM_STORE_JSON),
+    KEY("tls_ca_file", IM_CFG_STRING, "\"\"", 0,
+	"extra CA bundle (PEM) trusted for the Socket Mode wss:// link",
+	tls_ca_file, IM_STORE_STRING),
+    KEY("dedupe_requests", IM_CFG_BOOL, "true", 0,
+	"answer a signed request seen again within its 5-minute window (a "
+	"retry or a replay) with 200 without running it again",
+	dedupe_requests, IM_STORE_BOOL),
     {0},
 };
 
-static const char *cfg_str(const json_t *cfg, const char *k)
+static const char *or_empty(const char *v)
 {
-	const char *v = json_string_value(json_object_get(cfg, k));
 	return v ? v : "";
 }
 
@@ -54,12 +66,7 @@ static void slk_free(slk *s)
 	slk_dedup_free(s->dedup);
 	slk_dedup_free(s->replays);
 	json_decref(s->notify_channels);
-	free(s->bot_token);
-	free(s->signing_secret);
-	free(s->app_token);
 	free(s->api_base);
-	free(s->default_channel);
-	free(s->ca_file);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -87,27 +94,26 @@ static bool channel_ok(const char *v)
 	return !v || v[0] != '#';
 }
 
-static int check_config(slk *s, const json_t *cfg)
+static int check_config(slk *s)
 {
-	const char *mode = cfg_str(cfg, "mode");
+	const slk_cfg *c = &s->cfg;
+	const char *mode = or_empty(c->mode);
 	if (strcmp(mode, "http") && strcmp(mode, "socket"))
 		return refuse(s, "mode is '%s': use http or socket", mode);
 	s->socket_mode = !strcmp(mode, "socket");
-	const char *base = cfg_str(cfg, "api_base_url");
+	const char *base = or_empty(c->api_base_url);
 	if (strncmp(base, "https://", 8) && strncmp(base, "http://", 7))
 		return refuse(s, "api_base_url '%s' is not an http(s) URL",
 			      base);
-	const char *def = cfg_str(cfg, "default_channel");
-	if (!channel_ok(def))
+	if (!channel_ok(c->default_channel))
 		return refuse(s,
 			      "default_channel '%s' is a channel name: use the "
 			      "channel id (C0123ABC), since names change; `im "
 			      "chatops slack list-channels` shows the ids",
-			      def);
-	const json_t *map = json_object_get(cfg, "notification_channels");
+			      c->default_channel);
 	const char *sev;
 	const json_t *v;
-	json_object_foreach((json_t *)map, sev, v)
+	json_object_foreach((json_t *)c->notification_channels, sev, v)
 	{
 		if (!json_is_string(v))
 			return refuse(s, "notification_channels.%s must be a "
@@ -121,31 +127,30 @@ static int check_config(slk *s, const json_t *cfg)
 			    "list-channels` shows the ids",
 			    sev, json_string_value(v));
 	}
-	const char *app = cfg_str(cfg, "app_token");
+	const char *app = or_empty(c->app_token);
 	if (*app && strncmp(app, "xapp-", 5))
 		return refuse(s, "app_token must be an app-level token "
 				 "(xapp-...) with connections:write");
-	if (!strncmp(cfg_str(cfg, "bot_token"), "xapp-", 5))
+	if (!strncmp(or_empty(c->bot_token), "xapp-", 5))
 		return refuse(s, "bot_token holds an app-level token (xapp-): "
 				 "use the bot token xoxb-... and put the xapp- "
 				 "token in app_token");
 	return 0;
 }
 
-static int copy_config(slk *s, const json_t *cfg)
+static int copy_config(slk *s)
 {
-	s->bot_token = strdup(cfg_str(cfg, "bot_token"));
-	s->signing_secret = strdup(cfg_str(cfg, "signing_secret"));
-	s->app_token = strdup(cfg_str(cfg, "app_token"));
-	s->api_base = strdup(cfg_str(cfg, "api_base_url"));
-	s->default_channel = strdup(cfg_str(cfg, "default_channel"));
-	s->ca_file = strdup(cfg_str(cfg, "tls_ca_file"));
-	const json_t *map = json_object_get(cfg, "notification_channels");
-	s->notify_channels = json_is_object(map) ? json_deep_copy(map)
-						 : json_object();
-	if (!s->bot_token || !s->signing_secret || !s->app_token ||
-	    !s->api_base || !s->default_channel || !s->ca_file ||
-	    !s->notify_channels)
+	const slk_cfg *c = &s->cfg;
+	s->bot_token = or_empty(c->bot_token);
+	s->signing_secret = or_empty(c->signing_secret);
+	s->app_token = or_empty(c->app_token);
+	s->default_channel = or_empty(c->default_channel);
+	s->ca_file = or_empty(c->tls_ca_file);
+	s->api_base = strdup(or_empty(c->api_base_url));
+	s->notify_channels = json_is_object(c->notification_channels)
+				 ? json_deep_copy(c->notification_channels)
+				 : json_object();
+	if (!s->api_base || !s->notify_channels)
 		return IM_ENOMEM;
 	size_t n = strlen(s->api_base);
 	while (n && s->api_base[n - 1] == '/')
@@ -185,10 +190,14 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 	pthread_mutex_init(&s->mu, NULL);
 	const char *dbg = getenv("CHATOPS_DEBUG");
 	s->debug_bodies = dbg && (!strcmp(dbg, "1") || !strcasecmp(dbg, "true"));
-	int rc = check_config(s, cfg);
-	if (rc != 0)
+	int rc = host->config_fill(inst, &s->cfg, sizeof(s->cfg));
+	if (rc != 0) {
+		slk_free(s);
+		return IM_ECONFIG;
+	}
+	if ((rc = check_config(s)) != 0)
 		return rc; /* s is freed */
-	if ((rc = copy_config(s, cfg)) != 0)
+	if ((rc = copy_config(s)) != 0)
 		goto fail;
 	if (!credentials(s)) {
 		slk_free(s);
@@ -201,7 +210,7 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 		goto fail;
 	if (!(s->dedup = slk_dedup_new(2048)))
 		goto fail;
-	if (json_is_true(json_object_get(cfg, "dedupe_requests")) &&
+	if (s->cfg.dedupe_requests &&
 	    !(s->replays = slk_dedup_new(32768)))
 		goto fail;
 	if (!s->socket_mode && (rc = slk_routes_add(s)) != 0)
@@ -255,6 +264,8 @@ static const im_connector connector = {
     .rate_per_channel = 1,
     .burst_per_channel = 3,
     .rate_global = 20,
+    .rules = &slk_rules,
+    .fit_payload = slk_fit_payload,
 };
 
 static const im_component *const components[] = {&connector.base, NULL};

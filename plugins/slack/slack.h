@@ -74,19 +74,35 @@ bool slk_dedup_seen(slk_dedup *d, const char *id);
 
 typedef struct slk_socket slk_socket;
 
+/* The instance's settings as the host fills them from the key table
+ * (host->config_fill): strings and JSON are borrowed from the validated
+ * config and live until destroy(); every string key has a default. */
+typedef struct slk_cfg {
+	const char *mode;
+	const char *bot_token;
+	const char *signing_secret;
+	const char *app_token;
+	const char *api_base_url;
+	const char *default_channel;
+	const json_t *notification_channels;
+	const char *tls_ca_file;
+	bool dedupe_requests;
+} slk_cfg;
+
 typedef struct slk {
 	const im_host *host;
 	im_instance *inst;
 	const char *id;        /* instance id, borrowed from the host */
+	slk_cfg cfg;
 	bool socket_mode;
 	bool debug_bodies;     /* CHATOPS_DEBUG: log Web API bodies */
-	char *bot_token;
-	char *signing_secret;
-	char *app_token;
+	const char *bot_token; /* the cfg strings, "" when not set */
+	const char *signing_secret;
+	const char *app_token;
 	char *api_base;        /* without a trailing slash */
-	char *default_channel;
-	char *ca_file;         /* extra CA bundle for wss:// (may be NULL) */
-	json_t *notify_channels; /* {"SEV-1": "C..."} */
+	const char *default_channel;
+	const char *ca_file;   /* extra CA bundle for wss:// ("" = none) */
+	json_t *notify_channels; /* {"SEV-1": "C..."}, a copy */
 	slk_mac *mac;          /* NULL in socket mode without a secret */
 	slk_dedup *dedup;      /* event ids (Slack retries events) */
 	/* Signatures of the signed requests of the last 5 minutes, the window
