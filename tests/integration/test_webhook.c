@@ -324,7 +324,7 @@ Test(webhook, cuts_long_texts_to_the_connectors_limits)
 /* Needs the template service to call the connector's fit_payload. */
 Test(webhook, keeps_ten_fields_of_a_long_digest)
 {
-	config("  batch_window: 1s\n", one_channel);
+	config("  batch_window: 3s\n", one_channel);
 	start();
 	for (int i = 0; i < 12; i++)
 		declare("SEV-3", "minor");
