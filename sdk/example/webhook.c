@@ -19,7 +19,8 @@
  * Signing, both ways:
  *   X-Im-Timestamp: <unix seconds>
  *   X-Im-Signature: v1=<hex HMAC-SHA256(secret, timestamp "." body)>
- * Inbound requests more than 300 s off the server's clock are refused.
+ * Inbound requests more than 300 s off the server's clock are refused, and
+ * one signature is run once (a replay is answered 409).
  *
  * Escaping (the platform rules below; the host applies them to incident
  * text before a template renders): the receiver is assumed to render
@@ -29,6 +30,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@
 #define TEXT_MAX 4000    /* characters of "text" */
 #define FIELDS_MAX 10    /* entries of "fields" */
 #define FIELD_VALUE_MAX 1000
+#define REPLAY_SLOTS 512 /* signatures remembered against replays */
 
 /* The instance's config, filled by host->config_fill. */
 typedef struct wh_cfg {
@@ -56,10 +59,21 @@ typedef struct wh_cfg {
 	const char *default_channel;
 } wh_cfg;
 
+/* A signature seen, and until when it would still be accepted. */
+typedef struct seen {
+	char sig[3 + 2 * EVP_MAX_MD_SIZE + 1];
+	long long until;
+} seen;
+
 typedef struct wh {
 	const im_host *host;
 	im_instance *inst;
 	wh_cfg cfg;
+	/* Route handlers run on several threads at once: the replay cache
+	 * is the only state they share, under this lock. */
+	pthread_mutex_t mu;
+	seen replays[REPLAY_SLOTS];
+	size_t next_slot;
 } wh;
 
 static const im_config_key keys[] = {
@@ -399,6 +413,29 @@ static int verify(wh *w, const im_http_request *req, const char *body,
 	return 0;
 }
 
+/* True when this signature (so this timestamp and body) was accepted
+ * before and is still inside the window: a replay, or the sender retrying
+ * a request it thinks was lost. Either way it must not run twice. The
+ * cache holds the last REPLAY_SLOTS signatures; one that fell out of it is
+ * usually out of the window too. */
+static bool replayed(wh *w, const char *sig, long long ts)
+{
+	long long now = (long long)time(NULL);
+	bool again = false;
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < REPLAY_SLOTS && !again; i++)
+		again = w->replays[i].until >= now &&
+			!strcmp(w->replays[i].sig, sig);
+	if (!again) {
+		seen *e = &w->replays[w->next_slot];
+		w->next_slot = (w->next_slot + 1) % REPLAY_SLOTS;
+		snprintf(e->sig, sizeof(e->sig), "%s", sig);
+		e->until = ts + MAX_SKEW_S;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return again;
+}
+
 /* A member that, when present, must be a string. */
 static bool opt_string(const json_t *o, const char *k, const char **why)
 {
@@ -420,6 +457,15 @@ static int on_command(void *state, const im_http_request *req,
 	if (verify(w, req, body ? body : "", len, &why) != 0) {
 		IM_DEBUG(w->host, w->inst, "refused a command: %s", why);
 		return text_answer(w, resp, 401, why);
+	}
+	if (replayed(w, w->host->req_header(req, "X-Im-Signature"),
+		     strtoll(w->host->req_header(req, "X-Im-Timestamp"), NULL,
+			     10))) {
+		IM_INFO(w->host, w->inst, "the same signed command again; not "
+					  "run twice");
+		return text_answer(w, resp, 409, "replayed request: this "
+						 "signed command was already "
+						 "received");
 	}
 	json_error_t je;
 	json_t *in = json_loadb(body ? body : "", len, 0, &je);
@@ -644,8 +690,10 @@ static int create(const im_host *host, im_instance *inst,
 		free(w);
 		return IM_ECONFIG;
 	}
+	pthread_mutex_init(&w->mu, NULL);
 	rc = host->route_add(inst, "POST", "commands", on_command);
 	if (rc != 0) {
+		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return rc;
 	}
@@ -656,7 +704,9 @@ static int create(const im_host *host, im_instance *inst,
 
 static void destroy(void *state)
 {
-	free(state);
+	wh *w = state;
+	pthread_mutex_destroy(&w->mu);
+	free(w);
 }
 
 static const im_connector connector = {

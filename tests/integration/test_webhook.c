@@ -612,6 +612,90 @@ Test(webhook, refuses_unsigned_forged_and_stale_commands)
 	finish();
 }
 
+Test(webhook, runs_a_replayed_command_once)
+{
+	config(now_window, NULL);
+	start();
+	const char *decl = "{\"user_id\":\"U1\",\"channel\":\"C1\","
+			   "\"text\":\"declare replayed --sev SEV-3\"}";
+	long long ts = (long long)time(NULL);
+	reply r = command(decl, SECRET, ts, true);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	reply_free(&r);
+	r = command(decl, SECRET, ts, true);
+	cr_expect_eq(r.status, 409, "%s", r.body);
+	cr_expect(r.body && strstr(r.body, "replayed"), "%s", r.body);
+	reply_free(&r);
+	r = http(&s, false, "GET", "/api/v1/incidents", NULL, 0, NULL);
+	json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+	cr_expect_eq(json_array_size(json_object_get(j, "items")), 1,
+		     "declared twice: %s", r.body);
+	json_decref(j);
+	reply_free(&r);
+	finish();
+}
+
+/* The first signed request to `channel` at the fake, or NULL. */
+static json_t *request_to(const char *channel)
+{
+	json_t *reqs = fp_requests(fp), *found = NULL;
+	for (size_t i = 0; i < json_array_size(reqs) && !found; i++) {
+		json_t *r = json_array_get(reqs, i);
+		if (!strcmp(sfield(r, "channel"), channel))
+			found = json_incref(r);
+	}
+	json_decref(reqs);
+	return found;
+}
+
+static json_t *wait_request_to(const char *channel, double secs)
+{
+	json_t *r = NULL;
+	for (double t = 0; t < secs && !(r = request_to(channel)); t += 0.05)
+		sleep_s(0.05);
+	return r;
+}
+
+Test(webhook, posts_late_results_signed_to_response_url_or_channel)
+{
+	/* testconn's `sleep` outlasts the command budget. */
+	config("  batch_window: 0s\n  command_budget: 300ms\n",
+	       "    - {id: tc, module: testconn}\n");
+	start();
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"user_id\":\"U1\",\"channel\":\"C1\",\"text\":\"sleep "
+		 "700\",\"response_url\":\"%s/channels/RU/messages\"}",
+		 fp_url(fp));
+	reply r = command(body, SECRET, 0, true);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+	cr_expect_str_eq(sfield(j, "status"), "working", "%s", r.body);
+	json_decref(j);
+	reply_free(&r);
+	json_t *late = wait_request_to("RU", 10);
+	cr_assert(late, "no late result at response_url");
+	cr_expect_str_eq(sfield(json_object_get(late, "body"), "text"),
+			 "slept 700 ms");
+	char want[160];
+	signature(SECRET, sfield(late, "timestamp"), sfield(late, "raw"),
+		  strlen(sfield(late, "raw")), want, sizeof(want));
+	cr_expect_str_eq(sfield(late, "signature"), want);
+	json_decref(late);
+	/* Without a response_url: to the url of the command's channel. */
+	r = command("{\"user_id\":\"U1\",\"channel\":\"C9\","
+		    "\"text\":\"sleep 600\"}",
+		    SECRET, 0, true);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	reply_free(&r);
+	late = wait_request_to("C9", 10);
+	cr_assert(late, "no late result in the channel");
+	cr_expect_str_eq(sfield(json_object_get(late, "body"), "text"),
+			 "slept 600 ms");
+	json_decref(late);
+	finish();
+}
+
 Test(webhook, is_unconfigured_without_url_and_secret)
 {
 	srv_conf(&s, "10-webhook.yaml",
