@@ -503,6 +503,11 @@ static int on_command(void *state, const im_http_request *req,
 				 "command) or \"action_id\" (a button)");
 		goto out;
 	}
+	if (!IM_HOST_HAS(w->host, command_handle)) {
+		rc = text_answer(w, resp, 501,
+				 "this im server cannot run chat commands");
+		goto out;
+	}
 	const char *action = str(in, "action_id");
 	im_invocation inv = {
 	    .struct_size = sizeof(inv),
@@ -659,8 +664,9 @@ static int create(const im_host *host, im_instance *inst,
 		  const json_t *config, void **state)
 {
 	(void)config; /* read through config_fill */
-	if (!IM_HOST_HAS(host, config_fill) || !IM_HOST_HAS(host, http_fetch) ||
-	    !IM_HOST_HAS(host, command_handle)) {
+	/* Chat commands (command_handle) are checked per request: a host
+	 * without them still gets notifications delivered. */
+	if (!IM_HOST_HAS(host, config_fill) || !IM_HOST_HAS(host, http_fetch)) {
 		host->set_state(inst, IM_STATE_FAILED,
 				"this im is too old for the webhook connector "
 				"(needs plugin ABI 1.3)");
