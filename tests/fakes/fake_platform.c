@@ -46,6 +46,7 @@ struct fake_platform {
 typedef struct conn {
 	char *body;
 	size_t len;
+	char sig[160], ts[40]; /* X-Im-Signature, X-Im-Timestamp */
 } conn;
 
 static double mono(void)
@@ -230,13 +231,22 @@ static void record(fake_platform *fp, double t, const char *method,
 	json_t *ans = json_loads(answer, 0, NULL);
 	const char *aid = json_string_value(json_object_get(ans, "id"));
 	json_t *body = cn->body ? json_loadb(cn->body, cn->len, 0, NULL) : NULL;
-	json_array_append_new(
-	    fp->reqs,
-	    json_pack("{s:f,s:s,s:s,s:s,s:i,s:s,s:f,s:o}", "t", t, "method",
-		      method, "channel", ch, "id", aid ? aid : id, "status",
-		      (int)status, "dedup", dedup, "retry_after",
-		      *ra ? strtod(ra, NULL) : 0.0, "body",
-		      body ? body : json_null()));
+	json_t *r = json_pack("{s:f,s:s,s:s,s:s,s:i,s:s,s:f,s:o}", "t", t,
+			      "method", method, "channel", ch, "id",
+			      aid ? aid : id, "status", (int)status, "dedup",
+			      dedup, "retry_after",
+			      *ra ? strtod(ra, NULL) : 0.0, "body",
+			      body ? body : json_null());
+	/* Signed requests (the SDK's webhook connector): what a receiver
+	 * needs to check the signature. */
+	if (r && *cn->sig) {
+		json_object_set_new(r, "signature", json_string(cn->sig));
+		json_object_set_new(r, "timestamp", json_string(cn->ts));
+		json_object_set_new(r, "raw",
+				    json_stringn(cn->body ? cn->body : "",
+						 cn->body ? cn->len : 0));
+	}
+	json_array_append_new(fp->reqs, r);
 	json_decref(ans);
 	fp->requests++;
 	if (status == 200) {
@@ -286,6 +296,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		return reply(c, 404, "{\"error\":\"unknown_method\"}", NULL);
 	const char *dk =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Dedup-Key");
+	const char *sig =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Im-Signature");
+	const char *its =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Im-Timestamp");
+	snprintf(cn->sig, sizeof(cn->sig), "%s", sig ? sig : "");
+	snprintf(cn->ts, sizeof(cn->ts), "%s", its ? its : "");
 	char dedup[128], out[512], ra[32];
 	snprintf(dedup, sizeof(dedup), "%s", dk ? dk : "");
 	double t = wall();

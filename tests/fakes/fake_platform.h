@@ -62,7 +62,9 @@ void fp_set_unknown_channel(fake_platform *fp, const char *channel);
 /* Forgets everything recorded (and refills the buckets). */
 void fp_reset(fake_platform *fp);
 
-/* [{t (unix s), method, channel, id, status, dedup, retry_after, body}] */
+/* [{t (unix s), method, channel, id, status, dedup, retry_after, body}];
+ * signed requests (X-Im-Signature) also carry signature, timestamp and
+ * raw (the body as sent). */
 json_t *fp_requests(fake_platform *fp);
 /* Accepted messages only (status 200), same shape. */
 json_t *fp_messages(fake_platform *fp);

@@ -350,13 +350,23 @@ Test(install, a_vendor_builds_the_example_against_the_installed_sdk)
 	FILE *y = fopen(yaml, "w");
 	cr_assert(y);
 	fprintf(y, "plugins:\n  dirs: [\"%s\"]\n  instances:\n"
-		   "    - {id: hi, module: hello}\n",
+		   "    - {id: hi, module: hello}\n"
+		   "    - {id: hook, module: webhook, config: {url: "
+		   "\"http://127.0.0.1:9/c/{channel}\", secret: s}}\n",
 		out);
 	fclose(y);
 	char *text = NULL;
 	cr_expect_eq(installed_im(&text, "plugins info hello --config %s", conf),
 		     0, "%s", text);
 	cr_expect(text && strstr(text, "Example Corp"), "%s", text);
+	free(text);
+	/* The example connector, built with libcrypto from the same make. */
+	cr_expect_eq(
+	    installed_im(&text, "plugins info webhook --config %s", conf), 0,
+	    "%s", text);
+	cr_expect(text && strstr(text, "connector:webhook") &&
+		      strstr(text, "secret"),
+		  "%s", text);
 	free(text);
 	cr_expect_eq(installed_im(&text, "config validate --config %s", conf),
 		     0, "%s", text);
