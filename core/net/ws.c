@@ -1088,7 +1088,9 @@ nomem:
 
 int im_ws_send(im_ws *w, int binary, const void *data, size_t len)
 {
-	if (!w || (len && !data))
+	/* max_queue is set before the link is handed out and never changes;
+	 * a message larger than the whole queue can never be sent. */
+	if (!w || (len && !data) || len > w->max_queue)
 		return IM_EINVAL;
 	wmsg *m = malloc(sizeof(*m) + len + 1);
 	if (!m)
@@ -1102,8 +1104,6 @@ int im_ws_send(im_ws *w, int binary, const void *data, size_t len)
 	int rc = 0;
 	if (w->closing || !w->hub)
 		rc = IM_ECANCELED;
-	else if (len > w->max_queue)
-		rc = IM_EINVAL; /* can never fit */
 	else if (w->q_bytes + w->wslay_bytes + len > w->max_queue)
 		rc = IM_EAGAIN;
 	if (rc == 0) {

@@ -228,6 +228,7 @@ typedef struct im_host {
 	int (*ws_open)(im_instance *inst, const im_ws_call *call, im_ws **out);
 	/* Queues one message (text when binary is 0, UTF-8 expected), from
 	 * any thread. IM_EAGAIN when the send queue is full (max_queue),
+	 * IM_EINVAL when the message alone is larger than max_queue,
 	 * IM_ECANCELED once the link is closing or closed. */
 	int (*ws_send)(im_ws *ws, int binary, const void *data, size_t len);
 	/* Starts the closing handshake with `code` (1000 normal) and a

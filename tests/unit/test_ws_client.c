@@ -694,8 +694,11 @@ Test(ws_client, bounds_the_send_queue_with_eagain)
 	cr_expect_eq(r1, 0);
 	cr_expect_eq(r2, 0);
 	cr_expect_eq(r3, IM_EAGAIN, "the third 400 bytes exceed max_queue");
-	cr_expect_eq(im_ws_send(ws, 0, m, 1001), IM_EINVAL,
+	char *big = calloc(1, 1001);
+	cr_assert(big);
+	cr_expect_eq(im_ws_send(ws, 0, big, 1001), IM_EINVAL,
 		     "larger than the whole queue");
+	free(big);
 	cr_assert(wait_for(&R.opens, 1, 5000));
 	/* The two queued ones arrive (the server checks), then room again. */
 	bool room = false;
