@@ -854,7 +854,18 @@ static void service(struct ws_hub *h, im_ws *w)
 		return;
 	}
 
-	if (wslay_event_want_read(w->ctx) && wslay_event_recv(w->ctx) != 0) {
+	int rr = wslay_event_want_read(w->ctx) ? wslay_event_recv(w->ctx) : 0;
+	if (rr == WSLAY_ERR_CALLBACK_FAILURE && !w->error[0]) {
+		/* Not our I/O (on_recv names its failures): wslay's frame
+		 * parser refused the peer's framing (a control frame over 125
+		 * bytes or fragmented, a 64-bit length with its top bit set)
+		 * and queued a close frame. A best-effort goodbye, then 1002
+		 * as for the protocol errors wslay closes by itself. */
+		wslay_event_send(w->ctx);
+		finish(h, w, 1002, code_text(1002));
+		return;
+	}
+	if (rr != 0) {
 		finish_ended(h, w);
 		return;
 	}

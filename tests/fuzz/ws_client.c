@@ -24,7 +24,8 @@
  * close code and reason).
  *
  * Contract (im/host.h, im_ws_call): on_close runs exactly once, within
- * 5 s, with a code in 1000..4999 (1006 for a failure) and a reason; on_open
+ * 5 s, with a code in 1000..4999 (1006 for a failure) and a reason that
+ * is not "connection lost" (this server causes no I/O error); on_open
  * at most once, before any message, and only after a 101 answer carrying
  * the accept value; messages only between on_open and on_close, each at
  * most max_message bytes, NUL-terminated, no longer than the input; no
@@ -298,6 +299,11 @@ static void on_close(void *ud, im_ws *ws, int code, const char *reason)
 	FUZZ_CHECK(code >= 1000 && code <= 4999, "close code %d", code);
 	FUZZ_CHECK(reason && strlen(reason) < 256, "close reason %s",
 		   reason ? "too long" : "NULL");
+	/* This server never resets the connection (it reads until the
+	 * client closes), so no I/O error can end the link: a peer that
+	 * breaks the protocol must not be reported as a lost connection. */
+	FUZZ_CHECK(strcmp(reason, "connection lost") != 0,
+		   "close %d \"connection lost\" without an I/O error", code);
 	seen.closes++;
 	seen.code = code;
 	if (verbose)
