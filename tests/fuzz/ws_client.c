@@ -26,10 +26,12 @@
  * Contract (im/host.h, im_ws_call): on_close runs exactly once, within
  * 5 s, with a code in 1000..4999 (1006 for a failure) and a reason that
  * is not "connection lost" (this server causes no I/O error); on_open
- * at most once, before any message, and only after a 101 answer carrying
- * the accept value; messages only between on_open and on_close, each at
- * most max_message bytes, NUL-terminated, no longer than the input; no
- * callback after im_ws_release; every callback for the link we opened.
+ * at most once, before any message, and only after an answer whose head
+ * RFC 6455 4.1 accepts (101 status line, Upgrade: websocket, Connection:
+ * Upgrade, the right Sec-WebSocket-Accept); messages only between on_open
+ * and on_close, each at most max_message bytes, NUL-terminated, no longer
+ * than the input; no callback after im_ws_release; every callback for the
+ * link we opened.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +40,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,7 +77,6 @@ static struct {
 	int opens, closes, messages;
 	int code;
 	bool released;
-	bool served_open; /* the answer could pass the handshake */
 	size_t size;
 } seen;
 
@@ -142,36 +144,54 @@ static bool accept_value(const char *req, char out[64])
 	return true;
 }
 
-/* Sends the input with its markers handled. */
+/* The answer as sent (markers handled), kept for the handshake check:
+ * written by the listener, read once the job is done (under mu). */
+static char *sent;
+static size_t sent_len;
+static char sent_accept[64];
+
+/* Builds the answer from the input, then sends it, pausing where the
+ * input says. */
 static void answer(int fd, const uint8_t *data, size_t size,
 		   const char *acc, long long deadline)
 {
 	size_t al = sizeof(ACCEPT) - 1, pl = sizeof(PAUSE) - 1;
-	size_t from = 0;
-	int pauses = 0;
+	size_t accl = strlen(acc);
+	size_t pause_at[MAX_PAUSES], pauses = 0;
+	/* {ACCEPT} (8 bytes) becomes 28: at most 3.5 times the input. */
+	char *out = malloc(size * 4 + 1);
+	FUZZ_CHECK(out, "out of memory");
+	size_t n = 0;
 	for (size_t i = 0; i < size;) {
-		bool is_acc = size - i >= al && !memcmp(data + i, ACCEPT, al);
-		bool is_pause = size - i >= pl && !memcmp(data + i, PAUSE, pl);
-		if (!is_acc && !is_pause) {
-			i++;
-			continue;
-		}
-		if (!send_all(fd, data + from, i - from, deadline))
-			return;
-		if (is_acc) {
-			if (!send_all(fd, acc, strlen(acc), deadline))
-				return;
+		if (size - i >= al && !memcmp(data + i, ACCEPT, al)) {
+			memcpy(out + n, acc, accl);
+			n += accl;
 			i += al;
-		} else {
-			if (pauses++ < MAX_PAUSES)
-				nanosleep(&(struct timespec){
-					      .tv_nsec = PAUSE_MS * 1000000L},
-					  NULL);
+		} else if (size - i >= pl && !memcmp(data + i, PAUSE, pl)) {
+			if (pauses < MAX_PAUSES)
+				pause_at[pauses++] = n;
 			i += pl;
+		} else {
+			out[n++] = (char)data[i++];
 		}
-		from = i;
 	}
-	send_all(fd, data + from, size - from, deadline);
+	size_t from = 0;
+	for (size_t k = 0; k <= pauses; k++) {
+		size_t to = k < pauses ? pause_at[k] : n;
+		if (!send_all(fd, out + from, to - from, deadline))
+			break;
+		if (k < pauses)
+			nanosleep(&(struct timespec){.tv_nsec =
+							 PAUSE_MS * 1000000L},
+				  NULL);
+		from = to;
+	}
+	pthread_mutex_lock(&mu);
+	free(sent);
+	sent = out;
+	sent_len = n;
+	snprintf(sent_accept, sizeof(sent_accept), "%s", acc);
+	pthread_mutex_unlock(&mu);
 }
 
 static void serve(int fd, const uint8_t *data, size_t size)
@@ -266,8 +286,6 @@ static void on_open(void *ud, im_ws *ws)
 	saw(ud, ws);
 	FUZZ_CHECK(seen.opens == 0, "on_open twice");
 	FUZZ_CHECK(seen.closes == 0, "on_open after on_close");
-	FUZZ_CHECK(seen.served_open,
-		   "on_open without a 101 answer carrying the accept value");
 	seen.opens++;
 	pthread_mutex_unlock(&mu);
 }
@@ -313,17 +331,77 @@ static void on_close(void *ud, im_ws *ws, int code, const char *reason)
 	pthread_mutex_unlock(&mu);
 }
 
-/* Could the answer pass a correct handshake? A 101 status line and the
- * accept marker in the head. */
-static bool could_open(const uint8_t *data, size_t size)
+/* The value of a header line `line` (length n) named `name`, trimmed. */
+static bool header_value(const char *line, size_t n, const char *name,
+			 const char **v, size_t *vl)
 {
-	static const char s101[] = "HTTP/1.1 101";
-	if (size < sizeof(s101) - 1 || memcmp(data, s101, sizeof(s101) - 1))
+	size_t nl = strlen(name);
+	if (n <= nl || strncasecmp(line, name, nl) || line[nl] != ':')
 		return false;
-	for (size_t i = 0; i + sizeof(ACCEPT) - 1 <= size; i++)
-		if (!memcmp(data + i, ACCEPT, sizeof(ACCEPT) - 1))
+	size_t a = nl + 1, b = n;
+	while (a < b && (line[a] == ' ' || line[a] == '\t'))
+		a++;
+	while (b > a && (line[b - 1] == ' ' || line[b - 1] == '\t'))
+		b--;
+	*v = line + a;
+	*vl = b - a;
+	return true;
+}
+
+/* Whether the comma-separated list v holds `token` (any case). */
+static bool list_has(const char *v, size_t n, const char *token)
+{
+	size_t tl = strlen(token);
+	for (size_t i = 0; i <= n;) {
+		size_t e = i;
+		while (e < n && v[e] != ',')
+			e++;
+		size_t a = i, b = e;
+		while (a < b && (v[a] == ' ' || v[a] == '\t'))
+			a++;
+		while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+			b--;
+		if (b - a == tl && !strncasecmp(v + a, token, tl))
 			return true;
+		i = e + 1;
+	}
 	return false;
+}
+
+/* Could a client that follows RFC 6455 4.1 accept this answer? Its head
+ * (up to the first blank line) must start with a 101 status line and
+ * hold Upgrade: websocket, Connection with the upgrade token and the
+ * right Sec-WebSocket-Accept (in any of their lines: a necessary
+ * condition, a client may be stricter). NULL if so, else what is
+ * missing. */
+static const char *handshake_flaw(const char *a, size_t n, const char *acc)
+{
+	const char *end = memmem(a, n, "\r\n\r\n", 4);
+	if (!end)
+		return "no end of the head";
+	size_t hn = (size_t)(end - a) + 2;
+	if (hn < 13 || memcmp(a, "HTTP/1.1 101", 12) ||
+	    (a[12] != ' ' && a[12] != '\r'))
+		return "no 101 status line";
+	bool upgrade = false, connection = false, accept = false;
+	const char *l = memmem(a, hn, "\r\n", 2); /* the status line's */
+	for (l += 2; l < a + hn;) {
+		const char *e = memmem(l, (size_t)(a + hn - l), "\r\n", 2);
+		size_t ll = (size_t)(e - l);
+		const char *v;
+		size_t vl;
+		if (header_value(l, ll, "Upgrade", &v, &vl))
+			upgrade |= vl == 9 && !strncasecmp(v, "websocket", 9);
+		if (header_value(l, ll, "Connection", &v, &vl))
+			connection |= list_has(v, vl, "upgrade");
+		if (header_value(l, ll, "Sec-WebSocket-Accept", &v, &vl))
+			accept |= vl == strlen(acc) && !memcmp(v, acc, vl);
+		l = e + 2;
+	}
+	return !upgrade	      ? "no Upgrade: websocket"
+	       : !connection ? "no Connection: Upgrade"
+	       : !accept     ? "no right Sec-WebSocket-Accept"
+			     : NULL;
 }
 
 static bool wait_until(bool *flag_or_null, long long deadline)
@@ -351,7 +429,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_mutex_lock(&mu);
 	memset(&seen, 0, sizeof(seen));
 	seen.gen = ++gen;
-	seen.served_open = could_open(data, size);
 	seen.size = size;
 	job_data = data;
 	job_size = size;
@@ -382,6 +459,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The listener is done with `data` before the input goes. */
 	FUZZ_CHECK(wait_until(&job_done, deadline + CLOSE_WAIT_MS),
 		   "the client did not close its socket");
+	if (seen.opens) {
+		const char *flaw = handshake_flaw(sent, sent_len, sent_accept);
+		FUZZ_CHECK(!flaw, "on_open after an answer with %s:\n%.*s",
+			   flaw, (int)(sent_len < 400 ? sent_len : 400), sent);
+	}
 	pthread_mutex_unlock(&mu);
 
 	im_ws_release(ws);
