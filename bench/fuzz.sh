@@ -31,9 +31,11 @@ declare -A max_len=([form_query]=4096 [rest_json]=4096 [slack_payloads]=8192
 # rest_json keeps every event it publishes in the bus ring, so nearly every
 # input allocates more than it frees and libFuzzer's per-input leak check
 # (a LeakSanitizer scan) would run each time: 10x slower. Its leaks are
-# still found when the run ends (LeakSanitizer at exit).
+# still found when the run ends (LeakSanitizer at exit). ws_client likewise:
+# its link is freed on the network thread just after on_close returns,
+# often after the input is done, so most inputs look unbalanced (1.7x).
 declare -A leaks=([form_query]=1 [rest_json]=0 [slack_payloads]=1
-                  [mustache]=1 [yaml_config]=1 [ws_frames]=1 [ws_client]=1)
+                  [mustache]=1 [yaml_config]=1 [ws_frames]=1 [ws_client]=0)
 minutes=${1:-1}
 [ $# -gt 0 ] && shift
 if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$(awk "BEGIN{print ($minutes > 0)}")" != 1 ]; then

@@ -14,7 +14,7 @@
  *             request's Sec-WebSocket-Key (without it no handshake can
  *             succeed), and
  *   {PAUSE}   is dropped: what came before it is sent, then the listener
- *             waits 10 ms, so that frames also come through the socket
+ *             waits 3 ms, so that frames also come through the socket
  *             and cut at any byte, not only with the handshake answer
  *             (at most 4 pauses count; later ones are just dropped).
  * Then it shuts its side down (the client reads an end of stream after
@@ -52,7 +52,7 @@
 
 #define MAX_MESSAGE 4096
 #define CLOSE_WAIT_MS 5000
-#define PAUSE_MS 10
+#define PAUSE_MS 3
 #define MAX_PAUSES 4
 
 static const char ACCEPT[] = "{ACCEPT}";
