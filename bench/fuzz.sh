@@ -2,11 +2,12 @@
 # Fuzzes the parsers: every target of tests/fuzz/ (or the ones named) under
 # libFuzzer with ASan+UBSan, MINUTES minutes each, one after the other,
 # then prints a table. Local only: nothing goes to the network (the two
-# HTTP-facing targets talk to their own server on 127.0.0.1).
+# HTTP-facing targets talk to their own server on 127.0.0.1, ws_client to
+# its own hostile one).
 #
 # Usage: bash bench/fuzz.sh [MINUTES=1] [TARGET...]
 #   targets: form_query rest_json slack_payloads mustache yaml_config
-#            ws_frames
+#            ws_frames ws_client
 #
 # build-fuzz/ is a clang build of the tree with -fsanitize=fuzzer-no-link
 # (tests/fuzz/meson.build then links fuzz_<target> with libFuzzer);
@@ -22,15 +23,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-all=(form_query rest_json slack_payloads mustache yaml_config ws_frames)
+all=(form_query rest_json slack_payloads mustache yaml_config ws_frames
+     ws_client)
 declare -A max_len=([form_query]=4096 [rest_json]=4096 [slack_payloads]=8192
-                    [mustache]=4096 [yaml_config]=4096 [ws_frames]=8192)
+                    [mustache]=4096 [yaml_config]=4096 [ws_frames]=8192
+                    [ws_client]=8192)
 # rest_json keeps every event it publishes in the bus ring, so nearly every
 # input allocates more than it frees and libFuzzer's per-input leak check
 # (a LeakSanitizer scan) would run each time: 10x slower. Its leaks are
-# still found when the run ends (LeakSanitizer at exit).
+# still found when the run ends (LeakSanitizer at exit). ws_client likewise:
+# its link is freed on the network thread just after on_close returns,
+# often after the input is done, so most inputs look unbalanced (1.7x).
 declare -A leaks=([form_query]=1 [rest_json]=0 [slack_payloads]=1
-                  [mustache]=1 [yaml_config]=1 [ws_frames]=1)
+                  [mustache]=1 [yaml_config]=1 [ws_frames]=1 [ws_client]=0)
 minutes=${1:-1}
 [ $# -gt 0 ] && shift
 if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$(awk "BEGIN{print ($minutes > 0)}")" != 1 ]; then

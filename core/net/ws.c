@@ -475,6 +475,26 @@ static const char *find_header(const char *head, const char *name,
 	return NULL;
 }
 
+/* Whether the comma-separated list v (n bytes) holds `token`, in any
+ * case (RFC 6455 4.1: the answer's Connection must hold "upgrade"). */
+static bool has_token(const char *v, size_t n, const char *token)
+{
+	size_t tl = strlen(token);
+	for (size_t i = 0; i <= n;) {
+		size_t a = i, b = i;
+		while (b < n && v[b] != ',')
+			b++;
+		i = b + 1;
+		while (a < b && (v[a] == ' ' || v[a] == '\t'))
+			a++;
+		while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+			b--;
+		if (b - a == tl && !strncasecmp(v + a, token, tl))
+			return true;
+	}
+	return false;
+}
+
 static bool handshake(im_ws *w, long long deadline)
 {
 	const ws_url *u = &w->url;
@@ -548,18 +568,24 @@ static bool handshake(im_ws *w, long long deadline)
 	if (ok) {
 		end[2] = '\0'; /* keep the last header's CRLF */
 		size_t used = (size_t)(end + 4 - head);
-		size_t l = 0;
-		const char *up = find_header(head, "Upgrade", &l);
+		size_t ul = 0, cl = 0, l = 0;
+		const char *up = find_header(head, "Upgrade", &ul);
+		const char *co = find_header(head, "Connection", &cl);
 		const char *acc = find_header(head, "Sec-WebSocket-Accept", &l);
-		if (strncmp(head, "HTTP/1.1 101", 12) != 0) {
+		if (strncmp(head, "HTTP/1.1 101", 12) != 0 ||
+		    (head[12] != ' ' && head[12] != '\r')) {
 			char line[100];
 			snprintf(line, sizeof(line), "%.*s",
 				 (int)strcspn(head, "\r\n"), head);
 			ok = fail(w, "WebSocket handshake refused: %s%s", line,
 				  NULL);
-		} else if (!up || strncasecmp(up, "websocket", 9) != 0) {
+		} else if (!up || ul != 9 || strncasecmp(up, "websocket", 9)) {
 			ok = fail(w, "WebSocket handshake: no Upgrade: "
 				     "websocket%s%s",
+				  NULL, NULL);
+		} else if (!co || !has_token(co, cl, "upgrade")) {
+			ok = fail(w, "WebSocket handshake: no Connection: "
+				     "Upgrade%s%s",
 				  NULL, NULL);
 		} else if (!acc || l != strlen(want) ||
 			   strncmp(acc, want, l) != 0) {
@@ -854,7 +880,18 @@ static void service(struct ws_hub *h, im_ws *w)
 		return;
 	}
 
-	if (wslay_event_want_read(w->ctx) && wslay_event_recv(w->ctx) != 0) {
+	int rr = wslay_event_want_read(w->ctx) ? wslay_event_recv(w->ctx) : 0;
+	if (rr == WSLAY_ERR_CALLBACK_FAILURE && !w->error[0]) {
+		/* Not our I/O (on_recv names its failures): wslay's frame
+		 * parser refused the peer's framing (a control frame over 125
+		 * bytes or fragmented, a 64-bit length with its top bit set)
+		 * and queued a close frame. A best-effort goodbye, then 1002
+		 * as for the protocol errors wslay closes by itself. */
+		wslay_event_send(w->ctx);
+		finish(h, w, 1002, code_text(1002));
+		return;
+	}
+	if (rr != 0) {
 		finish_ended(h, w);
 		return;
 	}
