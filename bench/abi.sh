@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 old=${1:?usage: bench/abi.sh OLD_COMMIT}
 bash scripts/deps.sh bench
 W=$(mktemp -d /tmp/im-bench-abi-XXXXXX); chmod 755 "$W"
-trap 'kill $(jobs -p) 2>/dev/null; git worktree remove --force "$W/old" 2>/dev/null; rm -rf "$W"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; git worktree remove --force "$W/old" 2>/dev/null; rm -rf "$W"; true' EXIT
 git worktree add -q --detach "$W/old" "$old"
 for d in "$PWD" "$W/old"; do
   [ -f "$d/build-bench/build.ninja" ] ||
@@ -29,7 +29,7 @@ run() { # $1 = label, $2 = source tree
   kill $pid; wait $pid 2>/dev/null || true
   echo "RESULT $1 idle_rss_kb=$rss health_req_per_s=$rps"
 }
-for round in 1 2; do
+for round in 1 2 3; do
   run "old($old)" "$W/old"
   run "new($(git rev-parse --short HEAD))" "$PWD"
 done
