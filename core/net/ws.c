@@ -1038,6 +1038,14 @@ static bool header_ok(const char *s, bool name)
 	return true;
 }
 
+/* Frees a link that was never handed out (both references at once). */
+static int discard(im_ws *w, int rc)
+{
+	atomic_store(&w->refs, 1);
+	ws_unref(w);
+	return rc;
+}
+
 int ws_hub_open(struct ws_hub *h, const im_ws_call *call, im_ws **out)
 {
 	if (!out)
@@ -1054,17 +1062,13 @@ int ws_hub_open(struct ws_hub *h, const im_ws_call *call, im_ws **out)
 	atomic_init(&w->refs, 2);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_mutex_init(&w->cb_mu, NULL);
-	if (!parse_url(call->url, &w->url)) {
-		ws_unref(w);
-		return IM_EINVAL;
-	}
+	if (!parse_url(call->url, &w->url))
+		return discard(w, IM_EINVAL);
 	size_t hl = 1;
 	for (size_t i = 0; i < call->n_headers; i++) {
 		const im_http_header *hd = &call->headers[i];
-		if (!header_ok(hd->name, true) || !header_ok(hd->value, false)) {
-			ws_unref(w);
-			return IM_EINVAL;
-		}
+		if (!header_ok(hd->name, true) || !header_ok(hd->value, false))
+			return discard(w, IM_EINVAL);
 		hl += strlen(hd->name) + strlen(hd->value) + 4;
 	}
 	if (call->n_headers && !(w->headers = malloc(hl)))
@@ -1118,9 +1122,7 @@ int ws_hub_open(struct ws_hub *h, const im_ws_call *call, im_ws **out)
 	return 0;
 
 nomem:
-	atomic_store(&w->refs, 1);
-	ws_unref(w);
-	return IM_ENOMEM;
+	return discard(w, IM_ENOMEM);
 }
 
 int im_ws_send(im_ws *w, int binary, const void *data, size_t len)

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +24,45 @@ const char *build_dir(void)
 	return b ? b : ".";
 }
 
+/* A port no one listens on, below the kernel's ephemeral range: a port
+ * the kernel hands out (bind to 0) can be taken by any outgoing
+ * connection of a parallel test between our probe and the server's
+ * bind, which then fails with "address in use". Ports below the range
+ * are never handed to outgoing connections; two tests picking the same
+ * one at random is unlikely, and the probe bind catches a port in use. */
 static unsigned free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		abort();
-	close(fd);
-	return ntohs(a.sin_port);
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+	unsigned lo = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%u", &lo) != 1)
+			lo = 32768;
+		fclose(f);
+	}
+	unsigned base = 10000, span = lo > base + 2000 ? lo - base : 0;
+	for (int i = 0; i < 500; i++) {
+		unsigned port = 0;
+		if (span) {
+			seed = seed * 1103515245u + 12345u;
+			port = base + (seed >> 8) % span;
+		}
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof(a);
+		bool ok = fd >= 0 &&
+			  bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			  getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return ntohs(a.sin_port);
+	}
+	abort();
 }
 
 void srv_init(srv *s)
@@ -49,7 +79,9 @@ void srv_init(srv *s)
 	snprintf(p, sizeof(p), "%s/plugins", s->dir);
 	mkdir(p, 0755);
 	s->port = free_port();
-	s->mport = free_port();
+	do
+		s->mport = free_port();
+	while (s->mport == s->port);
 	srv_conf(s, "00-server.yaml",
 		 "server:\n  listen: 127.0.0.1:%u\n  metrics_listen: "
 		 "127.0.0.1:%u\n  max_body: 64KiB\nstorage:\n  path: %s/var/im.db\n"

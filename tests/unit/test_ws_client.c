@@ -809,6 +809,7 @@ Test(ws_client, refuses_a_certificate_a_different_ca_file_does_not_vouch_for)
 	cr_expect_eq(R.code, 1006);
 	cr_expect(strstr(R.reason, "TLS"), "%s", R.reason);
 	cr_expect_eq(get(&R.opens), 0);
+	im_ws_release(ws);
 }
 
 /* Sends texts until the client closes, then checks its code. */
