@@ -36,21 +36,24 @@ static time_t now_of(const tms_token *t)
 	return t->now ? t->now(t->ud) : time(NULL);
 }
 
-/* application/x-www-form-urlencoded value: a secret may hold + / = &. */
-static void form_put(char **p, const char *s)
+size_t tms_pct_encode(char *out, size_t len, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
+	size_t o = 0;
+	for (; *s && o + 4 < len; s++) {
 		unsigned char c = (unsigned char)*s;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || strchr("-._~", c)) {
-			*(*p)++ = (char)c;
+			out[o++] = (char)c;
 		} else {
-			*(*p)++ = '%';
-			*(*p)++ = hex[c >> 4];
-			*(*p)++ = hex[c & 15];
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
 		}
 	}
+	if (len)
+		out[o] = '\0';
+	return o;
 }
 
 static char *make_form(const char *app_id, const char *secret)
@@ -62,10 +65,10 @@ static char *make_form(const char *app_id, const char *secret)
 	if (!f)
 		return NULL;
 	p += sprintf(p, "grant_type=client_credentials&client_id=");
-	form_put(&p, app_id);
+	p += tms_pct_encode(p, n - (size_t)(p - f), app_id);
 	p += sprintf(p, "&client_secret=");
-	form_put(&p, secret);
-	p += sprintf(p, "&scope=%s", scope);
+	p += tms_pct_encode(p, n - (size_t)(p - f), secret);
+	snprintf(p, n - (size_t)(p - f), "&scope=%s", scope);
 	return f;
 }
 

@@ -49,6 +49,11 @@ int tms_token_get(tms_token *t, char *out, size_t outlen, char *why,
  * get fetches a new one (a token already replaced stays). */
 void tms_token_invalidate(tms_token *t, const char *token);
 
+/* Percent-encodes `s` (RFC 3986 unreserved kept) into out, NUL-ended,
+ * stopping before `len` would overflow; returns the length written. For
+ * form values and URL path segments (conversation ids hold ': @ ; ='). */
+size_t tms_pct_encode(char *out, size_t len, const char *s);
+
 /* {"tenant","app_id","valid":bool,"expires_in_s","fetches","last_error"} */
 json_t *tms_token_status(tms_token *t);
 
