@@ -575,6 +575,7 @@ Test(teams_jwt, tenant_issuers_only_with_a_tenant)
 
 	J = make_cfg(TENANT);
 	pthread_mutex_lock(&F.mu);
+	free(F.tjwks);
 	F.tjwks = jwks_of(1, pub(KT, "kt", NULL));
 	pthread_mutex_unlock(&F.mu);
 	cr_expect_eq(v(mint(KT, "kt", tenant_claims(STS))), 0, "%s", why);
@@ -610,7 +611,7 @@ Test(teams_jwt, tenant_keys_down_keeps_bot_framework_keys)
 	cr_expect_eq(v(mint(K1, "k1", claims())), 0, "%s", why);
 	cr_expect_eq(F.tenant_fetches, 1);
 	F.now += 60;
-	F.tjwks = jwks_of(1, pub(KT, "kt", NULL));
+	F.tjwks = jwks_of(1, pub(KT, "kt", NULL)); /* was NULL */
 	cr_expect_eq(v(mint(K1, "k1", claims())), 0, "%s", why);
 	cr_expect_eq(F.tenant_fetches, 2);
 	cr_expect_eq(v(mint(KT, "kt", tenant_claims(V2))), 0, "%s", why);
