@@ -299,19 +299,20 @@ static void refresh_locked(tms_jwt *j, time_t now)
 	if (s) {
 		bf = load_source(j, j->metadata_url, true, SRC_BF, s, &fetches,
 				 err, sizeof err);
-		if (!bf)
-			carry(s, old, SRC_BF);
-		if (j->tenant) {
+		if (j->tenant)
 			tn = load_source(j, j->tenant_keys_url, false, SRC_TENANT,
 					 s, &fetches, terr, sizeof terr);
-			if (!tn)
-				carry(s, old, SRC_TENANT);
-		}
 	} else {
 		snprintf(err, sizeof err, "out of memory");
 	}
 
 	pthread_mutex_lock(&j->mu);
+	/* a source that failed keeps its keys; under mu, as cjose's key
+	 * reference counts are plain integers shared between sets */
+	if (s && !bf)
+		carry(s, old, SRC_BF);
+	if (s && !tn)
+		carry(s, old, SRC_TENANT);
 	set_unref(old);
 	j->fetches += fetches;
 	if (s && (bf || (j->tenant && tn)) && s->n) {

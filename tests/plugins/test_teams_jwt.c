@@ -615,6 +615,13 @@ Test(teams_jwt, tenant_keys_down_keeps_bot_framework_keys)
 	cr_expect_eq(v(mint(K1, "k1", claims())), 0, "%s", why);
 	cr_expect_eq(F.tenant_fetches, 2);
 	cr_expect_eq(v(mint(KT, "kt", tenant_claims(V2))), 0, "%s", why);
+	/* the tenant's keys down at the daily refresh: the ones held stay */
+	F.now += 24 * 3600;
+	free(F.tjwks);
+	F.tjwks = NULL;
+	cr_expect_eq(v(mint(KT, "kt", tenant_claims(V2))), 0, "%s", why);
+	cr_expect_eq(v(mint(K1, "k1", claims())), 0, "%s", why);
+	cr_expect_eq(F.tenant_fetches, 3);
 }
 
 Test(teams_jwt, oversized_token_refused)
