@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test|bench|fuzz]
 set -euo pipefail
 need=(meson ninja-build pkg-config gcc make libc6-dev libcurl4-openssl-dev
-      libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev
+      libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libcjose-dev
       libsodium-dev libwslay-dev nettle-dev)
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl) ;;
