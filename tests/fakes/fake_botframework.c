@@ -1261,8 +1261,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 			      "private_key_jwt", "claims_supported",
 			      "serviceurl"));
 	} else if ((!strcmp(url, "/v1/.well-known/keys") ||
-		    (ul > 24 &&
-		     !strcmp(url + ul - 24, "/discovery/v2.0/keys"))) &&
+		    (ul > 21 &&
+		     !strcmp(url + ul - 20, "/discovery/v2.0/keys"))) &&
 		   !strcmp(method, "GET")) {
 		kind = "jwks";
 		f->n_jwks++;
