@@ -920,17 +920,17 @@ static void connector(fb *f, const char *method, const char *path,
 		const char *p = path + 15, *sl = strchr(p, '/');
 		if (sl && !strncmp(sl, "/activities", 11) &&
 		    (sl[11] == '\0' || sl[11] == '/')) {
-			conv = pct_decode(p, (size_t)(sl - p), false);
+			/* libmicrohttpd has percent-decoded the path already
+			 * (19%3A...%3Bmessageid%3D1 is 19:...;messageid=1
+			 * here); decoding again would be wrong for a '%'. */
+			conv = strndup(p, (size_t)(sl - p));
 			if (sl[11] == '/' && sl[12])
-				aid = pct_decode(sl + 12, strlen(sl + 12),
-						 false);
+				aid = strdup(sl + 12);
 		}
 	} else if (!strncmp(path, "/teams/", 7)) {
 		const char *p = path + 7, *sl = strchr(p, '/');
 		if (sl && !strcmp(sl, "/conversations")) {
-			char *t = pct_decode(p, (size_t)(sl - p), false);
-			snprintf(team, sizeof(team), "%s", t ? t : "");
-			free(t);
+			snprintf(team, sizeof(team), "%.*s", (int)(sl - p), p);
 			list = true;
 		}
 	}

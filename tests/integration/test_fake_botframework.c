@@ -304,6 +304,9 @@ Test(fake_botframework, jwks_has_rsa_keys_with_and_without_endorsements)
 	cr_assert_geq(with_teams, 1);
 	cr_assert_geq(without, 1);
 	cr_assert_eq(fb_jwks_fetches(f), 1);
+	json_t *reqs = fb_requests(f);
+	cr_assert_str_eq(jstr(json_array_get(reqs, 0), "kind"), "jwks");
+	json_decref(reqs);
 	size_t nkeys = json_array_size(keys);
 	resp_free(&r);
 	/* the single-tenant key URL serves the same set, counted too */
@@ -1019,5 +1022,19 @@ Test(fake_botframework, unknown_paths_are_404)
 	r = http("POST", "/teams/v3/bogus", tok, NULL, "{}");
 	cr_assert_eq(r.status, 404);
 	resp_free(&r);
+	free(tok);
+}
+
+Test(fake_botframework, conversation_ids_are_decoded_once)
+{
+	char *tok = bearer();
+	/* a literal '%' in an id: encoded once by the client, decoded once */
+	const char *odd = "a:odd%41id@thread.tacv2;messageid=3";
+	resp r = send_to(odd, tok, NULL);
+	cr_assert_eq(r.status, 201);
+	resp_free(&r);
+	json_t *msgs = fb_messages(f);
+	cr_assert_str_eq(jstr(json_array_get(msgs, 0), "conversation"), odd);
+	json_decref(msgs);
 	free(tok);
 }
