@@ -209,9 +209,18 @@ static json_t *jwt_part(const char *jwt, int part)
 	return j;
 }
 
-/* Does jwt verify (cjose) with the published key named kid? */
+/* Does jwt verify (cjose) with the published key named kid? Only RS256
+ * reaches cjose: cjose 0.6.2's cjose_jws_verify follows the token's alg,
+ * so an HS256 token checked against an RSA JWK makes it HMAC with the RSA
+ * key's memory as the secret (valgrind: invalid read). A verifier must
+ * pin alg RS256 and kty RSA before calling it, as this one does. */
 static bool verifies_with(const char *jwt, const char *kid)
 {
+	json_t *hdr = jwt_part(jwt, 0);
+	bool rs256 = jstr(hdr, "alg") && !strcmp(jstr(hdr, "alg"), "RS256");
+	json_decref(hdr);
+	if (!rs256)
+		return false;
 	json_t *jwks = fb_jwks(f);
 	size_t i;
 	json_t *k, *found = NULL;
