@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
 #include <curl/curl.h>
 
 #include "harness.h"
@@ -297,4 +298,21 @@ void copy_file(const char *from, const char *to, mode_t mode)
 	if (rename(tmp, to) != 0)
 		abort();
 	free(tmp);
+}
+
+void srv_must_start(srv *s)
+{
+	if (!srv_start(s)) {
+		char *log = srv_log(s);
+		cr_assert_fail("server did not start:\n%s", log);
+		free(log);
+	}
+}
+
+void srv_must_stop(srv *s)
+{
+	int st = srv_stop(s);
+	char *log = st != 0 ? srv_log(s) : NULL;
+	cr_expect_eq(st, 0, "server exit status %d:\n%s", st, log);
+	free(log);
 }

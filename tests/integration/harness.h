@@ -36,6 +36,11 @@ int srv_stop(srv *s);
 void srv_cleanup(srv *s);
 /* The server's log so far (malloc'd). */
 char *srv_log(const srv *s);
+/* Test-side shorthands: start, failing the test with the server's log
+ * when it does not come up; stop, expecting a clean exit (a leak fails
+ * the ASan build), with the log in the message when not. */
+void srv_must_start(srv *s);
+void srv_must_stop(srv *s);
 
 /* HTTP to the API port (or metrics port when `metrics`). `headers` is a
  * NULL-terminated list of "Name: value" or NULL. */

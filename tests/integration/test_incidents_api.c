@@ -24,17 +24,14 @@ TestSuite(incidents_api, .init = setup, .fini = teardown, .timeout = 90);
 
 static void start(void)
 {
-	cr_assert(srv_start(&s), "server did not start:\n%s", srv_log(&s));
+	srv_must_start(&s);
 }
 
 /* Stops the server and wants a clean exit: under the sanitizers a leak or
  * a runtime error in the server turns into a non-zero status here. */
 static void finish(void)
 {
-	int st = srv_stop(&s);
-	char *log = st != 0 ? srv_log(&s) : NULL;
-	cr_expect_eq(st, 0, "server exit status %d:\n%s", st, log);
-	free(log);
+	srv_must_stop(&s);
 }
 
 #define JSON_CT "Content-Type: application/json"

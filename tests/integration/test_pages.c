@@ -35,10 +35,7 @@ static void start(const char *extra)
 
 static void finish(void)
 {
-	int st = srv_stop(&s);
-	char *log = st != 0 ? srv_log(&s) : NULL;
-	cr_expect_eq(st, 0, "server exit status %d:\n%s", st, log);
-	free(log);
+	srv_must_stop(&s);
 }
 
 static void post(const char *path, const char *body, const char *auth)

@@ -66,15 +66,12 @@ static void config(const char *password)
 
 static void start(void)
 {
-	cr_assert(srv_start(&s), "server did not start:\n%s", srv_log(&s));
+	srv_must_start(&s);
 }
 
 static void finish(void)
 {
-	int st = srv_stop(&s);
-	char *log = st != 0 ? srv_log(&s) : NULL;
-	cr_expect_eq(st, 0, "server exit status %d:\n%s", st, log);
-	free(log);
+	srv_must_stop(&s);
 }
 
 static int run(const char *const *args)
