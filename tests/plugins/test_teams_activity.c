@@ -113,6 +113,8 @@ Test(teams_activity, ignores_what_is_not_a_command)
 	json_object_del(a, "from"); /* no user: never run anonymously */
 	cr_expect_eq(tms_inv_from(a, "i", &t), TMS_IGNORE);
 	json_decref(a);
-	cr_expect_eq(tms_inv_from(json_string("x"), "i", &t), TMS_IGNORE);
+	json_t *x = json_string("x");
+	cr_expect_eq(tms_inv_from(x, "i", &t), TMS_IGNORE);
+	json_decref(x);
 	tms_inv_clear(&t);
 }

@@ -155,7 +155,9 @@ Test(teams_refs, ignores_activities_without_a_usable_service_url)
 	json_t *m = channel_msg("19:c1@thread.tacv2", "a", "javascript:x");
 	cr_expect_eq(tms_refs_learn(r, m, 1), 0);
 	cr_expect_null(tms_refs_find(r, "19:c1@thread.tacv2"));
-	cr_expect_eq(tms_refs_learn(r, json_string("x"), 1), 0);
+	json_t *x = json_string("x");
+	cr_expect_eq(tms_refs_learn(r, x, 1), 0);
+	json_decref(x);
 	json_decref(m);
 	tms_refs_free(r);
 }
