@@ -186,28 +186,34 @@ static int start_http(im_app *app)
 	};
 	const char *listen =
 	    im_config_string(app->cfg, "server.listen", "127.0.0.1:8080");
+	const char *mlisten = im_config_string(
+	    app->cfg, "server.metrics_listen", "127.0.0.1:9090");
+	/* The metrics listener first: once /health answers on the API port,
+	 * /metrics answers too (a probe or a test that waits for one may
+	 * ask the other at once). */
+	if (*mlisten) {
+		im_httpd_opts mo = o;
+		mo.name = "metrics";
+		mo.threads = 1;
+		if (!(app->metrics = im_httpd_start(mlisten, &mo,
+						    app->metrics_router, err,
+						    sizeof(err)))) {
+			LOG_ERROR("serve", "server.metrics_listen: %s", err);
+			return IM_EIO;
+		}
+	}
 	if (!(app->api = im_httpd_start(listen, &o, app->api_router, err,
 					sizeof(err)))) {
 		LOG_ERROR("serve", "server.listen: %s", err);
 		return IM_EIO;
 	}
-	const char *mlisten = im_config_string(
-	    app->cfg, "server.metrics_listen", "127.0.0.1:9090");
-	if (!*mlisten) { /* empty: no metrics listener */
+	if (!*mlisten)
 		LOG_INFO("serve", "listening on %s (API, hooks, /health); "
 				  "server.metrics_listen is empty: no /metrics",
 			 listen);
-		return 0;
-	}
-	o.name = "metrics";
-	o.threads = 1;
-	if (!(app->metrics = im_httpd_start(mlisten, &o, app->metrics_router,
-					    err, sizeof(err)))) {
-		LOG_ERROR("serve", "server.metrics_listen: %s", err);
-		return IM_EIO;
-	}
-	LOG_INFO("serve", "listening on %s (API, hooks, /health) and %s "
-			  "(/metrics)", listen, mlisten);
+	else
+		LOG_INFO("serve", "listening on %s (API, hooks, /health) and %s "
+				  "(/metrics)", listen, mlisten);
 	return 0;
 }
 
