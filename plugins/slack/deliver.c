@@ -122,14 +122,14 @@ const char *slk_pick_channel(const slk *s, const char *want)
 		if (strncmp(want, "SEV-", 4) != 0)
 			return want;
 	}
-	return s->default_channel && *s->default_channel ? s->default_channel
+	return s->cfg.default_channel && *s->cfg.default_channel ? s->cfg.default_channel
 							  : NULL;
 }
 
 /* One call; *r is filled (clear it). */
 static void post(slk *s, const char *method, json_t *body, slk_api *r)
 {
-	slk_api_call(s, method, s->bot_token, body, NULL, r);
+	slk_api_call(s, method, s->cfg.bot_token, body, NULL, r);
 	if (!r->ok && r->http)
 		slk_note_auth(s, r);
 }
@@ -171,7 +171,7 @@ int slk_send(void *state, const im_send *msg, im_send_result *res)
 	if (!*bot && !strcmp(r.error, "not_in_channel")) {
 		/* The hint names the bot: learn its name once. */
 		slk_api who;
-		slk_api_call(s, "auth.test", s->bot_token, NULL, "", &who);
+		slk_api_call(s, "auth.test", s->cfg.bot_token, NULL, "", &who);
 		slk_note_auth(s, &who);
 		slk_api_clear(&who);
 		slk_bot_name(s, bot, sizeof(bot));

@@ -140,12 +140,14 @@ static int check_config(slk *s)
 
 static int copy_config(slk *s)
 {
-	const slk_cfg *c = &s->cfg;
-	s->bot_token = or_empty(c->bot_token);
-	s->signing_secret = or_empty(c->signing_secret);
-	s->app_token = or_empty(c->app_token);
-	s->default_channel = or_empty(c->default_channel);
-	s->ca_file = or_empty(c->tls_ca_file);
+	/* Every string key has a default; "" stands for "not set". */
+	slk_cfg *c = &s->cfg;
+	const char **strs[] = {&c->mode,	     &c->bot_token,
+			       &c->signing_secret,   &c->app_token,
+			       &c->api_base_url,     &c->default_channel,
+			       &c->tls_ca_file};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+		*strs[i] = or_empty(*strs[i]);
 	s->api_base = strdup(or_empty(c->api_base_url));
 	s->notify_channels = json_is_object(c->notification_channels)
 				 ? json_deep_copy(c->notification_channels)
@@ -162,8 +164,8 @@ static int copy_config(slk *s)
  * empty. */
 static bool credentials(slk *s)
 {
-	bool http_ok = *s->bot_token && *s->signing_secret;
-	bool sock_ok = *s->bot_token && *s->app_token;
+	bool http_ok = *s->cfg.bot_token && *s->cfg.signing_secret;
+	bool sock_ok = *s->cfg.bot_token && *s->cfg.app_token;
 	if (s->socket_mode ? sock_ok : http_ok)
 		return true;
 	s->host->set_state(
@@ -206,7 +208,7 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 	rc = IM_ENOMEM;
 	if (sodium_init() < 0) /* signatures and Socket Mode's randomness */
 		goto fail;
-	if (*s->signing_secret && !(s->mac = slk_mac_new(s->signing_secret)))
+	if (*s->cfg.signing_secret && !(s->mac = slk_mac_new(s->cfg.signing_secret)))
 		goto fail;
 	if (!(s->dedup = slk_dedup_new(2048)))
 		goto fail;

@@ -93,15 +93,10 @@ typedef struct slk {
 	const im_host *host;
 	im_instance *inst;
 	const char *id;        /* instance id, borrowed from the host */
-	slk_cfg cfg;
+	slk_cfg cfg;           /* strings "" when not set (never NULL) */
 	bool socket_mode;
 	bool debug_bodies;     /* CHATOPS_DEBUG: log Web API bodies */
-	const char *bot_token; /* the cfg strings, "" when not set */
-	const char *signing_secret;
-	const char *app_token;
-	char *api_base;        /* without a trailing slash */
-	const char *default_channel;
-	const char *ca_file;   /* extra CA bundle for wss:// ("" = none) */
+	char *api_base;        /* cfg.api_base_url without a trailing slash */
 	json_t *notify_channels; /* {"SEV-1": "C..."}, a copy */
 	slk_mac *mac;          /* NULL in socket mode without a secret */
 	slk_dedup *dedup;      /* event ids (Slack retries events) */

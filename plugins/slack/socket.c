@@ -390,7 +390,7 @@ static link_end run_link(slk_socket *k, const char *url, unsigned long gen)
 	im_ws_call call = {
 	    .struct_size = sizeof(call),
 	    .url = url,
-	    .ca_file = *k->s->ca_file ? k->s->ca_file : NULL,
+	    .ca_file = *k->s->cfg.tls_ca_file ? k->s->cfg.tls_ca_file : NULL,
 	    .connect_timeout_ms = OPEN_TIMEOUT_MS,
 	    .ping_interval_ms = PING_AFTER_MS,
 	    .max_message = MAX_MESSAGE,
@@ -436,7 +436,7 @@ static link_end run_link(slk_socket *k, const char *url, unsigned long gen)
 static char *open_url(slk_socket *k)
 {
 	slk_api r;
-	slk_api_call(k->s, "apps.connections.open", k->s->app_token, NULL, "",
+	slk_api_call(k->s, "apps.connections.open", k->s->cfg.app_token, NULL, "",
 		     &r);
 	const char *url = json_string_value(json_object_get(r.body, "url"));
 	char *out = r.ok && url ? strdup(url) : NULL;

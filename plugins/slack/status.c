@@ -32,7 +32,7 @@ static void problem(json_t *problems, const char *fmt, ...)
 
 static bool configured(const slk *s, const char *id)
 {
-	if (s->default_channel && strcmp(s->default_channel, id) == 0)
+	if (s->cfg.default_channel && strcmp(s->cfg.default_channel, id) == 0)
 		return true;
 	const char *k;
 	const json_t *v;
@@ -73,7 +73,7 @@ static char *list_page(slk *s, const char *types, const char *cursor,
 	snprintf(form, sizeof(form),
 		 "types=%s&exclude_archived=true&limit=%d%s%s", types,
 		 PAGE_LIMIT, *enc ? "&cursor=" : "", enc);
-	if (slk_api_call(s, "conversations.list", s->bot_token, NULL, form,
+	if (slk_api_call(s, "conversations.list", s->cfg.bot_token, NULL, form,
 			 r) != 0)
 		return NULL;
 	size_t i;
@@ -214,7 +214,7 @@ static void check_channel(slk *s, json_t *o, const char *what,
 static void identity(slk *s, json_t *o, json_t *problems)
 {
 	slk_api r;
-	slk_api_call(s, "auth.test", s->bot_token, NULL, "", &r);
+	slk_api_call(s, "auth.test", s->cfg.bot_token, NULL, "", &r);
 	slk_note_auth(s, &r);
 	json_object_set_new(o, "token_valid", json_boolean(r.ok));
 	if (r.ok) {
@@ -259,14 +259,14 @@ int slk_status(void *state, json_t **out)
 								   : "http"));
 	json_object_set_new(o, "api_base_url", json_string(s->api_base));
 	identity(s, o, problems);
-	check_channel(s, o, "default_channel", s->default_channel, problems);
+	check_channel(s, o, "default_channel", s->cfg.default_channel, problems);
 	const char *sev;
 	json_t *v;
 	json_object_foreach(s->notify_channels, sev, v)
 	    check_channel(s, o, sev, json_string_value(v), problems);
-	if (s->default_channel)
+	if (s->cfg.default_channel)
 		json_object_set_new(o, "default_channel",
-				    json_string(s->default_channel));
+				    json_string(s->cfg.default_channel));
 	json_object_set(o, "notification_channels", s->notify_channels);
 	bool token_ok = json_is_true(json_object_get(o, "token_valid"));
 	if (s->socket_mode) {
@@ -290,7 +290,7 @@ int slk_status(void *state, json_t **out)
 		json_object_set_new(o, "commands", json_string(url));
 	}
 	json_object_set_new(o, "signing_secret_set",
-			    json_boolean(s->signing_secret && *s->signing_secret));
+			    json_boolean(s->cfg.signing_secret && *s->cfg.signing_secret));
 	pthread_mutex_lock(&s->mu);
 	if (*s->last_error) {
 		json_object_set_new(o, "last_error", json_string(s->last_error));
