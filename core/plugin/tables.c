@@ -51,15 +51,14 @@ static long count(const void *table, size_t stride, size_t name_off)
 
 /* The stride of a 1.3+ table, checked against the smallest entry that
  * holds every 1.3 field the host needs (`min`). 0 with err otherwise. */
-static size_t stride_of(const void *table, size_t min, const char *what,
-			char *err, size_t errlen)
+static size_t stride_of(const void *table, size_t name_off, size_t min,
+			const char *what, char *err, size_t errlen)
 {
 	uint32_t size;
 	memcpy(&size, table, sizeof size);
 	/* An empty table ({0}) has no first entry to size it. */
 	const char *name;
-	memcpy(&name, (const char *)table + offsetof(im_command_verb, name),
-	       sizeof name);
+	memcpy(&name, (const char *)table + name_off, sizeof name);
 	if (size == 0 && !name)
 		return min;
 	if (size < min || size > 4096 || size % sizeof(void *)) {
@@ -80,7 +79,8 @@ static void *copy_table(const void *table, bool legacy, size_t legacy_size,
 			char *err, size_t errlen)
 {
 	size_t stride = legacy ? legacy_size
-			       : stride_of(table, min, what, err, errlen);
+			       : stride_of(table, host_name_off, min, what,
+					   err, errlen);
 	if (!stride)
 		return NULL;
 	long n = count(table, stride, legacy ? legacy_name_off : host_name_off);
