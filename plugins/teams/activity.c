@@ -173,3 +173,59 @@ json_t *tms_invoke_answer(const char *text, bool error)
 			 "application/vnd.microsoft.activity.message",
 			 "value", text ? text : "");
 }
+
+/* "im_ack" + "INC-7" -> {"action":"ack","incident":"INC-7"}, the data the
+ * card templates' buttons carry. */
+static json_t *button_data(const char *id, const char *value)
+{
+	const char *act = id && !strncmp(id, "im_", 3) ? id + 3 : id;
+	return json_pack("{s:s,s:s}", "action", act ? act : "", "incident",
+			 value ? value : "");
+}
+
+json_t *tms_reply_activity(const json_t *reply)
+{
+	const char *text = str(reply, "text");
+	const json_t *fields = json_object_get(reply, "fields");
+	const json_t *actions = json_object_get(reply, "actions");
+	json_t *a = json_pack("{s:s,s:s,s:s}", "type", "message", "textFormat",
+			      "markdown", "text", text ? text : "");
+	if (!a || (!json_array_size(fields) && !json_array_size(actions)))
+		return a;
+	/* Fields and buttons need a card: an Adaptive Card 1.5 with the
+	 * text, a FactSet and Action.Submit buttons. */
+	json_t *body = json_array(), *facts = json_array(), *acts = json_array();
+	json_array_append_new(body, json_pack("{s:s,s:s,s:b}", "type",
+					      "TextBlock", "text",
+					      text ? text : "", "wrap", 1));
+	size_t i;
+	const json_t *v;
+	json_array_foreach(fields, i, v)
+	    json_array_append_new(facts,
+				  json_pack("{s:s,s:s}", "title",
+					    str(v, "title") ? str(v, "title") : "",
+					    "value",
+					    str(v, "value") ? str(v, "value") : ""));
+	if (json_array_size(facts))
+		json_array_append_new(body, json_pack("{s:s,s:O}", "type",
+						      "FactSet", "facts", facts));
+	json_array_foreach(actions, i, v)
+	    json_array_append_new(
+		acts, json_pack("{s:s,s:s,s:o}", "type", "Action.Submit",
+				"title",
+				str(v, "label") ? str(v, "label") : "",
+				"data", button_data(str(v, "id"),
+						    str(v, "value"))));
+	json_t *card = json_pack(
+	    "{s:s,s:s,s:s,s:o,s:o}", "$schema",
+	    "http://adaptivecards.io/schemas/adaptive-card.json", "type",
+	    "AdaptiveCard", "version", "1.5", "body", body, "actions", acts);
+	json_decref(facts);
+	json_object_del(a, "text");
+	json_object_set_new(
+	    a, "attachments",
+	    json_pack("[{s:s,s:o}]", "contentType",
+		      "application/vnd.microsoft.card.adaptive", "content",
+		      card));
+	return a;
+}

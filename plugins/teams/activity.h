@@ -49,4 +49,9 @@ void tms_inv_clear(tms_inv *t);
  *  "value":text}; or with an error when `error`. New JSON. */
 json_t *tms_invoke_answer(const char *text, bool error);
 
+/* A command reply (im/command.h JSON) as a message activity to post in
+ * the conversation: markdown text, or with fields or buttons an Adaptive
+ * Card 1.5 (FactSet, Action.Submit with the cards' button data). New. */
+json_t *tms_reply_activity(const json_t *reply);
+
 #endif

@@ -138,5 +138,7 @@ int tms_send(void *state, const im_send *msg, im_send_result *res)
 		snprintf(res->thread_id, sizeof res->thread_id, "%s",
 			 res->message_id);
 	json_decref(ref);
+	if (rc == 0)
+		tms_note_send(t, channel, res);
 	return rc;
 }

@@ -345,7 +345,8 @@ static bool has_kid(const struct keyset *s, const char *kid)
 
 /* A referenced set holding kid, or NULL with the reason. */
 static struct keyset *keys_for(tms_jwt *j, const char *kid, time_t now,
-			       char *why, size_t whylen)
+			       bool wait, bool *again, char *why,
+			       size_t whylen)
 {
 	char c[48];
 	bool tried = false;
@@ -355,11 +356,15 @@ static struct keyset *keys_for(tms_jwt *j, const char *kid, time_t now,
 		bool stale = !s || now - j->loaded_at >= TMS_JWT_REFRESH_S;
 		bool held = now < j->fail_until;
 		if (stale && !j->fetching && !held && !tried) {
+			if (!wait)
+				goto later;
 			refresh_locked(j, now);
 			tried = true;
 			continue;
 		}
 		if (!s && j->fetching) {
+			if (!wait)
+				goto later;
 			pthread_cond_wait(&j->cv, &j->mu);
 			continue;
 		}
@@ -374,6 +379,8 @@ static struct keyset *keys_for(tms_jwt *j, const char *kid, time_t now,
 			return s;
 		}
 		if (j->fetching) { /* the refresh in flight may bring it */
+			if (!wait)
+				goto later;
 			pthread_cond_wait(&j->cv, &j->mu);
 			continue;
 		}
@@ -389,11 +396,19 @@ static struct keyset *keys_for(tms_jwt *j, const char *kid, time_t now,
 				 clip(c, sizeof c, kid));
 			break;
 		}
+		if (!wait)
+			goto later;
 		j->kid_refreshed = true;
 		j->kid_refresh_at = now;
 		refresh_locked(j, now);
 		tried = true;
 	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+later: /* the caller may not wait for the network: it asks again where
+	* it may */
+	*again = true;
+	snprintf(why, whylen, "signing keys are being fetched");
 	pthread_mutex_unlock(&j->mu);
 	return NULL;
 }
@@ -435,7 +450,7 @@ static json_t *b64_json(const char *s, size_t n)
 	} while (0)
 
 static int check(tms_jwt *j, const char *auth, const char *service_url,
-		 const char *channel, char *why, size_t whylen)
+		 const char *channel, int flags, char *why, size_t whylen)
 {
 	int rc = IM_EPERM;
 	char c[48], c2[48];
@@ -488,9 +503,14 @@ static int check(tms_jwt *j, const char *auth, const char *service_url,
 
 	/* 3. the key */
 	time_t now = now_of(j);
-	ks = keys_for(j, kid, now, why, whylen);
-	if (!ks)
+	bool again = false;
+	ks = keys_for(j, kid, now, !(flags & TMS_JWT_NOWAIT), &again, why,
+		      whylen);
+	if (!ks) {
+		if (again)
+			rc = IM_EAGAIN;
 		goto out;
+	}
 
 	/* 4. signature, by cjose, with each key of that kid (one, unless a
 	 * kid is in both sources); the alg is checked again on cjose's own
@@ -565,6 +585,9 @@ static int check(tms_jwt *j, const char *auth, const char *service_url,
 		REFUSE("token not valid for %.0f s more",
 		       json_number_value(nbf) - (double)now);
 
+	if (flags & TMS_JWT_TOKEN_ONLY)
+		goto valid;
+
 	/* 8. the service URL the activity names */
 	const char *su = json_string_value(json_object_get(claims, "serviceurl"));
 	if (!su)
@@ -589,6 +612,7 @@ static int check(tms_jwt *j, const char *auth, const char *service_url,
 			       clip(c, sizeof c, kid),
 			       channel ? clip(c2, sizeof c2, channel) : "(none)");
 	}
+valid:
 	rc = 0;
 	if (whylen)
 		*why = '\0';
@@ -602,9 +626,10 @@ out:
 	return rc;
 }
 
-int tms_jwt_verify(tms_jwt *j, const char *authorization_header,
-		   const char *activity_service_url,
-		   const char *activity_channel_id, char *why, size_t whylen)
+int tms_jwt_check(tms_jwt *j, const char *authorization_header,
+		  const char *activity_service_url,
+		  const char *activity_channel_id, int flags, char *why,
+		  size_t whylen)
 {
 	char dummy[8];
 	if (!why || !whylen) {
@@ -616,16 +641,38 @@ int tms_jwt_verify(tms_jwt *j, const char *authorization_header,
 		return IM_EPERM;
 	}
 	int rc = check(j, authorization_header, activity_service_url,
-		       activity_channel_id, why, whylen);
+		       activity_channel_id, flags, why, whylen);
+	if (rc == IM_EAGAIN)
+		return rc;
 	pthread_mutex_lock(&j->mu);
 	if (rc) {
 		j->refused++;
-	} else {
+	} else if (!(flags & TMS_JWT_TOKEN_ONLY)) {
 		j->verified++;
 		j->last_verified = now_of(j);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return rc;
+}
+
+int tms_jwt_verify(tms_jwt *j, const char *authorization_header,
+		   const char *activity_service_url,
+		   const char *activity_channel_id, char *why, size_t whylen)
+{
+	return tms_jwt_check(j, authorization_header, activity_service_url,
+			     activity_channel_id, 0, why, whylen);
+}
+
+bool tms_jwt_warm(tms_jwt *j)
+{
+	pthread_mutex_lock(&j->mu);
+	time_t now = now_of(j);
+	if ((!j->set || now - j->loaded_at >= TMS_JWT_REFRESH_S) &&
+	    !j->fetching && now >= j->fail_until)
+		refresh_locked(j, now);
+	bool ok = j->set != NULL;
+	pthread_mutex_unlock(&j->mu);
+	return ok;
 }
 
 /* ---- life ---------------------------------------------------------- */

@@ -47,6 +47,7 @@
 #ifndef IM_TEAMS_JWT_H
 #define IM_TEAMS_JWT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -90,6 +91,23 @@ void tms_jwt_free(tms_jwt *j);
 int tms_jwt_verify(tms_jwt *j, const char *authorization_header,
 		   const char *activity_service_url,
 		   const char *activity_channel_id, char *why, size_t whylen);
+
+/* tms_jwt_verify with flags: TMS_JWT_NOWAIT never blocks on the network
+ * (for HTTP workers): where the check would fetch keys or wait for a
+ * refresh in flight it returns IM_EAGAIN (nothing counted) and the
+ * caller repeats it without the flag where it may wait. */
+#define TMS_JWT_NOWAIT 0x1
+/* Checks the token alone (steps 1-7), for a body that is no activity: it
+ * decides between 401 and 400, and is never counted as verified. */
+#define TMS_JWT_TOKEN_ONLY 0x2
+int tms_jwt_check(tms_jwt *j, const char *authorization_header,
+		  const char *activity_service_url,
+		  const char *activity_channel_id, int flags, char *why,
+		  size_t whylen);
+
+/* Fetches the keys when none are held or they are due (blocking); true
+ * when keys are held afterwards. */
+bool tms_jwt_warm(tms_jwt *j);
 
 typedef struct tms_jwt_stats {
 	unsigned long fetches;	 /* HTTP GETs made (metadata and JWKS) */

@@ -1,9 +1,7 @@
-/* teams.so: the Microsoft Teams connector (Bot Framework).
- *
- * Work in progress (issue 13): notifications go out through the Bot
- * Connector with the bot's client-credentials token; conversation
- * references are kept; inbound activities (commands, buttons) are not yet
- * served. Built for the tests, not installed, until they are. */
+/* teams.so: the Microsoft Teams connector (Bot Framework): the bot's
+ * messaging endpoint /hooks/<instance>/messages (inbound.c), notifications
+ * through the Bot Connector (deliver.c), conversation references learnt
+ * from every activity (refs.c) and status (status.c). */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,30 +61,50 @@ static int kv_put(void *ud, const char *key, const char *value)
 	return t->host->kv_put(t->inst, key, value);
 }
 
+static int jwt_fetch(void *ud, const char *url, char **body)
+{
+	tms *t = ud;
+	im_http_call call = {.struct_size = sizeof(call),
+			     .method = "GET",
+			     .url = url,
+			     .timeout_ms = (uint32_t)t->cfg.timeout_ms};
+	im_http_result *r = NULL;
+	int rc = t->host->http_fetch(t->inst, &call, &r);
+	*body = NULL;
+	if (rc == 0 && r && r->status == 200 && r->body &&
+	    r->body_len <= TMS_JWT_MAX_BODY)
+		*body = strdup(r->body);
+	else if (rc == 0)
+		rc = IM_EIO;
+	if (rc && r)
+		*body = strdup(r->error_text     ? r->error_text
+			       : r->status == 200 ? "body too large"
+						  : "HTTP error");
+	if (r)
+		t->host->http_result_free(r);
+	return *body || rc ? rc : IM_ENOMEM;
+}
+
 static void tms_free(tms *t)
 {
 	if (!t)
 		return;
+	tms_jwt_free(t->jwt);
 	tms_token_free(t->token);
 	tms_refs_free(t->refs);
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
 
-static int status(void *state, json_t **out)
+static int start(void *state)
 {
-	tms *t = state;
-	/* Healthy when the login service gives the bot a token. */
-	char tok[8192], why[320] = "";
-	bool ok = tms_token_get(t->token, tok, sizeof tok, why, sizeof why) ==
-		  0;
-	json_t *list = tms_refs_list(t->refs);
-	*out = json_pack("{s:b,s:s,s:o,s:I,s:s,s:s?}", "connected", ok, "mode",
-			 "bot framework", "token", tms_token_status(t->token),
-			 "conversations", (json_int_t)json_array_size(list),
-			 "inbound", "not served yet (work in progress)",
-			 "error", ok ? NULL : why);
-	json_decref(list);
-	return *out ? 0 : IM_ENOMEM;
+	return tms_jobs_start(state);
+}
+
+static void stop(void *state)
+{
+	tms_jobs_stop(state);
 }
 
 static int create(const im_host *host, im_instance *inst, const json_t *cfg,
@@ -98,6 +116,9 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 		return IM_ENOMEM;
 	t->host = host;
 	t->inst = inst;
+	t->id = host->instance_id(inst);
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
 	int rc = host->config_fill(inst, &t->cfg, sizeof(t->cfg));
 	if (rc) {
 		tms_free(t);
@@ -119,12 +140,24 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 			    .post = tms_login_post,
 			    .ud = t};
 	tms_kv kv = {kv_get, kv_put, t};
+	tms_jwt_cfg jc = {.app_id = t->cfg.app_id,
+			  .openid_metadata_url = t->cfg.openid_metadata_url,
+			  .tenant = t->cfg.tenant_id,
+			  .login_url = t->cfg.login_url,
+			  .fetch = jwt_fetch,
+			  .ud = t};
 	t->token = tms_token_new(&tc);
 	t->refs = tms_refs_new(&kv);
+	t->jwt = tms_jwt_new(&jc);
 	t->api = (tms_api){.token = t->token, .http = tms_http, .ud = t};
-	if (!t->token || !t->refs) {
+	if (!t->token || !t->refs || !t->jwt) {
 		tms_free(t);
 		return IM_ENOMEM;
+	}
+	rc = host->route_add(inst, "POST", "messages", tms_on_messages);
+	if (rc) {
+		tms_free(t);
+		return rc;
 	}
 	*state = t;
 	return 0;
@@ -140,7 +173,10 @@ static const im_connector connector = {
 	     .kind = IM_COMPONENT_CONNECTOR,
 	     .name = "teams"},
     .platform = "teams",
-    .status = status,
+    .start = start,
+    .stop = stop,
+    .status = tms_status,
+    .followup = tms_followup,
     .send = tms_send,
     /* Per conversation about 7 sends a second; 60 in 30 s is the
      * binding one for a steady stream (PROTOCOLS.md). */
@@ -156,10 +192,9 @@ static const im_component *const components[] = {&connector.base, NULL};
 static const im_plugin_desc desc = {
     IM_PLUGIN_HEADER,
     .name = "teams",
-    .version = "0.2.0",
-    .description = "Microsoft Teams connector (Bot Framework), in "
-		   "progress: notifications and message rules; inbound "
-		   "commands not yet served",
+    .version = "1.0.0",
+    .description = "Microsoft Teams connector (Bot Framework): commands "
+		   "and card buttons in, Adaptive Card notifications out",
     .vendor = "im",
     .license = "MIT",
     .components = components,

@@ -5,14 +5,17 @@
 #ifndef IM_TEAMS_H
 #define IM_TEAMS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <im/im.h>
 
 #include "api.h"
+#include "jwt.h"
 #include "refs.h"
 #include "token.h"
 
@@ -30,14 +33,46 @@ typedef struct tms_cfg {
 	int64_t timeout_ms;
 } tms_cfg;
 
+struct tms_job;
+
 typedef struct tms {
 	const im_host *host;
 	im_instance *inst;
+	const char *id; /* instance id */
 	tms_cfg cfg;
 	tms_token *token;
 	tms_refs *refs;
+	tms_jwt *jwt;
 	tms_api api;
+
+	/* inbound.c: the jobs thread (replies, checks that fetch keys) and
+	 * what status() reports; all under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stopping;
+	struct tms_job *head, *tail;
+	size_t queued;
+	char last_activity[300];
+	time_t last_activity_at;
+	char last_error[400];
+	time_t last_error_at;
+	unsigned long errors_403[4]; /* roster, blocked, disabled, other */
 } tms;
+
+/* inbound.c */
+int tms_on_messages(void *state, const im_http_request *req,
+		    im_http_response *resp);
+int tms_followup(void *state, const im_invocation *inv, const json_t *reply);
+int tms_jobs_start(tms *t);
+void tms_jobs_stop(tms *t);
+
+/* status.c */
+int tms_status(void *state, json_t **out);
+void tms_note_error(tms *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Remembers a delivery's failure for status(). */
+void tms_note_send(tms *t, const char *channel, const im_send_result *res);
 
 /* deliver.c */
 int tms_send(void *state, const im_send *msg, im_send_result *res);
