@@ -66,8 +66,10 @@ static char *plain_text(const char *in)
 		w--;
 	*w = '\0';
 	if (!strncasecmp(out, "incident", 8) &&
-	    (out[8] == ' ' || out[8] == '\0'))
-		memmove(out, out + 8 + (out[8] == ' '), strlen(out + 8) + 1);
+	    (out[8] == ' ' || out[8] == '\0')) {
+		const char *rest = out + 8 + (out[8] == ' ');
+		memmove(out, rest, strlen(rest) + 1);
+	}
 	return out;
 }
 

@@ -137,6 +137,7 @@ int tms_api_send(const tms_api *api, const tms_target *to,
 				 rc == IM_EPERM ? "token_refused"
 						: "token_unavailable");
 			snprintf(res->hint, sizeof res->hint, "%s", why);
+			tms_answer_clear(&a);
 			free(body);
 			return 0;
 		}

@@ -217,9 +217,11 @@ Test(teams_inbound, a_message_to_the_bot_declares_and_replies_in_thread)
 	json_decref(m);
 	/* "incident declare ..." without the mention works too. */
 	fb_act plain = {.no_mention = true};
-	cr_assert_eq(post_signed("message", "incident declare DNS flaps",
-				 &plain, NULL),
-		     200);
+	char *ans = NULL;
+	long st = post_signed("message", "incident declare DNS flaps", &plain,
+			      &ans);
+	cr_assert_eq(st, 200, "%ld %s\n%s", st, ans, srv_log(&s));
+	free(ans);
 	cr_expect(wait_reply("INC-2"), "%s", srv_log(&s));
 	srv_must_stop(&s);
 }
