@@ -17,6 +17,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,57 @@ static int answer_error(sink *k, int status, const char *fmt, ...)
 
 /* ---- replies in the conversation -------------------------------------- */
 
+/* Replies keep to Teams' per-conversation limit (about 7 at once, then 60
+ * in 30 s): a token bucket per channel (hashed; a collision only shares a
+ * bucket). A flood of commands in one conversation gets its first replies
+ * and a count of the rest, never a flood of 429s. */
+#define PACE_BURST 7.0
+#define PACE_RATE 2.0
+
+static bool paced(tms *t, const char *ref)
+{
+	json_t *r = ref ? json_loads(ref, 0, NULL) : NULL;
+	const char *c = json_string_value(json_object_get(r, "conversation"));
+	uint64_t h = 1469598103934665603ull;
+	for (; c && *c && *c != ';'; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	json_decref(r);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	pthread_mutex_lock(&t->mu);
+	struct tms_pace *p = &t->pace[h % TMS_PACE_SLOTS];
+	if (p->key != h) {
+		*p = (struct tms_pace){.key = h, .tokens = PACE_BURST, .at = now};
+	} else {
+		p->tokens += (now - p->at) * PACE_RATE;
+		if (p->tokens > PACE_BURST)
+			p->tokens = PACE_BURST;
+		p->at = now;
+	}
+	bool ok = p->tokens >= 1.0;
+	if (ok)
+		p->tokens -= 1.0;
+	pthread_mutex_unlock(&t->mu);
+	return ok;
+}
+
+/* A reply not posted: counted, and said at most every 10 s. */
+static void dropped(tms *t, const char *why)
+{
+	time_t now = time(NULL);
+	pthread_mutex_lock(&t->mu);
+	unsigned long n = ++t->replies_dropped;
+	bool say = now - t->dropped_said_at >= 10;
+	if (say)
+		t->dropped_said_at = now;
+	pthread_mutex_unlock(&t->mu);
+	if (say)
+		IM_WARN(t->host, t->inst,
+			"command replies dropped (%lu so far), the last one %s",
+			n, why);
+}
+
 /* Posts `reply` (a command reply) as a reply to the activity `ref` names.
  * Blocks on the Bot Connector; 0 when it was posted. */
 static int post_reply(tms *t, const char *ref, const json_t *reply)
@@ -147,6 +199,10 @@ static int post_reply(tms *t, const char *ref, const json_t *reply)
 
 int tms_followup(void *state, const im_invocation *inv, const json_t *reply)
 {
+	if (!paced(state, inv->response_ref)) {
+		dropped(state, "over the per-conversation rate (7 at once, 2/s)");
+		return IM_EAGAIN;
+	}
 	return post_reply(state, inv->response_ref, reply);
 }
 
@@ -156,10 +212,11 @@ static void first_reply(void *ud, const json_t *reply)
 {
 	struct tms_job *j = ud;
 	tms *t = j->t;
-	j->reply = json_deep_copy(reply);
-	if (!j->reply || !enqueue(t, j)) {
-		IM_WARN(t->host, t->inst, "a command reply was dropped: the "
-			"reply queue is full or the instance is stopping");
+	if (!paced(t, j->ref)) {
+		dropped(t, "over the per-conversation rate (7 at once, 2/s)");
+		job_free(j);
+	} else if (!(j->reply = json_deep_copy(reply)) || !enqueue(t, j)) {
+		dropped(t, "the reply queue is full or the instance stops");
 		job_free(j);
 	}
 }

@@ -137,6 +137,7 @@ int tms_status(void *state, json_t **out)
 	char last[sizeof t->last_error];
 	snprintf(last, sizeof last, "%s", t->last_error);
 	time_t last_at = t->last_error_at;
+	json_int_t dropped = (json_int_t)t->replies_dropped;
 	pthread_mutex_unlock(&t->mu);
 	if (!tok_ok)
 		json_array_append_new(problems, json_string(why));
@@ -167,6 +168,9 @@ int tms_status(void *state, json_t **out)
 	if (*out && last_at)
 		json_object_set_new(*out, "last_error_at",
 				    json_integer((json_int_t)last_at));
+	if (*out && dropped)
+		json_object_set_new(*out, "replies_dropped",
+				    json_integer(dropped));
 	if (*out && !tok_ok)
 		json_object_set_new(*out, "token_error", json_string(why));
 	return *out ? 0 : IM_ENOMEM;

@@ -35,6 +35,12 @@ typedef struct tms_cfg {
 
 struct tms_job;
 
+#define TMS_PACE_SLOTS 512
+struct tms_pace {
+	uint64_t key;
+	double tokens, at;
+};
+
 typedef struct tms {
 	const im_host *host;
 	im_instance *inst;
@@ -58,6 +64,9 @@ typedef struct tms {
 	char last_error[400];
 	time_t last_error_at;
 	unsigned long errors_403[4]; /* roster, blocked, disabled, other */
+	unsigned long replies_dropped;
+	struct tms_pace pace[TMS_PACE_SLOTS]; /* reply limits (inbound.c) */
+	time_t dropped_said_at;
 } tms;
 
 /* inbound.c */
