@@ -126,7 +126,8 @@ static bool known_key(const char *k)
 	    "channels", "channels_error", "last_error", "last_error_at",
 	    "problems", "healthy", "api_base_url", "default_channel",
 	    "commands_url", "signing_secret_set", "private_channels_listed",
-	    "bot_id", "url", "connected_since", NULL};
+	    "bot_id", "url", "connected_since", "commands_ok",
+	    "commands_error", NULL};
 	for (const char *const *p = keys; *p; p++)
 		if (!strcmp(k, *p))
 			return true;
@@ -273,22 +274,33 @@ int cli_chatops_list_channels(cli_ctx *ctx)
 	{
 		bool sub = subs ? json_object_get(subs, str(c, "id")) != NULL
 				: flag(c, "configured");
-		json_array_append_new(
-		    out, json_pack("{s:s,s:s,s:b,s:b,s:b}", "id", str(c, "id"),
-				   "name", str(c, "name"), "private",
-				   flag(c, "private"), "bot_member",
-				   flag(c, "is_member"), "subscribed", sub));
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b}", "id", str(c, "id"),
+				      "name", str(c, "name"), "private",
+				      flag(c, "private"), "bot_member",
+				      flag(c, "is_member"), "subscribed", sub);
+		/* Platforms with teams of channels (Teams) say which. */
+		if (o && *str(c, "team_name"))
+			json_object_set_new(o, "team", json_string(str(c, "team_name")));
+		json_array_append_new(out, o);
 	}
 	if (ctx->json) {
 		cli_print_json(out);
 	} else {
-		printf("%-14s %-28s %-8s %-11s %s\n", "ID", "NAME", "PRIVATE",
+		int w = 14;
+		json_array_foreach(out, i, c) if ((int)strlen(str(c, "id")) > w)
+		    w = (int)strlen(str(c, "id"));
+		printf("%-*s %-28s %-8s %-11s %s\n", w, "ID", "NAME", "PRIVATE",
 		       "BOT MEMBER", "SUBSCRIBED");
 		json_array_foreach(out, i, c)
-		    printf("%-14s #%-27s %-8s %-11s %s\n", str(c, "id"),
-			   str(c, "name"), flag(c, "private") ? "yes" : "no",
-			   flag(c, "bot_member") ? "yes" : "no",
-			   flag(c, "subscribed") ? "yes" : "no");
+		{
+			char name[300];
+			snprintf(name, sizeof(name), "%s%s#%s", str(c, "team"),
+				 *str(c, "team") ? " " : "", str(c, "name"));
+			printf("%-*s %-28s %-8s %-11s %s\n", w, str(c, "id"),
+			       name, flag(c, "private") ? "yes" : "no",
+			       flag(c, "bot_member") ? "yes" : "no",
+			       flag(c, "subscribed") ? "yes" : "no");
+		}
 		printf("%zu channels (%s)%s\n", json_array_size(out),
 		       str(st, "id"),
 		       flag(d, "private_channels_listed") || !json_object_get(
@@ -377,6 +389,19 @@ static void check_commands(checks *c, const cli_ctx *ctx, const json_t *d)
 {
 	if (!d || !*str(d, "mode"))
 		return;
+	char url[512];
+	/* A connector that judges its own command set-up says so in
+	 * commands_ok (Teams: the keys that sign its activities). */
+	const json_t *ok = json_object_get(d, "commands_ok");
+	if (ok) {
+		public_url(ctx, url, sizeof(url));
+		check(c, json_is_true(ok), "commands configured", "%s%s%s",
+		      *str(d, "commands_error") ? str(d, "commands_error")
+						: "endpoint ",
+		      *str(d, "commands_error") ? "" : url,
+		      *str(d, "commands_error") ? "" : str(d, "commands_url"));
+		return;
+	}
 	bool scope = true, up = flag(d, "connected");
 	size_t i;
 	const json_t *m;
@@ -391,7 +416,6 @@ static void check_commands(checks *c, const cli_ctx *ctx, const json_t *d)
 			     : "Socket Mode is not connected");
 	} else {
 		bool secret = flag(d, "signing_secret_set");
-		char url[512];
 		public_url(ctx, url, sizeof(url));
 		check(c, scope && secret, "slash commands configured",
 		      "%s%s%s", !scope	 ? no_scope

@@ -168,6 +168,18 @@ int tms_status(void *state, json_t **out)
 	if (*out && last_at)
 		json_object_set_new(*out, "last_error_at",
 				    json_integer((json_int_t)last_at));
+	if (*out) {
+		char path[200];
+		snprintf(path, sizeof path, "/hooks/%s/messages", t->id);
+		json_object_set_new(*out, "commands_url", json_string(path));
+		json_object_set_new(*out, "commands_ok", json_boolean(keys_ok));
+		if (!keys_ok)
+			json_object_set_new(
+			    *out, "commands_error",
+			    json_string("the keys that sign Bot Framework's "
+					"activities are not loaded: every "
+					"activity is refused (401)"));
+	}
 	if (*out && dropped)
 		json_object_set_new(*out, "replies_dropped",
 				    json_integer(dropped));
