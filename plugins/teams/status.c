@@ -60,17 +60,77 @@ static json_t *about_403(const tms *t)
 	return out;
 }
 
-/* Conversations learnt, shaped for list-channels. */
-static json_t *channels(tms *t)
+/* The channels of team `team_id` by the Bot Connector (GET
+ * .../v3/teams/{id}/conversations: the bot must be installed in the
+ * team), added to `out` unless already there. Blocks on the network (as
+ * status() may). */
+static void team_channels(tms *t, const char *service_url,
+			  const char *team_id, const char *team_name,
+			  json_t *out, json_t *problems)
+{
+	char tok[8192], why[320], enc[512], url[1400];
+	if (!service_url ||
+	    tms_token_get(t->token, tok, sizeof tok, why, sizeof why))
+		return;
+	tms_pct_encode(enc, sizeof enc, team_id);
+	size_t n = strlen(service_url);
+	while (n && service_url[n - 1] == '/')
+		n--;
+	snprintf(url, sizeof url, "%.*s/v3/teams/%s/conversations", (int)n,
+		 service_url, enc);
+	tms_answer a = {0};
+	tms_http(t, "GET", url, tok, NULL, &a);
+	memset(tok, 0, sizeof tok);
+	json_t *j = a.status == 200 && a.body ? json_loads(a.body, 0, NULL)
+					      : NULL;
+	size_t i, k;
+	json_t *c, *have;
+	json_array_foreach(json_object_get(j, "conversations"), i, c)
+	{
+		const char *id = json_string_value(json_object_get(c, "id"));
+		if (!id)
+			continue;
+		bool known = false;
+		json_array_foreach(out, k, have) known |= !strcmp(
+		    id, json_string_value(json_object_get(have, "id")));
+		if (known)
+			continue;
+		const char *name = json_string_value(json_object_get(c, "name"));
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:s,s:s?,s:s,s:b,s:b}", "id", id,
+				   "name", name ? name : "General", "team_id",
+				   team_id, "team_name", team_name, "type",
+				   "channel", "is_member", 1, "private", 0));
+	}
+	if (!j) {
+		char line[400];
+		snprintf(line, sizeof line,
+			 "cannot list the channels of team %s: HTTP %ld%s%s",
+			 team_name ? team_name : team_id, a.status,
+			 a.status == 403 ? " (the app is not installed in "
+					   "that team any more)"
+					 : "",
+			 a.status ? "" : a.error);
+		json_array_append_new(problems, json_string(line));
+	}
+	json_decref(j);
+	tms_answer_clear(&a);
+}
+
+/* Conversations learnt, shaped for list-channels, and the other channels
+ * of every team the bot has heard from. */
+static json_t *channels(tms *t, json_t *problems)
 {
 	json_t *refs = tms_refs_list(t->refs), *out = json_array();
+	json_t *teams = json_object();
 	size_t i;
 	json_t *r;
 	json_array_foreach(refs, i, r)
 	{
 		const char *type = json_string_value(json_object_get(r, "type"));
+		const char *team = json_string_value(json_object_get(r, "team_id"));
 		json_t *c = json_pack(
-		    "{s:O,s:O,s:O,s:O,s:O,s:b,s:b}", "id",
+		    "{s:O,s:O?,s:O?,s:O?,s:O?,s:b,s:b}", "id",
 		    json_object_get(r, "id"), "name", json_object_get(r, "name"),
 		    "team_id", json_object_get(r, "team_id"), "team_name",
 		    json_object_get(r, "team_name"), "type",
@@ -79,7 +139,18 @@ static json_t *channels(tms *t)
 		    type && strcmp(type, "channel") != 0);
 		if (c)
 			json_array_append_new(out, c);
+		if (team && json_is_true(json_object_get(r, "installed")) &&
+		    json_object_size(teams) < 20)
+			json_object_set(teams, team, r);
 	}
+	const char *id;
+	json_object_foreach(teams, id, r)
+	    team_channels(t,
+			  json_string_value(json_object_get(r, "service_url")),
+			  id,
+			  json_string_value(json_object_get(r, "team_name")),
+			  out, problems);
+	json_decref(teams);
 	json_decref(refs);
 	return out;
 }
@@ -148,7 +219,7 @@ int tms_status(void *state, json_t **out)
 				"the signing keys load: check "
 				"openid_metadata_url and the network"));
 
-	json_t *ch = channels(t);
+	json_t *ch = channels(t, problems);
 	*out = json_pack(
 	    "{s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:o,s:I,s:I,s:s,"
 	    "s:o,s:o,s:s}",

@@ -404,6 +404,9 @@ Test(teams_inbound, conversations_are_learnt_listed_and_kept_across_restarts)
 		     0, "%s%s", out, err);
 	cr_expect(strstr(out, FB_CHANNEL_ID), "%s", out);
 	cr_expect(strstr(out, "Incidents"), "%s", out);
+	/* The team's other channels come from the Bot Connector. */
+	cr_expect(strstr(out, "\"" FB_TEAM_ID "\"") && strstr(out, "General"),
+		  "%s", out);
 	srv_must_stop(&s);
 	srv_must_start(&s);
 	cr_assert_eq(run(ARGS("chatops", "teams", "list-channels")), 0, "%s",
