@@ -278,7 +278,7 @@ int cli_chatops_list_channels(cli_ctx *ctx)
 				      "name", str(c, "name"), "private",
 				      flag(c, "private"), "bot_member",
 				      flag(c, "is_member"), "subscribed", sub);
-		/* Platforms with teams of channels (Teams) say which. */
+		/* Platforms whose channels belong to groups name the group. */
 		if (o && *str(c, "team_name"))
 			json_object_set_new(o, "team", json_string(str(c, "team_name")));
 		json_array_append_new(out, o);
@@ -391,7 +391,7 @@ static void check_commands(checks *c, const cli_ctx *ctx, const json_t *d)
 		return;
 	char url[512];
 	/* A connector that judges its own command set-up says so in
-	 * commands_ok (Teams: the keys that sign its activities). */
+	 * commands_ok, with commands_error when not. */
 	const json_t *ok = json_object_get(d, "commands_ok");
 	if (ok) {
 		public_url(ctx, url, sizeof(url));
