@@ -522,7 +522,7 @@ Test(incidents_api, refuses_a_10_mb_title_with_413)
 	memset(body + 10, 'x', n);
 	memcpy(body + 10 + n, "\"}", 3);
 	reply r = http(&s, false, "POST", "/api/v1/incidents", body,
-		       strlen(body), HDRS(JSON_CT));
+		       strlen(body), HDRS(JSON_CT, "Expect: 100-continue"));
 	cr_expect_eq(r.status, 413, "%s", r.body);
 	reply_free(&r);
 	free(body);

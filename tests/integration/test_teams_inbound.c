@@ -377,7 +377,12 @@ Test(teams_inbound, bad_bodies_are_400_or_413_and_tenants_are_checked)
 	char *huge = malloc(big + 1);
 	memset(huge, 'x', big);
 	huge[big] = '\0';
-	r = post(auth, huge);
+	char ah[10000];
+	snprintf(ah, sizeof ah, "Authorization: %s", auth);
+	const char *hh[] = {"Content-Type: application/json", ah,
+			    "Expect: 100-continue", NULL};
+	r = http(&s, false, "POST", "/hooks/teams/messages", huge,
+		 strlen(huge), hh);
 	cr_expect_eq(r.status, 413, "%ld", r.status);
 	reply_free(&r);
 	free(huge);
