@@ -250,6 +250,7 @@ typedef struct connector_call {
 	im_snapshot *s;
 	im_instance *in;
 	json_t *body;
+	char action[64];
 } connector_call;
 
 static void notify_work(void *ud, im_http_response *resp);
@@ -429,6 +430,104 @@ static void notify_work(void *ud, im_http_response *resp)
 	}
 }
 
+/* POST .../connectors/<id>/actions/<name> {options}: an operator action
+ * of the connector (im_connector.action), e.g. sync-commands. */
+#define ACTION_DEADLINE_S 30
+
+static void action_work(void *ud, im_http_response *resp)
+{
+	connector_call *cc = ud;
+	im_instance *in = cc->in;
+	json_t *out = NULL;
+	im_plugin_call_enter(in->module_name, in->id, "action", NULL);
+	int rc = im_instance_connector(in)->action(in->state, cc->action,
+						   cc->body, &out);
+	im_plugin_call_leave();
+	if (rc == 0) {
+		im_resp_json(resp, 200, out ? out : json_object());
+		return;
+	}
+	const char *why = json_string_value(json_object_get(out, "error"));
+	if (rc == IM_ENOTFOUND)
+		im_resp_error(resp, 404, "unknown_action",
+			      "connector '%s' has no action '%s'", in->id,
+			      cc->action);
+	else if (rc == IM_EINVAL)
+		im_resp_error(resp, 400, "bad_arguments", "%s: %s", cc->action,
+			      why ? why : "the arguments were refused");
+	else
+		im_resp_error(resp, 502, "action_failed", "%s on %s: %s",
+			      cc->action, in->id,
+			      why ? why : "the connector did not say why");
+	json_decref(out);
+}
+
+static int connector_action(im_app *app, const im_http_request *req,
+			    im_http_response *resp, const char *id,
+			    const char *action)
+{
+	(void)app;
+	json_error_t je;
+	json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0,
+						  &je)
+				     : json_object();
+	if (!json_is_object(body) || strlen(action) >= 64 || !*action) {
+		json_decref(body);
+		return im_resp_error(resp, 400, "bad_request",
+				     "send a JSON object of the action's "
+				     "options");
+	}
+	im_snapshot *s = im_registry_acquire();
+	im_instance *in = find_connector(s, id);
+	const im_connector *c = im_instance_connector(in);
+	if (!in || in->st != IM_STATE_RUNNING || !c->action) {
+		im_registry_release(s);
+		json_decref(body);
+		return im_resp_error(
+		    resp, 404, "not_found",
+		    !in ? "no connector instance or platform '%s'"
+			: in->st != IM_STATE_RUNNING
+			? "connector '%s' is not running (im connector %s "
+			  "status says why)"
+			: "connector '%s' has no actions",
+		    id, id);
+	}
+	connector_call *cc = calloc(1, sizeof(*cc));
+	if (!cc) {
+		im_registry_release(s);
+		json_decref(body);
+		return IM_ENOMEM;
+	}
+	cc->s = s;
+	cc->in = in;
+	cc->body = body;
+	snprintf(cc->action, sizeof(cc->action), "%s", action);
+	return im_resp_offload(resp, "the connector's action",
+			       ACTION_DEADLINE_S, action_work, cc,
+			       connector_call_free);
+}
+
+/* POST .../connectors/<id>/notify or .../<id>/actions/<name>. */
+static int connector_post(void *ud, const im_http_request *req,
+			  im_http_response *resp)
+{
+	im_app *app = ud;
+	const char *a = strstr(req->rest, "/actions/");
+	if (!a)
+		return connector_notify(ud, req, resp);
+	if (!authorized(app, req, resp))
+		return 0;
+	char id[128];
+	size_t n = (size_t)(a - req->rest);
+	if (n == 0 || n >= sizeof(id))
+		return im_resp_error(resp, 404, "not_found",
+				     "use /api/v1/admin/connectors/<id>/"
+				     "actions/<name>");
+	memcpy(id, req->rest, n);
+	id[n] = '\0';
+	return connector_action(app, req, resp, id, a + strlen("/actions/"));
+}
+
 static int commands_invoke(void *ud, const im_http_request *req,
 			   im_http_response *resp)
 {
@@ -495,7 +594,7 @@ int im_admin_routes(im_app *app, im_router *r)
 	rc |= im_router_add(r, "GET", "/api/v1/admin/connectors/*",
 			    connector_status, app);
 	rc |= im_router_add(r, "POST", "/api/v1/admin/connectors/*",
-			    connector_notify, app);
+			    connector_post, app);
 	rc |= im_router_add(r, "POST", "/api/v1/admin/commands",
 			    commands_invoke, app);
 	return rc ? IM_ENOMEM : 0;

@@ -104,7 +104,12 @@ static const cli_command commands[] = {
     {"connector", cli_connector_status,
      "im connector <instance|platform> status [--json]",
      "token, scopes, mode, connection and last error of a connector; exit "
-     "1 when unhealthy", 2, 2, ""},
+     "1 when unhealthy", 2, 2, "guild=,global,dry-run"},
+    {"connector * sync-commands", cli_connector_action,
+     "im connector <instance|platform> sync-commands [--guild ID | "
+     "--global] [--dry-run] [--json]",
+     "register the chat commands with the platform where it needs them "
+     "(changes only)", 0, 0, "guild=,global,dry-run"},
     {"chatops * list-channels", cli_chatops_list_channels,
      "im chatops <platform> list-channels [--instance ID] [--json]",
      "every channel the bot sees: id, name, private, bot member, "

@@ -99,6 +99,8 @@ int cli_chatops_outbox_retry(cli_ctx *ctx);
 /* connector.c: connector status and chat-platform checks */
 int cli_connector_status(cli_ctx *ctx);
 int cli_chatops_list_channels(cli_ctx *ctx);
+/* `im connector <instance> <action>`: a connector's own action. */
+int cli_connector_action(cli_ctx *ctx);
 int cli_chatops_test(cli_ctx *ctx);
 int cli_chatops_notify(cli_ctx *ctx);
 /* The command name being run ("incident ack"), for shared handlers. */

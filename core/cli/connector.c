@@ -221,6 +221,71 @@ int cli_connector_status(cli_ctx *ctx)
 	return ok ? CLI_OK : CLI_FAIL;
 }
 
+/* --- actions ------------------------------------------------------------ */
+
+/* `im connector <name> <action> [--options]`: POST .../actions/<action>
+ * with the options as JSON ("dry-run" -> "dry_run"). The connector answers
+ * {"ok":bool,"lines":["..."]} (anything else is printed as JSON). */
+int cli_connector_action(cli_ctx *ctx)
+{
+	const char *name = cli_command_word ? cli_command_word : "";
+	/* The action is the command's last word ("connector * sync-commands"). */
+	const char *sp = cli_current_command ? strrchr(cli_current_command, ' ')
+					     : NULL;
+	const char *action = sp ? sp + 1 : "";
+	if (!name_ok(name) || !name_ok(action)) {
+		fprintf(stderr, "im: '%s' is not an instance id or platform\n",
+			name);
+		return CLI_USAGE;
+	}
+	json_t *args = json_object();
+	static const char *const opts[] = {"guild", "global", "dry-run", NULL};
+	for (const char *const *o = opts; *o; o++) {
+		const char *v = cli_opt_get(ctx, *o);
+		if (!v)
+			continue;
+		char key[32];
+		snprintf(key, sizeof(key), "%s", *o);
+		for (char *p = key; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		json_object_set_new(args, key,
+				    *v ? json_string(v) : json_true());
+	}
+	char *body = json_dumps(args, JSON_COMPACT);
+	json_decref(args);
+	char path[320], err[1024];
+	snprintf(path, sizeof(path), "/api/v1/admin/connectors/%s/actions/%s",
+		 name, action);
+	long status = 0;
+	json_t *out = NULL;
+	int rc = cli_admin_call(ctx, "POST", path, body, &status, &out, err,
+				sizeof(err));
+	free(body);
+	if (rc != 0) {
+		fprintf(stderr, "im: %s\n", err);
+		return CLI_FAIL;
+	}
+	if (status != 200) {
+		cli_print_error(cli_current_command, out);
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	const json_t *lines = json_object_get(out, "lines");
+	const json_t *ok = json_object_get(out, "ok");
+	if (ctx->json || !json_is_array(lines)) {
+		cli_print_json(out);
+	} else {
+		size_t i;
+		const json_t *l;
+		json_array_foreach(lines, i, l)
+		    printf("%s\n", json_string_value(l));
+	}
+	rc = !ok || json_is_true(ok) ? CLI_OK : CLI_FAIL;
+	json_decref(out);
+	return rc;
+}
+
 /* --- list-channels ------------------------------------------------------ */
 
 /* Channel ids the pipeline delivers to for `instance` (NULL if unknown). */

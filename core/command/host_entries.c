@@ -134,7 +134,42 @@ static int h_incident_op(im_instance *in, const char *op, const json_t *args,
 	return im_incident_op(st, op, args, out);
 }
 
+/* command_verbs: every verb of the running command components, first
+ * server of a name wins (as routing does). */
+static int h_command_verbs(im_instance *in, json_t **out)
+{
+	(void)in;
+	if (!out)
+		return IM_EINVAL;
+	*out = json_array();
+	if (!*out)
+		return IM_ENOMEM;
+	json_t *seen = json_object();
+	im_snapshot *s = im_registry_acquire();
+	for (size_t i = 0; s && i < s->n; i++) {
+		const im_instance *ci = s->insts[i];
+		if (ci->st != IM_STATE_RUNNING)
+			continue;
+		for (size_t c = 0; c < ci->mod->n_commands; c++)
+			for (const im_command_verb *v = ci->mod->commands[c]->verbs;
+			     v && v->name; v++) {
+				if (json_object_get(seen, v->name))
+					continue;
+				json_object_set_new(seen, v->name, json_true());
+				json_array_append_new(
+				    *out, json_pack("{s:s,s:s,s:s,s:s}", "command",
+						    "/incident", "verb", v->name,
+						    "usage", v->usage ? v->usage : v->name,
+						    "summary", v->summary ? v->summary : ""));
+			}
+	}
+	im_registry_release(s);
+	json_decref(seen);
+	return 0;
+}
+
 static const im_host_commands entries = {
+    .command_verbs = h_command_verbs,
     .command_handle = h_command_handle,
     .command_dispatch = h_command_dispatch,
     .reply_text = h_reply_text,

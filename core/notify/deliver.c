@@ -189,6 +189,7 @@ static void send_one(attempt *a, im_instance *in, const im_connector *c)
 	    .thread_id = mode == 't' && *a->thread_id ? a->thread_id : NULL,
 	    .dedup_key = dedup,
 	    .event_type = type,
+	    .mode = mode == 't' ? "thread" : mode == 'u' ? "update" : "post",
 	};
 	rc = call_send(a, in, c, &msg);
 	if (a->edited && edit_failed(&a->res)) {

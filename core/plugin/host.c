@@ -555,6 +555,7 @@ void im_host_install_commands(const im_host_commands *c)
 		t[i]->reply_field = c->reply_field;
 		t[i]->reply_action = c->reply_action;
 		t[i]->incident_op = c->incident_op;
+		t[i]->command_verbs = c->command_verbs;
 	}
 }
 

@@ -36,6 +36,12 @@ typedef struct im_send {
 	const char *thread_id;    /* reply in this thread, when set */
 	const char *dedup_key;    /* stable per outbox row (Discord nonce) */
 	const char *event_type;   /* "im.incident.declare", "digest" */
+	/* Since 1.4: the subscription's mode, "update", "thread" or "post".
+	 * In "thread" mode a first message (thread_id NULL) may open a
+	 * thread and return its id in im_send_result.thread_id; later
+	 * messages of the incident get it as thread_id. Read it only when
+	 * struct_size covers it. */
+	const char *mode;
 } im_send;
 
 typedef enum im_send_verdict {
@@ -164,6 +170,17 @@ typedef struct im_connector {
 	 * where no instance runs). Returns 0, or IM_E* when it could not
 	 * check at all. NULL: no limits. */
 	int (*fit_payload)(json_t *payload, const im_payload_ops *ops);
+	/* Since 1.4: an operator action the CLI asks for by name (`im
+	 * connector <instance> <name>`, through POST /api/v1/admin/
+	 * connectors/<id>/actions/<name>), e.g. "sync-commands". `args` is a
+	 * JSON object of the CLI's options (borrowed). Runs off the HTTP
+	 * workers and may block on the platform (the admin call gives up
+	 * after 30 s). Returns 0 with *out (new, the caller decrefs) the
+	 * result; IM_ENOTFOUND for an action it does not know; IM_EINVAL
+	 * for bad arguments and other IM_E* on failure, with *out
+	 * {"error": "..."} saying why. May be NULL: no actions. */
+	int (*action)(void *state, const char *name, const json_t *args,
+		      json_t **out);
 } im_connector;
 
 #ifdef __cplusplus

@@ -238,6 +238,13 @@ typedef struct im_host {
 	 * is still open. No callback of this link runs after it returns,
 	 * unless it is called from one (it must not be). */
 	void (*ws_release)(im_ws *ws);
+	/* --- command catalog (since 1.4) ------------------------------- */
+	/* The verbs every running command component serves, so a connector
+	 * can register them with its platform (Discord's application
+	 * commands): *out (new, caller decrefs) is [{"command":"/incident",
+	 * "verb","usage","summary"}] in load order, without duplicates.
+	 * Returns 0, or IM_E* (nothing loaded yet: an empty array). */
+	int (*command_verbs)(im_instance *inst, json_t **out);
 } im_host;
 
 /* True when the host's table includes `fn` (added at some minor version). */

@@ -28,10 +28,12 @@ extern "C" {
  *        im_command_verb, im_command_action, im_http_header), typed config
  *        (config_fill), the WebSocket client (ws_*), platform rules and
  *        fit_payload in im_connector.
+ *   1.4  connector actions (im_connector.action: `im connector <id>
+ *        <action>`), the command catalog (command_verbs), im_send.mode.
  * docs/abi.md states what a 1.x host promises a plugin built against any
  * earlier 1.x. */
 #define IM_ABI_MAJOR 1
-#define IM_ABI_MINOR 3
+#define IM_ABI_MINOR 4
 
 /* First field of every plugin descriptor: "IMP1" as a little-endian word. */
 #define IM_PLUGIN_MAGIC 0x31504d49u

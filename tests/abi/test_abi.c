@@ -8,10 +8,10 @@
 
 #include <im/im.h>
 
-Test(abi, version_is_1_3)
+Test(abi, version_is_1_4)
 {
 	cr_expect_eq(IM_ABI_MAJOR, 1);
-	cr_expect_eq(IM_ABI_MINOR, 3);
+	cr_expect_eq(IM_ABI_MINOR, 4);
 	cr_expect_eq(IM_PLUGIN_MAGIC, 0x31504d49u);
 }
 
@@ -92,7 +92,7 @@ Test(abi, config_key_layout_is_pinned)
 
 Test(abi, host_table_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_host), 320);
+	cr_expect_eq(sizeof(im_host), 328);
 	cr_expect_eq(offsetof(im_host, struct_size), 0);
 	cr_expect_eq(offsetof(im_host, abi_major), 4);
 	cr_expect_eq(offsetof(im_host, abi_minor), 6);
@@ -135,6 +135,7 @@ Test(abi, host_table_layout_is_pinned)
 	cr_expect_eq(offsetof(im_host, ws_send), 296);
 	cr_expect_eq(offsetof(im_host, ws_close), 304);
 	cr_expect_eq(offsetof(im_host, ws_release), 312);
+	cr_expect_eq(offsetof(im_host, command_verbs), 320);
 }
 
 Test(abi, ws_call_layout_is_pinned)
@@ -189,9 +190,10 @@ Test(abi, http_result_layout_is_pinned)
 
 Test(abi, connector_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_connector), 112);
+	cr_expect_eq(sizeof(im_connector), 120);
 	cr_expect_eq(offsetof(im_connector, rules), 96);
 	cr_expect_eq(offsetof(im_connector, fit_payload), 104);
+	cr_expect_eq(offsetof(im_connector, action), 112);
 	cr_expect_eq(sizeof(im_platform_rules), 64);
 	cr_expect_eq(offsetof(im_platform_rules, backslash), 8);
 	cr_expect_eq(offsetof(im_platform_rules, replace), 16);
@@ -217,13 +219,14 @@ Test(abi, connector_layout_is_pinned)
 	cr_expect_eq(offsetof(im_connector, rate_per_channel), 72);
 	cr_expect_eq(offsetof(im_connector, burst_per_channel), 80);
 	cr_expect_eq(offsetof(im_connector, rate_global), 88);
-	cr_expect_eq(sizeof(im_send), 56);
+	cr_expect_eq(sizeof(im_send), 64);
 	cr_expect_eq(offsetof(im_send, channel), 8);
 	cr_expect_eq(offsetof(im_send, payload), 16);
 	cr_expect_eq(offsetof(im_send, message_id), 24);
 	cr_expect_eq(offsetof(im_send, thread_id), 32);
 	cr_expect_eq(offsetof(im_send, dedup_key), 40);
 	cr_expect_eq(offsetof(im_send, event_type), 48);
+	cr_expect_eq(offsetof(im_send, mode), 56);
 	cr_expect_eq(sizeof(im_send_result), 672);
 	cr_expect_eq(offsetof(im_send_result, flags), 664);
 	cr_expect_eq(offsetof(im_send_result, verdict), 4);
