@@ -41,7 +41,7 @@ typedef struct conn {
 	SSL *ssl;
 	bool open, closing, drop; /* under s->mu */
 	item *out, **out_tail;	  /* under s->mu */
-	long long close_by;	  /* ms, monotonic; 0 = not closing */
+	long long close_by; /* ms, monotonic; 0 = not closing (under s->mu) */
 	int peer_code;
 	char peer_reason[128];
 	wslay_event_context_ptr ctx;
@@ -232,18 +232,20 @@ static bool accept_upgrade(conn *c, char *target, size_t tlen)
 
 /* --- one connection ----------------------------------------------------- */
 
-/* Hands the queued frames to wslay; false when the thread should stop. */
-static bool flush_queue(conn *c)
+/* Hands the queued frames to wslay; false when the thread should stop.
+ * *close_by: when to give up on a close (0: none asked for).
+ * wslay sends control frames ahead of queued data, so a close waits here
+ * until the text frames before it are out: a client gets everything sent
+ * before the close, as from a real server. */
+static bool flush_queue(conn *c, long long *close_by)
 {
 	fwsv *s = c->s;
 	pthread_mutex_lock(&s->mu);
-	item *it = c->out;
-	c->out = NULL;
-	c->out_tail = &c->out;
-	bool go = !c->drop && !s->stopping;
-	pthread_mutex_unlock(&s->mu);
-	while (it) {
-		item *next = it->next;
+	while (c->out &&
+	       !(c->out->code && wslay_event_get_queued_msg_count(c->ctx))) {
+		item *it = c->out;
+		if (!(c->out = it->next))
+			c->out_tail = &c->out;
 		if (!it->code) {
 			struct wslay_event_msg m = {WSLAY_TEXT_FRAME,
 						    (const uint8_t *)it->data,
@@ -253,11 +255,12 @@ static bool flush_queue(conn *c)
 			wslay_event_queue_close(c->ctx, (uint16_t)it->code,
 						(const uint8_t *)it->data,
 						it->len);
-			c->close_by = now_ms() + CLOSE_WAIT_MS;
 		}
 		free(it);
-		it = next;
 	}
+	bool go = !c->drop && !s->stopping;
+	*close_by = c->close_by;
+	pthread_mutex_unlock(&s->mu);
 	return go;
 }
 
@@ -274,10 +277,11 @@ static void serve(conn *c)
 	 * want a smaller limit check the length themselves. */
 	wslay_event_config_set_max_recv_msg_length(c->ctx, 1 << 20);
 	fcntl(c->fd, F_SETFL, O_NONBLOCK);
-	while (flush_queue(c)) {
+	long long close_by;
+	while (flush_queue(c, &close_by)) {
 		int wait = 500;
-		if (c->close_by) {
-			long long left = c->close_by - now_ms();
+		if (close_by) {
+			long long left = close_by - now_ms();
 			if (left <= 0)
 				break; /* the client never answered our close */
 			wait = left < wait ? (int)left : wait;
@@ -497,6 +501,7 @@ bool fwsv_close(fwsv *s, unsigned id, int code, const char *reason)
 	for (conn *c = s->conns; c; c = c->next)
 		if (c->id == id && usable(c)) {
 			c->closing = true;
+			c->close_by = now_ms() + CLOSE_WAIT_MS;
 			enqueue(c, code, reason);
 			any = true;
 		}

@@ -54,8 +54,9 @@ void fwsv_set_tls(fwsv *s, SSL_CTX *ctx);
 /* Queues a text frame; id 0 = every open connection. false when no such
  * connection is open (or it is closing). */
 bool fwsv_send(fwsv *s, unsigned id, const char *text);
-/* Queues a close frame (code, reason) after what is already queued; the
- * connection ends when the client answers, or a second later. */
+/* Queues a close frame (code, reason) behind the text frames already
+ * queued; the connection ends when the client answers, or a second after
+ * this call if it does not. */
 bool fwsv_close(fwsv *s, unsigned id, int code, const char *reason);
 /* Ends the connection without a close frame; id 0 = every one. */
 bool fwsv_drop(fwsv *s, unsigned id);
