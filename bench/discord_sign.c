@@ -146,7 +146,7 @@ static double now_s(void)
 
 struct job {
 	char path[4096];
-	uint64_t first_id, count;
+	uint64_t first_id, count, step;
 	char ts[32];
 	int err;
 };
@@ -167,7 +167,7 @@ static void *sign_file(void *arg)
 	char sighex[2 * crypto_sign_BYTES + 1];
 	memcpy(msg, j->ts, tslen);
 	for (uint64_t k = 0; k < j->count; k++) {
-		uint64_t id = j->first_id + k;
+		uint64_t id = j->first_id + k * j->step;
 		int blen = snprintf(msg + tslen, sizeof msg - tslen, BODY_FMT,
 				    id, id);
 		crypto_sign_detached(sig, NULL, (unsigned char *)msg,
@@ -350,7 +350,7 @@ int main(int argc, char **argv)
 	pthread_t th[MAX_SPLIT];
 	if (!jobs)
 		die("%s", "out of memory");
-	uint64_t next = start_id;
+	uint64_t next = start_id; /* file k starts at next + k */
 	for (size_t k = 0; k < nfiles; k++) {
 		struct job *j = &jobs[k];
 		if (split)
@@ -358,8 +358,11 @@ int main(int argc, char **argv)
 		else
 			snprintf(j->path, sizeof j->path, "%s", out);
 		j->count = count / nfiles + (k < count % nfiles ? 1 : 0);
-		j->first_id = next;
-		next += j->count;
+		/* Ids interleave across the files (file k has start + k,
+		 * start + k + T, ...): threads that send at the same pace
+		 * send ids in about increasing order, as Discord's are. */
+		j->first_id = next + k;
+		j->step = nfiles;
 		memcpy(j->ts, ts, sizeof ts);
 	}
 	double t0 = now_s();
@@ -380,7 +383,7 @@ int main(int argc, char **argv)
 		"signed %" PRIu64 " lines in %.2f s (%.0f lines/s), ids %" PRIu64
 		"..%" PRIu64 ", timestamp %s, %zu file(s)\n",
 		count, dt, dt > 0 ? (double)count / dt : 0.0, start_id,
-		next - 1, ts, nfiles);
+		start_id + count - 1, ts, nfiles);
 	free(jobs);
 	sodium_memzero(sk, sizeof sk);
 	return rc;
