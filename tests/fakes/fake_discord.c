@@ -96,8 +96,10 @@ size_t fd_times_count(fd_times *w, double since)
 	size_t drop = 0;
 	while (drop < w->n && w->t[drop] < since)
 		drop++;
-	memmove(w->t, w->t + drop, (w->n - drop) * sizeof(*w->t));
-	w->n -= drop;
+	if (drop) {
+		memmove(w->t, w->t + drop, (w->n - drop) * sizeof(*w->t));
+		w->n -= drop;
+	}
 	return w->n;
 }
 
