@@ -225,8 +225,9 @@ void fd_record_msg_locked(fd *f, const char *op, const char *channel,
 {
 	json_t *nonce = json_object_get(body, "nonce");
 	json_array_append_new(
-	    f->msgs, json_pack("{s:s,s:s,s:s,s:O?,s:O?}", "op", op, "channel",
-			       channel, "id", id, "nonce", nonce, "json", body));
+	    f->msgs,
+	    json_pack("{s:s,s:s,s:s,s:O?,s:O?}", "op", op, "channel", channel,
+		      "id", id, "nonce", nonce, "json", body));
 }
 
 /* --- keys and signatures ------------------------------------------------ */
@@ -1072,9 +1073,9 @@ int main(int argc, char **argv)
 			o.latency_ms = (unsigned)strtoul(argv[++i], NULL, 10);
 		else {
 			fprintf(stderr,
-				"usage: fake-discord [--port N] [--route-limit N "
-				"--route-window-ms MS] [--global-per-s N] "
-				"[--latency-ms MS]\n");
+				"usage: fake-discord [--port N] [--route-limit"
+				" N --route-window-ms MS] [--global-per-s N]"
+				" [--latency-ms MS]\n");
 			return 2;
 		}
 	}

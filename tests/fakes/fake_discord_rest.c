@@ -477,7 +477,8 @@ static json_t *nonce_find(fd *f, const char *channel, const char *key,
 	json_object_foreach(f->store, id, e)
 	{
 		json_t *m = json_object_get(e, "msg");
-		const char *n = fd_str(e, "nonce"), *c = fd_str(m, "channel_id");
+		const char *n = fd_str(e, "nonce");
+		const char *c = fd_str(m, "channel_id");
 		if (n && c && !strcmp(n, key) && !strcmp(c, channel) &&
 		    json_real_value(json_object_get(e, "t")) >= since)
 			return m;
@@ -645,6 +646,12 @@ static void check_len(json_t *errs, const char *path, const json_t *v,
 			 "Must be between %zu and %zu in length.", lo, hi);
 }
 
+static json_int_t cmd_type(const json_t *c)
+{
+	const json_t *t = json_object_get(c, "type");
+	return t ? json_integer_value(t) : 1; /* CHAT_INPUT */
+}
+
 /* Unique names within one list (of commands: per type). */
 static void check_unique(json_t *errs, const char *path, const json_t *l,
 			 bool by_type)
@@ -655,8 +662,7 @@ static void check_unique(json_t *errs, const char *path, const json_t *l,
 	{
 		const char *na = fd_str(a, "name"), *nb = fd_str(b, "name");
 		if (j >= i || !na || !nb || strcmp(na, nb) ||
-		    (by_type && json_integer_value(json_object_get(a, "type")) !=
-				    json_integer_value(json_object_get(b, "type"))))
+		    (by_type && cmd_type(a) != cmd_type(b)))
 			continue;
 		char p[128];
 		pathf(p, sizeof(p), "%s%s%zu.name", path, *path ? "." : "",
@@ -754,8 +760,7 @@ static void check_commands(json_t *errs, const json_t *cmds)
 				 "ModelType");
 			continue;
 		}
-		const json_t *tv = json_object_get(c, "type");
-		json_int_t t = tv ? json_integer_value(tv) : 1;
+		json_int_t t = cmd_type(c);
 		if (t < 1 || t > 3) {
 			form_err(errs, join(q, sizeof(q), p, "type"),
 				 "BASE_TYPE_CHOICES",
@@ -810,10 +815,14 @@ static json_t *cmd_stored(fd *f, const json_t *c, const json_t *old,
 		json_object_set_new(n, "dm_permission", json_true());
 	json_t *prev = NULL, *o;
 	size_t i;
-	json_array_foreach(old, i, o) if (
-	    json_equal(json_object_get(o, "name"), json_object_get(n, "name")) &&
-	    json_equal(json_object_get(o, "type"), json_object_get(n, "type")))
-	    prev = o;
+	json_array_foreach(old, i, o)
+	{
+		if (json_equal(json_object_get(o, "name"),
+			       json_object_get(n, "name")) &&
+		    json_equal(json_object_get(o, "type"),
+			       json_object_get(n, "type")))
+			prev = o;
+	}
 	json_t *bare = prev ? strip_ids(prev) : NULL;
 	bool same = bare && json_equal(bare, n);
 	json_decref(bare);

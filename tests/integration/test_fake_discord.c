@@ -703,7 +703,8 @@ Test(fake_discord, post_interaction_signs_and_records_the_answer)
 	int st = fd_post_interaction(f, a.url, body, strlen(body),
 				     FD_SIG_VALID, &out);
 	cr_assert_eq(st, 200, "%s", out);
-	cr_assert_str_eq(a.ua, "Discord-Interactions/1.0 (+https://discord.com)");
+	cr_assert_str_eq(a.ua,
+			 "Discord-Interactions/1.0 (+https://discord.com)");
 	json_t *ans = json_loads(out, 0, NULL);
 	cr_assert_eq(jint(ans, "type"), 4);
 	json_decref(ans);
@@ -870,7 +871,8 @@ Test(fake_discord, webhooks_need_a_live_token_and_skip_the_global_limit)
 {
 	char id[64], tok[64];
 	free(fd_interaction(f, 2, "{\"name\":\"incident\"}", NULL, id, tok));
-	resp r = callback(id, tok, "{\"type\":4,\"data\":{\"content\":\"hi\"}}");
+	resp r = callback(id, tok,
+			  "{\"type\":4,\"data\":{\"content\":\"hi\"}}");
 	cr_assert_eq(r.status, 204);
 	resp_free(&r);
 	r = followup("1199999999999999999", tok, "{\"content\":\"x\"}");
@@ -1084,9 +1086,11 @@ Test(fake_discord, enforce_nonce_answers_the_earlier_message)
 	resp_free(&r1);
 	resp_free(&r2);
 	/* an integer nonce and its text are one nonce */
-	r1 = post(MSGS, "{\"content\":\"a\",\"nonce\":77,\"enforce_nonce\":true}");
+	r1 = post(MSGS,
+		  "{\"content\":\"a\",\"nonce\":77,\"enforce_nonce\":true}");
 	r2 = post(MSGS,
-		  "{\"content\":\"a\",\"nonce\":\"77\",\"enforce_nonce\":true}");
+		  "{\"content\":\"a\",\"nonce\":\"77\","
+		  "\"enforce_nonce\":true}");
 	cr_assert_str_eq(jstr(r1.json, "id"), jstr(r2.json, "id"));
 	resp_free(&r1);
 	resp_free(&r2);
@@ -1101,7 +1105,8 @@ Test(fake_discord, enforce_nonce_answers_the_earlier_message)
 	cr_assert_eq(jint(st, "channels"), 2);
 	json_decref(st);
 	/* without enforce_nonce a re-send is a new message, counted */
-	const char *loose = "{\"content\":\"INC-9\",\"nonce\":\"inc-9-declared\"}";
+	const char *loose =
+	    "{\"content\":\"INC-9\",\"nonce\":\"inc-9-declared\"}";
 	r1 = post(MSGS, loose);
 	r2 = post(MSGS, loose);
 	cr_assert_str_neq(jstr(r1.json, "id"), jstr(r2.json, "id"));
@@ -1153,7 +1158,8 @@ Test(fake_discord, edits_and_threads)
 	r = api("POST", p, "{\"name\":\"INC-4\",\"auto_archive_duration\":7}");
 	assert_form(&r, "auto_archive_duration", "BASE_TYPE_CHOICES");
 	resp_free(&r);
-	r = api("POST", p, "{\"name\":\"INC-4\",\"auto_archive_duration\":1440}");
+	r = api("POST", p,
+		"{\"name\":\"INC-4\",\"auto_archive_duration\":1440}");
 	cr_assert_eq(r.status, 201, "%s", r.body);
 	cr_assert_eq(jint(r.json, "type"), 11);
 	cr_assert_str_eq(jstr(r.json, "parent_id"), FD_CHANNEL_ID);
@@ -1242,7 +1248,8 @@ Test(fake_discord, buckets_are_per_route_and_major_parameter)
 	}
 	resp r = post(MSGS, "{\"content\":\"x\"}");
 	cr_assert_eq(r.status, 429);
-	cr_assert_str_eq(jstr(r.json, "message"), "You are being rate limited.");
+	cr_assert_str_eq(jstr(r.json, "message"),
+			 "You are being rate limited.");
 	cr_assert(json_is_false(json_object_get(r.json, "global")));
 	double ra = json_number_value(json_object_get(r.json, "retry_after"));
 	cr_assert(ra > 0 && ra <= 5.0, "%f", ra);
@@ -1279,7 +1286,7 @@ Test(fake_discord, buckets_are_per_route_and_major_parameter)
 
 Test(fake_discord, a_bucket_refills_after_its_window)
 {
-	fd_set_limits(f, 2, 300, 0);
+	fd_set_limits(f, 2, 1000, 0);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 2; i++) {
 			resp r = post(MSGS, "{\"content\":\"x\"}");
@@ -1290,7 +1297,7 @@ Test(fake_discord, a_bucket_refills_after_its_window)
 		cr_assert_eq(r.status, 429);
 		double ra =
 		    json_number_value(json_object_get(r.json, "retry_after"));
-		cr_assert(ra > 0 && ra <= 0.3, "%f", ra);
+		cr_assert(ra > 0 && ra <= 1.0, "%f", ra);
 		cr_assert_str_eq(hdr(&r, "retry-after"), "1", "rounded up");
 		resp_free(&r);
 		usleep((useconds_t)(ra * 1e6) + 20000);
@@ -1407,7 +1414,8 @@ Test(fake_discord, commands_are_bulk_overwritten_and_kept)
 	cr_assert_str_eq(jstr(c, "application_id"), FD_APP_ID);
 	cr_assert_str_eq(jstr(c, "name"), "incident");
 	cr_assert_eq(jint(c, "type"), 1);
-	cr_assert(json_is_null(json_object_get(c, "default_member_permissions")));
+	cr_assert(json_is_null(
+	    json_object_get(c, "default_member_permissions")));
 	cr_assert_null(json_object_get(c, "guild_id"));
 	resp_free(&r);
 	r = api("GET", CMDS, NULL);
@@ -1501,7 +1509,7 @@ Test(fake_discord, command_definitions_are_validated)
 	    {"[{\"name\":\"a\",\"description\":\"d\",\"type\":9}]", "0.type",
 	     "BASE_TYPE_CHOICES"},
 	    {"[{\"name\":\"a\",\"description\":\"d\"},{\"name\":\"a\","
-	     "\"description\":\"e\"}]",
+	     "\"description\":\"e\",\"type\":1}]",
 	     "1.name", "APPLICATION_COMMANDS_DUPLICATE_NAME"},
 	    {"[{\"name\":\"a\",\"description\":\"d\",\"options\":[{\"type\":"
 	     "3,\"name\":\"x\",\"description\":\"d\"},{\"type\":3,\"name\":"
@@ -1537,7 +1545,8 @@ Test(fake_discord, command_definitions_are_validated)
 	char opts[26 * 64] = "", chs[26 * 48] = "";
 	for (int i = 0; i < 26; i++) {
 		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
-			 "%s{\"type\":3,\"name\":\"o%d\",\"description\":\"d\"}",
+			 "%s{\"type\":3,\"name\":\"o%d\","
+			 "\"description\":\"d\"}",
 			 i ? "," : "", i);
 		snprintf(chs + strlen(chs), sizeof(chs) - strlen(chs),
 			 "%s{\"name\":\"c%d\",\"value\":%d}", i ? "," : "", i,
@@ -1641,6 +1650,45 @@ Test(fake_discord, two_hundred_command_creates_a_day_then_30034)
 
 /* --- records, control and the program ----------------------------------- */
 
+static void *poster(void *arg)
+{
+	const char *path = arg;
+	for (int i = 0; i < 20; i++) {
+		resp r = post(path, "{\"content\":\"load\"}");
+		if (r.status != 200)
+			fprintf(stderr, "post: %ld %s\n", r.status, r.body);
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+Test(fake_discord, concurrent_posts_are_all_kept_with_unique_ids)
+{
+	no_limits();
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, poster,
+					    (void *)(i % 2 ? MSGS : MSGS2)),
+			     0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	cr_assert(fd_wait_messages(f, 160, 5000));
+	json_t *m = fd_messages(f), *seen = json_object();
+	cr_assert_eq(json_array_size(m), 160);
+	size_t i;
+	json_t *e;
+	json_array_foreach(m, i, e)
+	    json_object_set_new(seen, jstr(e, "id"), json_true());
+	cr_assert_eq(json_object_size(seen), 160, "no id given twice");
+	json_decref(seen);
+	json_decref(m);
+	json_t *st = stats();
+	cr_assert_eq(jint(st, "posted"), 160);
+	cr_assert_eq(jint(st, "requests"), 160);
+	cr_assert_eq(jint(st, "channels"), 2);
+	json_decref(st);
+}
+
 Test(fake_discord, reset_and_control_endpoints)
 {
 	no_limits();
@@ -1704,29 +1752,54 @@ Test(fake_discord, reset_and_control_endpoints)
 	json_decref(reqs);
 }
 
+static double since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) +
+	       (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void *getter(void *arg)
+{
+	resp r = api("GET", "/users/@me", NULL);
+	*(long *)arg = r.status;
+	resp_free(&r);
+	return NULL;
+}
+
 Test(fake_discord, latency_delays_answers_without_blocking_others)
 {
 	fd_stop(f);
-	fd_opts o = {.latency_ms = 300};
+	fd_opts o = {.latency_ms = 500};
 	f = fd_start(&o);
 	cr_assert(f);
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	resp r = api("GET", "/users/@me", NULL);
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	double took = since(&a);
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
-	double took = (double)(b.tv_sec - a.tv_sec) +
-		      (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-	cr_assert_geq(took, 0.29, "%f", took);
+	cr_assert_geq(took, 0.49, "%f", took);
+	/* four at once wait side by side, not one after the other */
+	pthread_t t[4];
+	long status[4] = {0};
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, getter, &status[i]),
+			     0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	took = since(&a);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(status[i], 200);
+	cr_assert(took >= 0.49 && took < 1.5, "%f", took);
 	/* control endpoints answer at once */
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	r = ctl("GET", "/_stats");
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	took = since(&a);
 	resp_free(&r);
-	took = (double)(b.tv_sec - a.tv_sec) +
-	       (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-	cr_assert_lt(took, 0.25, "%f", took);
+	cr_assert_lt(took, 0.4, "%f", took);
 }
 
 Test(fake_discord, options_choose_app_token_and_limits)
