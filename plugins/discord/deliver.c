@@ -192,6 +192,13 @@ int dsc_send(void *state, const im_send *msg, im_send_result *res)
 		json_decref(body);
 		body = json_object();
 	}
+	/* A plain {"text"} payload (a test notification) is the content. */
+	json_t *text = json_object_get(body, "text");
+	if (json_is_string(text) && !json_object_get(body, "content") &&
+	    !json_object_get(body, "embeds")) {
+		json_object_set(body, "content", text);
+		json_object_del(body, "text");
+	}
 	json_object_set_new(body, "allowed_mentions",
 			    json_pack("{s:[]}", "parse"));
 	char path[256], nonce[NONCE_MAX + 1];

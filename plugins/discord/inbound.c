@@ -35,20 +35,30 @@ static int answer_json(const dsc *d, im_http_response *resp, int status,
 }
 
 /* 401 with the reason in the log, never in the answer. Under a flood of
- * forgeries the log says how many, once a second. */
+ * forgeries the log takes LOUD_PER_S reasons a second and then says how
+ * many more it left out. */
+#define LOUD_PER_S 10
+
 static int refuse(dsc *d, im_http_response *resp, const char *why)
 {
-	static __thread time_t said_at;
-	static __thread unsigned quiet;
+	static __thread time_t second;
+	static __thread unsigned said, quiet;
 	time_t now = time(NULL);
 	pthread_mutex_lock(&d->mu);
 	d->refused++;
 	pthread_mutex_unlock(&d->mu);
-	if (now != said_at) {
-		IM_WARN(d->host, d->inst, "interaction refused (401): %s%s", why,
-			quiet ? " (and others this second)" : "");
-		said_at = now;
-		quiet = 0;
+	if (now != second) {
+		if (quiet)
+			IM_WARN(d->host, d->inst,
+				"%u more interactions refused (401) in the "
+				"last second",
+				quiet);
+		second = now;
+		said = quiet = 0;
+	}
+	if (said < LOUD_PER_S) {
+		IM_WARN(d->host, d->inst, "interaction refused (401): %s", why);
+		said++;
 	} else {
 		quiet++;
 	}

@@ -169,6 +169,13 @@ static void commands(dsc *d, json_t *o)
 	json_object_set_new(o, "commands_registered", state);
 	json_object_set_new(o, "commands_ok", json_boolean(in_sync));
 	if (!in_sync)
+		json_array_append_new(
+		    json_object_get(o, "problems"),
+		    json_sprintf("/incident is not registered as the verbs "
+				 "say (%s): run im connector discord "
+				 "sync-commands",
+				 buf));
+	if (!in_sync)
 		json_object_set_new(
 		    o, "commands_error",
 		    *err ? json_sprintf("%s", err)
@@ -181,6 +188,7 @@ int dsc_status(void *state, json_t **out)
 {
 	dsc *d = state;
 	json_t *o = json_object(), *problems = json_array();
+	json_object_set(o, "problems", problems);
 	char url[160];
 	snprintf(url, sizeof(url), "/hooks/%s/interactions", d->id);
 	json_object_set_new(o, "platform", json_string("discord"));
@@ -209,6 +217,11 @@ int dsc_status(void *state, json_t **out)
 				      str(gs, "reason")));
 		json_object_set_new(o, "connected_since",
 				    json_incref(json_object_get(gs, "connected_since")));
+		/* The CLI prints flat keys: what an operator must read. */
+		json_object_set(o, "message_content",
+				json_object_get(gs, "message_content"));
+		json_object_set_new(o, "gateway_identifies_24h",
+				    json_incref(json_object_get(gs, "identifies_24h")));
 		json_object_set_new(o, "gateway", gs);
 	} else {
 		json_object_set_new(o, "connection",
@@ -261,7 +274,7 @@ int dsc_status(void *state, json_t **out)
 	pthread_mutex_unlock(&d->mu);
 	bool healthy = up && !json_array_size(problems) &&
 		       json_is_true(json_object_get(o, "connected"));
-	json_object_set_new(o, "problems", problems);
+	json_decref(problems);
 	json_object_set_new(o, "healthy", json_boolean(healthy));
 	*out = o;
 	return 0;

@@ -148,7 +148,11 @@ Test(discord_gateway, a_privileged_intent_not_enabled_stops_the_link_and_says_wh
 	cr_expect(wait_metric(DOWN));
 	struct timespec ts = {1, 500000000};
 	nanosleep(&ts, NULL);
-	cr_expect_eq(fdg_identifies(g), 1, "4014 is not retried");
+	json_t *closes = fdg_closes(g);
+	char *cl = json_dumps(closes, JSON_COMPACT);
+	cr_expect_eq(fdg_connections(g), 1, "4014 is not retried: %s", cl);
+	free(cl);
+	json_decref(closes);
 	cr_expect_eq(run(ARGS("connector", "discord", "status")), 1);
 	cr_expect(strstr(out, "4014"), "%s", out);
 	cr_expect(strstr(out, "enable MESSAGE_CONTENT"), "%s", out);
