@@ -152,9 +152,11 @@ static void commands(dsc *d, json_t *o)
 			  !json_array_size(json_object_get(v, "changed")) &&
 			  !json_array_size(json_object_get(v, "removed"));
 		in_sync &= ok;
-		int n = snprintf(buf + off, sizeof(buf) - off, "%s%s %s", off ? "; " : "",
-				 scope, *e ? "cannot read" : ok ? "in sync"
-							    : "out of date");
+		int n = snprintf(buf + off, sizeof(buf) - off, "%s%s%s %s",
+				 off ? "; " : "",
+				 strcmp(scope, "global") ? "guild " : "", scope,
+				 *e ? "cannot read" : ok ? "in sync"
+							 : "out of date");
 		if (n > 0 && (size_t)n < sizeof(buf) - off)
 			off += (size_t)n;
 		if (*e && !*err)
