@@ -7,7 +7,9 @@
  * invalid session, and stops for good on 4004 (bad token), 4013 (invalid
  * intents) and 4014 (a privileged intent not enabled), saying which.
  * Identifies are capped at IDENTIFY_CAP a day, a tenth of Discord's
- * 1,000, so a flapping link can never get the token reset.
+ * 1,000, so a flapping link can never get the token reset; the count is
+ * kept in the host's kv store, so a server in a restart loop keeps to it
+ * too.
  *
  * Threads: WebSocket callbacks run on the host's network thread; the
  * link's own thread (started by start()) does timers, connects and
@@ -128,6 +130,8 @@ static void privileged_names(long mask, char *out, size_t len)
 		}
 }
 
+static void load_identifies(dsc_gw *g);
+
 dsc_gw *dsc_gw_new(dsc *d)
 {
 	dsc_gw *g = calloc(1, sizeof(*g));
@@ -141,6 +145,8 @@ dsc_gw *dsc_gw_new(dsc *d)
 	g->mask = dsc_intents(d->cfg.intents, bad, sizeof(bad));
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
+	if (IM_HOST_HAS(d->host, kv_get))
+		load_identifies(g);
 	return g;
 }
 
@@ -164,6 +170,38 @@ static size_t identifies_today(dsc_gw *g, time_t now)
 	return n;
 }
 
+#define IDENT_KEY "gateway.identifies"
+
+/* The identify times of the last day, as the kv store keeps them. */
+static void load_identifies(dsc_gw *g)
+{
+	char *v = NULL;
+	if (g->d->host->kv_get(g->d->inst, IDENT_KEY, &v) != 0 || !v)
+		return;
+	char *p = v, *end;
+	while (g->n_ident < IDENTIFY_CAP) {
+		long long t = strtoll(p, &end, 10);
+		if (end == p)
+			break;
+		g->identifies[g->n_ident++] = (time_t)t;
+		p = end;
+	}
+	free(v);
+}
+
+static void save_identifies(dsc_gw *g)
+{
+	char buf[IDENTIFY_CAP * 12 + 1];
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < g->n_ident && off < sizeof(buf) - 12; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%lld",
+					i ? " " : "", (long long)g->identifies[i]);
+	if (g->d->host->kv_put(g->d->inst, IDENT_KEY, buf) != 0)
+		IM_WARN(g->d->host, g->d->inst,
+			"could not keep the identify count across restarts");
+}
+
 static void identify(dsc_gw *g)
 {
 	time_t now = time(NULL);
@@ -176,6 +214,7 @@ static void identify(dsc_gw *g)
 		return;
 	}
 	g->identifies[g->n_ident++] = now;
+	save_identifies(g);
 	send_json(g, json_pack("{s:i,s:{s:s,s:i,s:{s:s,s:s,s:s},s:{s:s,s:b,s:n,"
 			       "s:[{s:s,s:i}]}}}",
 			       "op", 2, "d", "token", g->d->cfg.bot_token,

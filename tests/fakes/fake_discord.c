@@ -1047,7 +1047,10 @@ void fd_stop(fd *f)
  * one line with what to configure, then serves until SIGINT or SIGTERM.
  *
  *   fake-discord [--port N] [--route-limit N --route-window-ms MS]
- *                [--global-per-s N] [--latency-ms MS]
+ *                [--global-per-s N] [--latency-ms MS] [--channels N]
+ *
+ * --channels N adds N text channels to FD_GUILD_ID, ids
+ * 1300000000000001000 + i, named bench-<i> (for bench/discord_notify.sh).
  */
 static volatile sig_atomic_t quit;
 
@@ -1059,6 +1062,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	fd_opts o = {0};
+	long channels = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(argv[i], "--port") && next)
@@ -1071,11 +1075,13 @@ int main(int argc, char **argv)
 			o.global_per_s = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--latency-ms") && next)
 			o.latency_ms = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--channels") && next)
+			channels = atol(argv[++i]);
 		else {
 			fprintf(stderr,
 				"usage: fake-discord [--port N] [--route-limit"
 				" N --route-window-ms MS] [--global-per-s N]"
-				" [--latency-ms MS]\n");
+				" [--latency-ms MS] [--channels N]\n");
 			return 2;
 		}
 	}
@@ -1087,6 +1093,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fake-discord: cannot start on port %u\n",
 			o.port);
 		return 1;
+	}
+	for (long i = 0; i < channels && i < 100000; i++) {
+		char id[32], name[32];
+		snprintf(id, sizeof id, "%llu", 1300000000000001000ULL + (unsigned long long)i);
+		snprintf(name, sizeof name, "bench-%ld", i);
+		fd_add_channel(f, FD_GUILD_ID, id, name);
 	}
 	printf("FAKE_DISCORD url=%s public_key=%s app_id=%s token=%s\n",
 	       fd_api_url(f), fd_public_key_hex(f), fd_app_id(f),

@@ -139,6 +139,13 @@ Test(discord_gateway, identifies_again_after_an_invalid_session)
 	fdg_invalid_session(g, false);
 	cr_assert(fdg_wait(g, "identifies", 2, 15000));
 	cr_assert(fdg_wait(g, "live", 1, 10000));
+	/* The day's identifies survive a restart (a server in a restart
+	 * loop must keep to the cap too). */
+	srv_must_stop(&s);
+	srv_must_start(&s);
+	cr_assert(fdg_wait(g, "identifies", 3, 15000));
+	run(ARGS("connector", "discord", "status"));
+	cr_expect(strstr(out, "gateway_identifies_24h 3"), "%s", out);
 }
 
 Test(discord_gateway, a_privileged_intent_not_enabled_stops_the_link_and_says_which)
