@@ -27,7 +27,12 @@
 # component: the interaction is answered at once by the command router)
 # and "verb" (incident-commands runs the command on a worker thread).
 #
-# Env: RUNS (2), THREADS (2), CONNS (32), DURATION (20s); RATE_EST (60000)
+# One wrk thread (THREADS=1) by default: it sends the stream in id order,
+# as Discord assigns ids. Two threads drift apart by their share of the
+# load; once the lagging one is more than 65,536 ids behind, im's replay
+# set (which forgets its oldest ids only by refusing everything below
+# them) answers its requests 401. The peer gets the same single thread.
+# Env: RUNS (2), THREADS (1), CONNS (32), DURATION (20s); RATE_EST (60000)
 # and PEER_RATE_EST (10000): the req/s assumed when sizing a run's stream
 # (RATE_EST x seconds lines in all); a thread that runs out of lines stops
 # early and the run is flagged "exhausted" (raise the estimate).
@@ -41,7 +46,8 @@ B=$ROOT/build
 [ -f "$B/build.ninja" ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 RUNS=${RUNS:-2}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
+export THREADS
 CONNS=${CONNS:-32}
 DURATION=${DURATION:-20s}
 RATE_EST=${RATE_EST:-60000}
@@ -194,6 +200,7 @@ fi
 
 # --- im -------------------------------------------------------------------
 IM_FAILED=""
+BOT_TOKEN=bench-token
 run_im() { # name, extra instance YAML
   local name=$1 extra=$2 P=$IM_PORT M=$(( IM_PORT + 1 ))
   if ! port_free "$P" || ! port_free "$M"; then
@@ -213,7 +220,7 @@ $extra
       config:
         application_id: "1"
         public_key: $PUBHEX
-        bot_token: bench-token
+        bot_token: "$BOT_TOKEN"
         api_base_url: $API
         gateway: false
 YAML
@@ -256,6 +263,7 @@ if [ "${IM:-1}" = 1 ]; then
       "$B/tests/integration/fake-discord" --port 0 > "$W/fake.out" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do grep -q '^FAKE_DISCORD ' "$W/fake.out" && break; sleep 0.05; done
       API=$(sed -n 's/^FAKE_DISCORD .*url=\([^ ]*\).*/\1/p' "$W/fake.out")
+      BOT_TOKEN=$(sed -n 's/^FAKE_DISCORD .*token=\([^ ]*\).*/\1/p' "$W/fake.out")
       [ -n "$API" ] || { echo "fake-discord printed no FAKE_DISCORD line:"; cat "$W/fake.out"; exit 1; }
       echo "== fake Discord REST API: $API"
     else

@@ -591,11 +591,15 @@ void dsc_gw_stop(dsc_gw *g)
 		return;
 	}
 	g->stopping = true;
-	im_ws *ws = g->ws;
-	g->ws = NULL;
 	pthread_cond_signal(&g->cv);
 	pthread_mutex_unlock(&g->mu);
 	pthread_join(g->thread, NULL);
+	/* The thread is gone: whatever link it left (also one it opened
+	 * while stop began) is closed here. */
+	pthread_mutex_lock(&g->mu);
+	im_ws *ws = g->ws;
+	g->ws = NULL;
+	pthread_mutex_unlock(&g->mu);
 	/* Ends the session cleanly (1000: no resume). */
 	if (ws) {
 		g->d->host->ws_close(ws, 1000, "shutting down");
