@@ -64,6 +64,9 @@ typedef struct dsc {
 	char last_error[400];
 	time_t last_error_at;
 	json_t *channel_problems; /* channel id -> what Discord said */
+	/* discord_invalid_requests{instance}: 401/403/429 answers in the
+	 * last 10 minutes (rest.c). */
+	im_metric *m_invalid;
 } dsc;
 
 /* --- inbound.c ----------------------------------------------------------- */

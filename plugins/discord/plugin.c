@@ -161,6 +161,12 @@ static int create(const im_host *host, im_instance *inst, const json_t *cfg,
 		dsc_free(d);
 		return IM_ENOMEM;
 	}
+	static const char *const labels[] = {"instance", NULL};
+	d->m_invalid = host->metric(
+	    inst, "discord_invalid_requests",
+	    "401, 403 and 429 answers from Discord in the last 10 minutes; "
+	    "sending stops at invalid_limit (Discord bans the IP at 10,000)",
+	    IM_METRIC_GAUGE, labels);
 	rc = host->route_add(inst, "POST", "interactions", dsc_on_interactions);
 	if (rc) {
 		dsc_free(d);

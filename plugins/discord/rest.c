@@ -264,7 +264,13 @@ static void account(dsc_rest *r, bucket *b, const im_http_result *h,
 	}
 	if (st == 401 && auth)
 		r->token_rejected = true;
+	long invalid = invalid_count(r, (long long)time(NULL));
 	pthread_mutex_unlock(&r->mu);
+	dsc *d = r->d;
+	if (d->m_invalid) {
+		const char *labels[] = {d->id};
+		d->host->metric_set(d->m_invalid, labels, (double)invalid);
+	}
 }
 
 static int refuse_locally(dsc_res *res, const char *why, double wait,

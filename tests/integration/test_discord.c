@@ -470,6 +470,11 @@ Test(discord, a_revoked_token_stops_sends_and_loses_nothing)
 	reply r = http(&s, false, "GET", "/health", NULL, 0, NULL);
 	cr_expect_eq(r.status, 200);
 	reply_free(&r);
+	r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	cr_expect(r.body && strstr(r.body, "discord_invalid_requests{instance="
+					   "\"discord\"} 1"),
+		  "the metric counts the 401");
+	reply_free(&r);
 }
 
 /* --- sync-commands and status ------------------------------------------------ */
