@@ -120,8 +120,18 @@ Test(discord_gateway, resumes_after_a_drop_a_reconnect_and_a_silent_server)
 {
 	start(NULL);
 	cr_assert(fdg_wait(g, "live", 1, 10000));
+	/* The fake is live once it sent READY; the connector has a session
+	 * to resume once it read it (it then reports itself connected). */
+	cr_assert(wait_metric(CONNECTED));
 	fdg_drop(g);
-	cr_assert(fdg_wait(g, "resumes", 1, 15000), "no resume after a drop");
+	if (!fdg_wait(g, "resumes", 1, 15000)) {
+		char *log = srv_log(&s);
+		json_t *cl = fdg_closes(g);
+		char *c = json_dumps(cl, JSON_COMPACT);
+		cr_assert_fail("no resume after a drop: closes %s, identifies %d, "
+			       "connections %d; log:\n%s",
+			       c, fdg_identifies(g), fdg_connections(g), log);
+	}
 	fdg_reconnect(g);
 	cr_assert(fdg_wait(g, "resumes", 2, 15000), "no resume after op 7");
 	fdg_set_acks(g, false);
@@ -136,6 +146,7 @@ Test(discord_gateway, identifies_again_after_an_invalid_session)
 {
 	start(NULL);
 	cr_assert(fdg_wait(g, "live", 1, 10000));
+	cr_assert(wait_metric(CONNECTED));
 	fdg_invalid_session(g, false);
 	cr_assert(fdg_wait(g, "identifies", 2, 15000));
 	cr_assert(fdg_wait(g, "live", 1, 10000));
@@ -169,6 +180,7 @@ Test(discord_gateway, a_revoked_token_stops_the_link_with_4004)
 {
 	start(NULL);
 	cr_assert(fdg_wait(g, "live", 1, 10000));
+	cr_assert(wait_metric(CONNECTED));
 	fdg_set_token(g, "another-token");
 	fdg_invalid_session(g, false);
 	for (int i = 0; i < 100; i++) {
