@@ -38,6 +38,15 @@ typedef void (*im_cmd_first_fn)(void *ud, const im_invocation *inv,
  * misses the budget goes to the connector's followup(). */
 int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 			im_cmd_first_fn first, void *ud);
+/* The same for a command that arrived as an HTTP request, on its worker:
+ * a verb flagged IM_VERB_FAST runs right here, and help, unknown verbs
+ * and denials are answered here too, all through first() before this
+ * returns. Only when the verb goes to a command worker is
+ * before_queue(ud) called first (still on this thread), so the caller
+ * can defer its response; a non-zero return from it cancels the run. */
+int im_command_dispatch_http(im_instance *conn, const im_invocation *inv,
+			     im_cmd_first_fn first, void *ud,
+			     int (*before_queue)(void *ud));
 /* Budget (seconds, default 1) and chatops.permissions (verb -> ids;
  * borrowed, copied). Any thread; applies to new invocations. */
 void im_command_configure(double budget_s, const json_t *permissions);

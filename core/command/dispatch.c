@@ -7,6 +7,7 @@
  * connector hears exactly one first answer and at most one follow-up. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +181,181 @@ static void answer_now(im_cmd_first_fn first, void *ud,
 	json_decref(j);
 }
 
+/* --- the fast path ------------------------------------------------------ */
+
+/* A verb flagged IM_VERB_FAST runs on the thread that received the
+ * command (an HTTP worker), without the hand-off to a command worker and
+ * the deferred answer. One that runs longer than FAST_LIMIT_S anyway is
+ * demoted: logged, counted, and sent to the workers until the next
+ * reload. A fast verb stuck right now is seen by the next call of the
+ * same verb (the inline slots below), which demotes it at once, so a
+ * blocking "fast" verb holds only the threads already inside it. */
+#define FAST_LIMIT_S 0.05
+#define INLINE_SLOTS 256
+#define MAX_DEMOTED 64
+
+typedef struct inline_slot {
+	_Atomic(const char *) key; /* the verb's name in its table; NULL */
+	_Atomic long long start_ns;
+} inline_slot;
+
+static inline_slot slots[INLINE_SLOTS];
+static atomic_uint next_slot;
+static _Thread_local int my_slot = -1;
+static pthread_mutex_t demote_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(const char *) demoted[MAX_DEMOTED];
+static atomic_int n_demoted;
+static atomic_ulong demoted_gen;
+
+static long long mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* counter{label=value} += 1 */
+static void count_one(const char *family, const char *help,
+		      const char *label, const char *value)
+{
+	const char *const labels[] = {label, NULL};
+	im_metric *m = im_metrics_family(family, help, IM_METRIC_COUNTER,
+					 labels, NULL, 0);
+	const char *v[] = {value, NULL};
+	if (m)
+		im_metric_add(m, v, 1);
+}
+
+static void count_path(const char *path)
+{
+	count_one("chatops_command_runs_total",
+		  "Chat commands run, by where: inline (fast verbs, on the "
+		  "thread that received them) or worker",
+		  "path", path);
+}
+
+static bool is_demoted(const im_snapshot *s, const char *key)
+{
+	if (atomic_load(&demoted_gen) != s->generation)
+		return false; /* a reload since: everything is fast again */
+	int n = atomic_load(&n_demoted);
+	for (int i = 0; i < n && i < MAX_DEMOTED; i++)
+		if (atomic_load(&demoted[i]) == key)
+			return true;
+	return false;
+}
+
+static void demote(const im_snapshot *s, const char *key, const char *verb,
+		   const char *why, double secs)
+{
+	pthread_mutex_lock(&demote_mu);
+	if (atomic_load(&demoted_gen) != s->generation) {
+		atomic_store(&n_demoted, 0);
+		atomic_store(&demoted_gen, s->generation);
+	}
+	bool fresh = !is_demoted(s, key);
+	int n = atomic_load(&n_demoted);
+	if (fresh && n < MAX_DEMOTED) {
+		atomic_store(&demoted[n], key);
+		atomic_store(&n_demoted, n + 1);
+	}
+	pthread_mutex_unlock(&demote_mu);
+	if (!fresh)
+		return;
+	count_one("chatops_fast_verb_overruns_total",
+		  "Verbs declared fast (IM_VERB_FAST) that ran longer than the "
+		  "fast limit; they run on the workers until the next reload",
+		  "command", verb);
+	LOG_WARN("command",
+		 "verb '%s' is declared fast but %s %.0f ms (limit %.0f ms): "
+		 "it runs on the command workers until the next reload; fix "
+		 "the plugin or drop IM_VERB_FAST",
+		 verb, why, secs * 1000, FAST_LIMIT_S * 1000);
+}
+
+/* A call of `key` that has been running inline for too long, anywhere. */
+static bool stuck(const char *key, double *secs)
+{
+	long long now = mono_ns();
+	for (int i = 0; i < INLINE_SLOTS; i++) {
+		if (atomic_load(&slots[i].key) != key)
+			continue;
+		long long t = atomic_load(&slots[i].start_ns);
+		if (t && (double)(now - t) / 1e9 > FAST_LIMIT_S) {
+			*secs = (double)(now - t) / 1e9;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The flags of the verb `found` names (a pointer into the component's
+ * table, or a button's verb). */
+static uint32_t verb_flags(const im_command *cmd, const char *found,
+			   const char **key)
+{
+	for (const im_command_verb *v = cmd->verbs; v && v->name; v++)
+		if (v->name == found || strcmp(v->name, found) == 0) {
+			*key = v->name;
+			return v->flags;
+		}
+	return 0;
+}
+
+/* Runs a fast verb here; false when it must go to the workers instead. */
+static bool run_inline(const im_snapshot *s, im_instance *cin,
+		       const im_command *cmd, const char *found,
+		       const im_invocation *inv, const char *args,
+		       const struct timespec *t0, im_cmd_first_fn first,
+		       void *ud)
+{
+	const char *key = NULL;
+	double secs = 0;
+	if (!(verb_flags(cmd, found, &key) & IM_VERB_FAST) || !key ||
+	    is_demoted(s, key))
+		return false;
+	if (stuck(key, &secs)) {
+		demote(s, key, found, "has been running for", secs);
+		return false;
+	}
+	if (my_slot < 0) {
+		unsigned n = atomic_fetch_add(&next_slot, 1);
+		if (n >= INLINE_SLOTS)
+			return false; /* more threads than slots: no watch */
+		my_slot = (int)n;
+	}
+	inline_slot *slot = &slots[my_slot];
+	long long start = mono_ns();
+	atomic_store(&slot->start_ns, start);
+	atomic_store(&slot->key, key);
+	im_reply *r = im_reply_new();
+	im_invocation here = *inv;
+	here.text = args;
+	im_plugin_call_enter(cin->module_name, cin->id, "command", found);
+	int rc = r ? cmd->invoke(cin->state, found, &here, r) : IM_ENOMEM;
+	im_plugin_call_leave();
+	atomic_store(&slot->key, NULL);
+	atomic_store(&slot->start_ns, 0);
+	secs = (double)(mono_ns() - start) / 1e9;
+	if (secs > FAST_LIMIT_S)
+		demote(s, key, found, "took", secs);
+	if (rc != 0 && r && !*im_reply_text(r))
+		im_reply_set_text(r, "Sorry, that command failed; the server "
+				     "log has the details.");
+	json_t *reply = im_reply_json(r, rc == 0 ? "ok" : "error");
+	im_reply_free(r);
+	count_path("inline");
+	observe_latency(inv->platform, since(t0));
+	first(ud, inv, reply);
+	json_decref(reply);
+	return true;
+}
+
 /* --- workers ------------------------------------------------------------ */
 
 static void run_job(job *j)
 {
+	count_path("worker");
 	im_reply *r = im_reply_new();
 	im_invocation inv = j->inv;
 	inv.text = j->args;
@@ -496,8 +668,9 @@ static void audit_denied(const im_invocation *inv, const char *verb,
 	}
 }
 
-int im_command_dispatch(im_instance *conn, const im_invocation *inv,
-			im_cmd_first_fn first, void *ud)
+static int dispatch(im_instance *conn, const im_invocation *inv,
+		    im_cmd_first_fn first, void *ud, int (*before_queue)(void *),
+		    bool inline_ok)
 {
 	if (!conn || !inv || !first)
 		return IM_EINVAL;
@@ -551,6 +724,15 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 		audit_denied(inv, found, rest);
 		goto done;
 	}
+	if (inline_ok && run_inline(s, cin, cmd, found, inv, rest, &t0, first,
+				    ud))
+		goto done;
+	/* The caller learns now that the answer comes later (an HTTP
+	 * request defers its response), before any worker can give it. */
+	if (before_queue && before_queue(ud) != 0) {
+		rc = IM_ENOMEM;
+		goto done;
+	}
 	job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		rc = IM_ENOMEM;
@@ -586,6 +768,10 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 		rc = IM_ENOMEM;
 		goto done;
 	}
+	/* The timer sleeps until its head's deadline; a job behind the head
+	 * (same budget, later deadline) does not need to wake it. */
+	bool new_head = timer_head == NULL ||
+			j->deadline.tv_sec < timer_head->deadline.tv_sec;
 	if (timer_tail)
 		timer_tail->tnext = j;
 	else
@@ -596,12 +782,27 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 	else
 		queue_head = j;
 	queue_tail = j;
-	pthread_cond_signal(&work_cv);
-	pthread_cond_signal(&timer_cv);
+	if (idle_workers)
+		pthread_cond_signal(&work_cv);
+	if (new_head)
+		pthread_cond_signal(&timer_cv);
 	pthread_mutex_unlock(&mu);
 done:
 	im_registry_release(s);
 	free(verb);
 	free(rest);
 	return rc;
+}
+
+int im_command_dispatch(im_instance *conn, const im_invocation *inv,
+			im_cmd_first_fn first, void *ud)
+{
+	return dispatch(conn, inv, first, ud, NULL, false);
+}
+
+int im_command_dispatch_http(im_instance *conn, const im_invocation *inv,
+			     im_cmd_first_fn first, void *ud,
+			     int (*before_queue)(void *ud))
+{
+	return dispatch(conn, inv, first, ud, before_queue, true);
 }

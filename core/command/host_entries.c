@@ -60,11 +60,14 @@ static int h_command_dispatch(im_instance *in, const im_invocation *inv,
 	return rc;
 }
 
-/* command_handle: the first answer completes the deferred HTTP answer,
- * shaped by the connector's answer(). */
+/* command_handle: the first answer goes into the response itself when it
+ * comes before the route handler returns (fast verbs, help, denials), else
+ * it completes the deferred response, shaped by the connector's answer(). */
 typedef struct handle {
+	im_http_response *resp; /* until deferred */
 	im_http_deferred *d;
 	im_instance *inst;
+	bool *deferred; /* the route handler's own flag (its stack) */
 } handle;
 
 static void complete_from(im_http_deferred *d, im_http_response *r)
@@ -86,15 +89,26 @@ static void handle_first(void *ud, const im_invocation *inv,
 	handle *h = ud;
 	const im_connector *c = im_instance_connector(h->inst);
 	im_http_response r = {0};
-	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, &r)
+	im_http_response *out = h->d ? &r : h->resp;
+	int rc = c && c->answer ? c->answer(h->inst->state, inv, reply, out)
 				: IM_EUNSUPPORTED;
-	if (rc != 0 || r.status == 0) {
-		im_http_response_clear(&r);
-		im_resp_json(&r, 200, json_deep_copy(reply));
+	if (rc != 0 || out->status == 0) {
+		im_http_response_clear(out);
+		im_resp_json(out, 200, json_deep_copy(reply));
 	}
-	complete_from(h->d, &r);
-	im_http_response_clear(&r);
-	free(h);
+	if (h->d) {
+		complete_from(h->d, &r);
+		im_http_response_clear(&r);
+		free(h);
+	}
+}
+
+static int handle_defer(void *ud)
+{
+	handle *h = ud;
+	h->d = im_resp_defer(h->resp);
+	*h->deferred = h->d != NULL;
+	return h->d ? 0 : IM_ENOMEM;
 }
 
 static int h_command_handle(im_instance *in, const im_invocation *inv,
@@ -105,19 +119,26 @@ static int h_command_handle(im_instance *in, const im_invocation *inv,
 	handle *h = calloc(1, sizeof(*h));
 	if (!h)
 		return IM_ENOMEM;
+	/* Once deferred, a command worker owns (and frees) h: from then on
+	 * only this flag says what happened. */
+	bool deferred = false;
 	h->inst = in;
-	h->d = im_resp_defer(resp);
-	if (!h->d) {
-		free(h);
-		return IM_ENOMEM;
-	}
-	int rc = im_command_dispatch(in, inv, handle_first, h);
+	h->resp = resp;
+	h->deferred = &deferred;
+	int rc = im_command_dispatch_http(in, inv, handle_first, h,
+					  handle_defer);
 	if (rc != 0) {
 		/* No first answer will come: answer the request here. */
 		const char *msg = "{\"text\":\"the command could not be started\"}";
-		im_deferred_complete(h->d, 503, "application/json", msg,
-				     strlen(msg), NULL);
+		if (deferred)
+			im_deferred_complete(h->d, 503, "application/json", msg,
+					     strlen(msg), NULL);
+		else
+			im_resp_set(resp, 503, "application/json", msg,
+				    strlen(msg));
 		free(h);
+	} else if (!deferred) {
+		free(h); /* answered here, in the response */
 	}
 	return 0;
 }

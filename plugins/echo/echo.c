@@ -105,7 +105,7 @@ static void destroy(void *state)
 }
 
 static const im_command_verb verbs[] = {
-    {sizeof(im_command_verb), "echo", "echo <text>", "repeat the text back"},
+    IM_VERB("echo", "echo <text>", "repeat the text back"),
     {0},
 };
 

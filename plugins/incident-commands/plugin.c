@@ -15,20 +15,23 @@ static const im_config_key keys[] = {
 };
 
 static const im_command_verb verbs[] = {
-    {sizeof(im_command_verb), "declare", "declare <title> [--sev SEV-n] [--service S]",
-     "declare an incident (binds this channel to it)"},
-    {sizeof(im_command_verb), "ack", "ack [INC-n]", "acknowledge an incident: someone is on it"},
-    {sizeof(im_command_verb), "mitigate", "mitigate [INC-n]", "mark the impact as mitigated"},
-    {sizeof(im_command_verb), "update", "update [INC-n] <text>", "add a note to the timeline"},
-    {sizeof(im_command_verb), "resolve", "resolve [INC-n] [note]", "resolve an incident"},
-    {sizeof(im_command_verb), "close", "close [INC-n]", "close a resolved incident"},
-    {sizeof(im_command_verb), "cancel", "cancel [INC-n]", "cancel an open incident declared by "
-				 "mistake"},
-    {sizeof(im_command_verb), "sev", "sev [INC-n] SEV-n", "change the severity (SEV-1 .. SEV-4)"},
-    {sizeof(im_command_verb), "raise", "raise [INC-n]", "raise the severity by one level"},
-    {sizeof(im_command_verb), "assign", "assign [INC-n] @user", "make someone incident commander"},
-    {sizeof(im_command_verb), "status", "status [INC-n]", "show an incident"},
-    {sizeof(im_command_verb), "list", "list [--sev SEV-n] [--service S]", "list open incidents"},
+    IM_VERB("declare", "declare <title> [--sev SEV-n] [--service S]",
+     "declare an incident (binds this channel to it)"),
+    IM_VERB("ack", "ack [INC-n]", "acknowledge an incident: someone is on it"),
+    IM_VERB("mitigate", "mitigate [INC-n]", "mark the impact as mitigated"),
+    IM_VERB("update", "update [INC-n] <text>", "add a note to the timeline"),
+    IM_VERB("resolve", "resolve [INC-n] [note]", "resolve an incident"),
+    IM_VERB("close", "close [INC-n]", "close a resolved incident"),
+    IM_VERB("cancel", "cancel [INC-n]", "cancel an open incident declared by "
+				 "mistake"),
+    IM_VERB("sev", "sev [INC-n] SEV-n", "change the severity (SEV-1 .. SEV-4)"),
+    IM_VERB("raise", "raise [INC-n]", "raise the severity by one level"),
+    IM_VERB("assign", "assign [INC-n] @user", "make someone incident commander"),
+    /* Reads only (the store and the channel binding): run where the
+     * command arrives. */
+    IM_VERB_FLAGS("status", "status [INC-n]", "show an incident", IM_VERB_FAST),
+    IM_VERB_FLAGS("list", "list [--sev SEV-n] [--service S]", "list open incidents",
+		  IM_VERB_FAST),
     {0},
 };
 

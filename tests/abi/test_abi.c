@@ -254,11 +254,12 @@ Test(abi, command_layouts_are_pinned)
 	cr_expect_eq(offsetof(im_command, verbs), 16);
 	cr_expect_eq(offsetof(im_command, invoke), 24);
 	cr_expect_eq(offsetof(im_command, actions), 32);
-	cr_expect_eq(sizeof(im_command_verb), 32);
+	cr_expect_eq(sizeof(im_command_verb), 40);
 	cr_expect_eq(offsetof(im_command_verb, struct_size), 0);
 	cr_expect_eq(offsetof(im_command_verb, name), 8);
 	cr_expect_eq(offsetof(im_command_verb, usage), 16);
 	cr_expect_eq(offsetof(im_command_verb, summary), 24);
+	cr_expect_eq(offsetof(im_command_verb, flags), 32);
 	cr_expect_eq(sizeof(im_command_action), 24);
 	cr_expect_eq(offsetof(im_command_action, struct_size), 0);
 	cr_expect_eq(offsetof(im_command_action, action_id), 8);

@@ -351,3 +351,79 @@ Test(commands, acknowledges_many_slow_commands_without_waiting_for_them)
 	}
 	cr_expect_eq(got, N);
 }
+
+/* The value of a metric line ("name{labels} value"), or -1. */
+static double metric_value(const char *line)
+{
+	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	const char *p = r.body ? strstr(r.body, line) : NULL;
+	double v = p ? strtod(p + strlen(line), NULL) : -1;
+	reply_free(&r);
+	return v;
+}
+
+#define INLINE "chatops_command_runs_total{path=\"inline\"} "
+#define WORKER "chatops_command_runs_total{path=\"worker\"} "
+
+Test(commands, a_fast_verb_runs_where_it_arrives_until_it_overruns)
+{
+	long st;
+	json_t *o = invoke("{\"text\":\"nap 0\",\"user_id\":\"U1\"}", &st);
+	cr_expect_eq(st, 200);
+	cr_expect_str_eq(reply_text(o), "slept 0 ms");
+	json_decref(o);
+	cr_expect_eq(metric_value(INLINE), 1);
+	cr_expect_eq(metric_value(WORKER), -1, "no worker ran anything");
+	/* A "fast" verb that blocks: answered with its result (it ran
+	 * inline, past the 300 ms budget), then logged, counted and sent to
+	 * the workers. */
+	o = invoke("{\"text\":\"nap 400\",\"user_id\":\"U1\"}", &st);
+	cr_expect_str_eq(reply_text(o), "slept 400 ms");
+	json_decref(o);
+	cr_expect_eq(metric_value("chatops_fast_verb_overruns_total{command="
+				  "\"nap\"} "),
+		     1);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "verb 'nap' is declared fast but took"), "%s",
+		  log);
+	free(log);
+	o = invoke("{\"text\":\"nap 0\",\"user_id\":\"U1\"}", &st);
+	cr_expect_str_eq(reply_text(o), "slept 0 ms");
+	json_decref(o);
+	cr_expect_eq(metric_value(WORKER), 1, "demoted to the workers");
+	cr_expect_eq(metric_value(INLINE), 2);
+	/* Until the next reload. */
+	reply r = http(&s, false, "POST", "/api/v1/admin/plugins/reload", "{}",
+		       2, NULL);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	reply_free(&r);
+	o = invoke("{\"text\":\"nap 0\",\"user_id\":\"U1\"}", &st);
+	json_decref(o);
+	cr_expect_eq(metric_value(INLINE), 3, "fast again after a reload");
+}
+
+/* A fast verb stuck right now demotes itself for the next caller: one
+ * blocked thread, not every HTTP worker. */
+static void *nap_long(void *arg)
+{
+	long st;
+	json_t *o = invoke("{\"text\":\"nap 1500\",\"user_id\":\"U1\"}", &st);
+	json_decref(o);
+	return arg;
+}
+
+Test(commands, a_fast_verb_stuck_now_sends_the_next_call_to_the_workers)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, nap_long, NULL);
+	sleep_ms(300);
+	long st;
+	json_t *o = invoke("{\"text\":\"nap 0\",\"user_id\":\"U1\"}", &st);
+	cr_expect_str_eq(reply_text(o), "slept 0 ms");
+	json_decref(o);
+	cr_expect_eq(metric_value(WORKER), 1, "the second call went to a worker");
+	pthread_join(t, NULL);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "has been running for"), "%s", log);
+	free(log);
+}
