@@ -126,18 +126,16 @@ void row_from_stmt(sqlite3_stmt *st, inc_row *r)
 
 int row_load(sqlite3 *db, long long num, inc_row *out)
 {
-	sqlite3_stmt *st;
 	memset(out, 0, sizeof(*out));
-	if (sqlite3_prepare_v2(db,
-			       "SELECT " ROW_COLUMNS
-			       " FROM incidents WHERE number = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	sqlite3_stmt *st = im_store_stmt(
+	    db, "SELECT " ROW_COLUMNS " FROM incidents WHERE number = ?");
+	if (!st)
 		return IM_EIO;
 	sqlite3_bind_int64(st, 1, num);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		row_from_stmt(st, out);
-	sqlite3_finalize(st);
+	im_store_stmt_done(st);
 	return rc == SQLITE_ROW ? IM_OK : rc == SQLITE_DONE ? IM_ENOTFOUND
 							    : IM_EIO;
 }

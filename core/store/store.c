@@ -342,17 +342,62 @@ static int migrate(im_store *st, const struct im_migration *m, size_t n,
 	return 0;
 }
 
+/* Closes a connection with every statement still prepared on it (the
+ * cached ones of im_store_stmt). */
+static void close_db(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	while (db && (s = sqlite3_next_stmt(db, NULL)) != NULL)
+		sqlite3_finalize(s);
+	sqlite3_close_v2(db);
+}
+
+#define CACHED "/*im-cached*/ "
+
+sqlite3_stmt *im_store_stmt(sqlite3 *db, const char *sql)
+{
+	size_t plen = strlen(CACHED), n = strlen(sql);
+	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s;
+	     s = sqlite3_next_stmt(db, s)) {
+		const char *t = sqlite3_sql(s);
+		if (t && !strncmp(t, CACHED, plen) && !strcmp(t + plen, sql) &&
+		    !sqlite3_stmt_busy(s))
+			return s;
+	}
+	char *text = malloc(plen + n + 1);
+	if (!text)
+		return NULL;
+	memcpy(text, CACHED, plen);
+	memcpy(text + plen, sql, n + 1);
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, &s,
+			       NULL) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	free(text);
+	return s;
+}
+
+void im_store_stmt_done(sqlite3_stmt *s)
+{
+	if (!s)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
 static void store_free(im_store *st)
 {
 	for (int i = 0; i < st->n_idle; i++)
-		sqlite3_close_v2(st->readers[i]);
+		close_db(st->readers[i]);
 	pthread_mutex_destroy(&st->rmu);
 	pthread_cond_destroy(&st->rcv);
 	free(st->path);
 	sqlite3_finalize(st->kv_put);
 	sqlite3_finalize(st->kv_get);
 	sqlite3_finalize(st->kv_del);
-	sqlite3_close_v2(st->db);
+	close_db(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }

@@ -43,6 +43,13 @@ void im_store_unlock(im_store *st);
  * transaction committed before read_begin. */
 sqlite3 *im_store_read_begin(im_store *st);
 void im_store_read_end(im_store *st, sqlite3 *db);
+/* A prepared statement for `sql` on `db` (a connection the caller holds),
+ * prepared once per connection and reused: parsing SQL is most of the cost
+ * of a one-row read. Bind, step, then give it back with im_store_stmt_done
+ * (reset and unbound) before the connection is released; never finalize
+ * it (the store does, when it closes). NULL when it cannot be prepared. */
+sqlite3_stmt *im_store_stmt(sqlite3 *db, const char *sql);
+void im_store_stmt_done(sqlite3_stmt *st);
 
 /* Key-value table, namespaced (a plugin instance uses its id). Values are
  * opaque bytes. get: *val is malloc'd (caller frees), IM_ENOTFOUND when
