@@ -104,7 +104,7 @@ static const cli_command commands[] = {
     {"connector", cli_connector_status,
      "im connector <instance|platform> status [--json]",
      "token, scopes, mode, connection and last error of a connector; exit "
-     "1 when unhealthy", 2, 2, "guild=,global,dry-run"},
+     "1 when unhealthy", 2, 2, ""},
     {"connector * sync-commands", cli_connector_action,
      "im connector <instance|platform> sync-commands [--guild ID | "
      "--global] [--dry-run] [--json]",
