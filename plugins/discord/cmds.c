@@ -18,13 +18,6 @@
 #define CATALOG_TTL_S 10.0
 #define MAX_SUBCOMMANDS 25
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* A placeholder's option name and kind: INC-n, SEV-n, @user, <text>. */
 static void name_of(const char *ph, size_t len, char *name, size_t nlen,
 		    const char **kind)
@@ -105,7 +98,7 @@ static json_t *parse_usage(const char *usage)
 
 const json_t *dsc_catalog(dsc *d)
 {
-	double now = now_s();
+	double now = dsc_mono();
 	if (d->catalog && now - d->catalog_at < CATALOG_TTL_S)
 		return d->catalog;
 	json_t *verbs = NULL;
@@ -144,13 +137,7 @@ static json_t *find_verb(const json_t *cat, const char *verb)
 
 static json_t *describe(const char *text, const char *fallback)
 {
-	char buf[101];
-	snprintf(buf, sizeof(buf), "%s", text && *text ? text : fallback);
-	/* Never cut inside a UTF-8 sequence. */
-	size_t n = strlen(buf);
-	while (n && ((unsigned char)buf[n - 1] & 0xC0) == 0x80 && n == 100)
-		buf[--n] = '\0';
-	return json_string(buf);
+	return dsc_cut(text && *text ? text : fallback, 100);
 }
 
 static json_t *option_def(const json_t *p)

@@ -124,17 +124,7 @@ static json_t *thread_name(const json_t *payload)
 	const char *t = json_string_value(json_object_get(e, "title"));
 	if (!t)
 		t = json_string_value(json_object_get(payload, "content"));
-	char buf[THREAD_NAME_MAX * 4 + 1];
-	snprintf(buf, sizeof buf, "%s", t && *t ? t : "incident");
-	/* At most 100 characters, never cutting one in half. */
-	size_t n = 0, chars = 0;
-	while (buf[n] && chars < THREAD_NAME_MAX) {
-		n++;
-		while (((unsigned char)buf[n] & 0xC0) == 0x80)
-			n++;
-		chars++;
-	}
-	return json_stringn(buf, n);
+	return dsc_cut(t && *t ? t : "incident", THREAD_NAME_MAX);
 }
 
 /* Opens a thread on message `mid`; its id goes to res->thread_id. */

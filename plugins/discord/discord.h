@@ -69,6 +69,12 @@ typedef struct dsc {
 	im_metric *m_invalid;
 } dsc;
 
+/* --- util.c ------------------------------------------------------------- */
+double dsc_mono(void);
+/* `s` (NULL: "") as a JSON string of at most `max` characters, never
+ * cutting one in half. New reference (NULL if s is not UTF-8). */
+json_t *dsc_cut(const char *s, size_t max);
+
 /* --- inbound.c ----------------------------------------------------------- */
 int dsc_on_interactions(void *state, const im_http_request *req,
 			im_http_response *resp);

@@ -89,13 +89,6 @@ struct dsc_gw {
 	unsigned long reconnects, resumes, missed_acks, events;
 };
 
-static double mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 long dsc_intents(const json_t *names, char *bad, size_t len)
 {
 	long mask = 0;
@@ -237,7 +230,7 @@ static void heartbeat(dsc_gw *g)
 	send_json(g, json_pack("{s:i,s:o}", "op", 1, "d",
 			       g->seq >= 0 ? json_integer(g->seq) : json_null()));
 	g->ack_pending = true;
-	g->next_beat = mono() + g->interval_s;
+	g->next_beat = dsc_mono() + g->interval_s;
 }
 
 static void on_dispatch(dsc_gw *g, const char *t, const json_t *d)
@@ -317,7 +310,7 @@ static void on_message(void *ud, im_ws *ws, int binary, const void *data,
 				1000.0;
 		if (g->interval_s < 0.05)
 			g->interval_s = 41.25;
-		g->next_beat = mono() + g->interval_s * ((double)rand() /
+		g->next_beat = dsc_mono() + g->interval_s * ((double)rand() /
 							 RAND_MAX);
 		g->ack_pending = false;
 		g->st = GW_AUTH;
@@ -405,7 +398,7 @@ static void on_close(void *ud, im_ws *ws, int code, const char *reason)
 		}
 		if (g->st != GW_FATAL) {
 			g->st = GW_IDLE;
-			g->retry_at = mono() + g->backoff_s;
+			g->retry_at = dsc_mono() + g->backoff_s;
 			g->backoff_s = g->backoff_s * 2 > BACKOFF_MAX_S
 					   ? BACKOFF_MAX_S
 					   : g->backoff_s * 2;
@@ -445,7 +438,7 @@ static bool fetch_url(dsc_gw *g)
 				 "Discord's session start limit is spent; "
 				 "waiting %.0f s",
 				 after);
-			g->retry_at = mono() + after;
+			g->retry_at = dsc_mono() + after;
 			g->url[0] = '\0';
 		} else {
 			ok = true;
@@ -456,7 +449,7 @@ static bool fetch_url(dsc_gw *g)
 		if (r.status == 401) {
 			g->st = GW_FATAL;
 		} else {
-			g->retry_at = mono() + g->backoff_s;
+			g->retry_at = dsc_mono() + g->backoff_s;
 			g->backoff_s = g->backoff_s * 2 > BACKOFF_MAX_S
 					   ? BACKOFF_MAX_S
 					   : g->backoff_s * 2;
@@ -492,7 +485,7 @@ static void connect_link(dsc_gw *g)
 	pthread_mutex_lock(&g->mu);
 	if (rc != 0) {
 		g->st = GW_IDLE;
-		g->retry_at = mono() + g->backoff_s;
+		g->retry_at = dsc_mono() + g->backoff_s;
 		snprintf(g->reason, sizeof(g->reason),
 			 "cannot open the Gateway link (%d)", rc);
 		return;
@@ -521,7 +514,7 @@ static void *loop(void *arg)
 	pthread_mutex_lock(&g->mu);
 	while (!g->stopping) {
 		reap(g);
-		double now = mono();
+		double now = dsc_mono();
 		if (g->st == GW_IDLE && !g->ws && now >= g->retry_at) {
 			if (!*g->url) {
 				pthread_mutex_unlock(&g->mu);
@@ -554,7 +547,7 @@ static void *loop(void *arg)
 		}
 	wait:;
 		double next = g->st == GW_IDLE ? g->retry_at : g->next_beat;
-		double wait = next - mono();
+		double wait = next - dsc_mono();
 		if (wait > 1 || wait < 0 || g->st == GW_FATAL)
 			wait = g->st == GW_IDLE && wait > 0 && wait < 1 ? wait : 1;
 		if (g->ws_closed)

@@ -238,20 +238,6 @@ static int button_style(const char *s)
 	return 2;
 }
 
-static json_t *cut(const char *s, size_t max)
-{
-	if (!s)
-		s = "";
-	size_t n = 0, chars = 0;
-	while (s[n] && chars < max) {
-		n++;
-		while (((unsigned char)s[n] & 0xC0) == 0x80)
-			n++;
-		chars++;
-	}
-	return json_stringn(s, n);
-}
-
 static json_t *buttons(const json_t *actions)
 {
 	json_t *rows = json_array(), *row = NULL;
@@ -273,7 +259,7 @@ static json_t *buttons(const json_t *actions)
 		json_array_append_new(
 		    row, json_pack("{s:i,s:i,s:o,s:s}", "type", 2, "style",
 				   button_style(str(a, "style")), "label",
-				   cut(str(a, "label"), 80), "custom_id", cid));
+				   dsc_cut(str(a, "label"), 80), "custom_id", cid));
 	}
 	return rows;
 }
@@ -281,7 +267,7 @@ static json_t *buttons(const json_t *actions)
 json_t *dsc_reply_message(const json_t *reply)
 {
 	json_t *m = json_pack("{s:o,s:{s:[]}}", "content",
-			      cut(str(reply, "text"), CONTENT_MAX),
+			      dsc_cut(str(reply, "text"), CONTENT_MAX),
 			      "allowed_mentions", "parse");
 	const json_t *fields = json_object_get(reply, "fields");
 	if (json_array_size(fields)) {
@@ -294,8 +280,8 @@ json_t *dsc_reply_message(const json_t *reply)
 				break;
 			json_array_append_new(
 			    ef, json_pack("{s:o,s:o,s:b}", "name",
-					  cut(str(f, "title"), 256), "value",
-					  cut(str(f, "value"), 1024), "inline",
+					  dsc_cut(str(f, "title"), 256), "value",
+					  dsc_cut(str(f, "value"), 1024), "inline",
 					  json_is_true(json_object_get(f, "short"))));
 		}
 		json_object_set_new(m, "embeds",
@@ -319,7 +305,7 @@ static bool ephemeral(const json_t *reply)
 static json_t *button_update(const json_t *reply)
 {
 	json_t *m = json_pack("{s:o,s:{s:[]}}", "content",
-			      cut(str(reply, "text"), CONTENT_MAX),
+			      dsc_cut(str(reply, "text"), CONTENT_MAX),
 			      "allowed_mentions", "parse");
 	if (json_array_size(json_object_get(reply, "actions")))
 		json_object_set_new(m, "components",

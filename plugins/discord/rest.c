@@ -45,13 +45,6 @@ struct dsc_rest {
 	unsigned long rate_limited, invalid_total;
 };
 
-static double mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 dsc_rest *dsc_rest_new(dsc *d)
 {
 	dsc_rest *r = calloc(1, sizeof(*r));
@@ -237,7 +230,7 @@ static void parse_error(dsc_res *res)
 static void account(dsc_rest *r, bucket *b, const im_http_result *h,
 		    bool auth, dsc_res *res)
 {
-	double now = mono();
+	double now = dsc_mono();
 	pthread_mutex_lock(&r->mu);
 	learn(r, b, h, now);
 	long st = res->status;
@@ -287,9 +280,9 @@ static int refuse_locally(dsc_res *res, const char *why, double wait,
 static int reserve(dsc_rest *r, bucket **out, const char *key, bool global,
 		   double max_wait_s, dsc_res *res)
 {
-	double deadline = mono() + max_wait_s;
+	double deadline = dsc_mono() + max_wait_s;
 	for (int spins = 0; spins < 10000; spins++) {
-		double now = mono();
+		double now = dsc_mono();
 		bool g;
 		pthread_mutex_lock(&r->mu);
 		bucket *b = bucket_of(r, key, now);

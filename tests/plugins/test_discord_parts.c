@@ -264,3 +264,28 @@ Test(discord_cmds, the_comparison_ignores_what_discord_adds)
 	json_decref(have);
 	json_decref(want);
 }
+
+static int long_verbs(im_instance *in, json_t **out)
+{
+	(void)in;
+	char summary[400] = "";
+	for (int i = 0; i < 120; i++)
+		strcat(summary, "\xc3\xa9"); /* é: two bytes, one character */
+	*out = json_pack("[{s:s,s:s,s:s}]", "verb", "note", "usage",
+			 "note <text>", "summary", summary);
+	return 0;
+}
+
+Test(discord_cmds, a_long_description_is_cut_to_100_characters_not_bytes)
+{
+	static im_host h = {.struct_size = sizeof(im_host),
+			    .command_verbs = long_verbs};
+	d.host = &h;
+	json_t *defs = dsc_command_defs(&d);
+	const json_t *note = sub(defs, "note");
+	cr_assert(note, "the definitions were built");
+	const char *desc = json_string_value(json_object_get(note, "description"));
+	cr_expect_eq(strlen(desc), 200, "100 two-byte characters");
+	json_decref(defs);
+	d.host = &host;
+}
