@@ -143,6 +143,15 @@ dsc_gw *dsc_gw_new(dsc *d)
 	return g;
 }
 
+/* The next try after a failure, each one waiting twice as long as the
+ * last (up to BACKOFF_MAX_S); a session that becomes ready resets it. */
+static void retry_later(dsc_gw *g)
+{
+	g->retry_at = dsc_mono() + g->backoff_s;
+	g->backoff_s = g->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S
+							: g->backoff_s * 2;
+}
+
 static void send_json(dsc_gw *g, json_t *msg)
 {
 	char *text = json_dumps(msg, JSON_COMPACT);
@@ -398,10 +407,7 @@ static void on_close(void *ud, im_ws *ws, int code, const char *reason)
 		}
 		if (g->st != GW_FATAL) {
 			g->st = GW_IDLE;
-			g->retry_at = dsc_mono() + g->backoff_s;
-			g->backoff_s = g->backoff_s * 2 > BACKOFF_MAX_S
-					   ? BACKOFF_MAX_S
-					   : g->backoff_s * 2;
+			retry_later(g);
 			if (!*g->reason || g->reason[0] != '4')
 				snprintf(g->reason, sizeof(g->reason),
 					 "link closed (%d %s); %s", code,
@@ -449,10 +455,7 @@ static bool fetch_url(dsc_gw *g)
 		if (r.status == 401) {
 			g->st = GW_FATAL;
 		} else {
-			g->retry_at = dsc_mono() + g->backoff_s;
-			g->backoff_s = g->backoff_s * 2 > BACKOFF_MAX_S
-					   ? BACKOFF_MAX_S
-					   : g->backoff_s * 2;
+			retry_later(g);
 		}
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -485,7 +488,7 @@ static void connect_link(dsc_gw *g)
 	pthread_mutex_lock(&g->mu);
 	if (rc != 0) {
 		g->st = GW_IDLE;
-		g->retry_at = dsc_mono() + g->backoff_s;
+		retry_later(g);
 		snprintf(g->reason, sizeof(g->reason),
 			 "cannot open the Gateway link (%d)", rc);
 		return;
@@ -506,6 +509,21 @@ static void reap(dsc_gw *g)
 	pthread_mutex_unlock(&g->mu);
 	g->d->host->ws_release(ws);
 	pthread_mutex_lock(&g->mu);
+}
+
+/* Seconds until the loop has something to do: a closed link to release
+ * now, a reconnect or a heartbeat when due; at most a second (stop and
+ * callbacks signal the condition anyway). */
+static double next_wait(const dsc_gw *g)
+{
+	double due = 1;
+	if (g->ws_closed)
+		due = 0;
+	else if (g->st == GW_IDLE)
+		due = g->retry_at - dsc_mono();
+	else if (g->st == GW_AUTH || g->st == GW_READY)
+		due = g->next_beat - dsc_mono();
+	return due < 0.001 ? 0.001 : due > 1 ? 1 : due;
 }
 
 static void *loop(void *arg)
@@ -546,12 +564,7 @@ static void *loop(void *arg)
 			}
 		}
 	wait:;
-		double next = g->st == GW_IDLE ? g->retry_at : g->next_beat;
-		double wait = next - dsc_mono();
-		if (wait > 1 || wait < 0 || g->st == GW_FATAL)
-			wait = g->st == GW_IDLE && wait > 0 && wait < 1 ? wait : 1;
-		if (g->ws_closed)
-			wait = 0.001;
+		double wait = next_wait(g);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		long ns = ts.tv_nsec + (long)(wait * 1e9);
