@@ -289,30 +289,17 @@ static bool stuck(const char *key, double *secs)
 	return false;
 }
 
-/* The flags of the verb `found` names (a pointer into the component's
- * table, or a button's verb). */
-static uint32_t verb_flags(const im_command *cmd, const char *found,
-			   const char **key)
-{
-	for (const im_command_verb *v = cmd->verbs; v && v->name; v++)
-		if (v->name == found || strcmp(v->name, found) == 0) {
-			*key = v->name;
-			return v->flags;
-		}
-	return 0;
-}
-
 /* Runs a fast verb here; false when it must go to the workers instead. */
 static bool run_inline(const im_snapshot *s, im_instance *cin,
-		       const im_command *cmd, const char *found,
-		       const im_invocation *inv, const char *args,
-		       const struct timespec *t0, im_cmd_first_fn first,
-		       void *ud)
+		       const im_command *cmd, const im_command_verb *entry,
+		       const char *found, const im_invocation *inv,
+		       const char *args, const struct timespec *t0,
+		       im_cmd_first_fn first, void *ud)
 {
-	const char *key = NULL;
+	/* The verb's name in its table identifies it until the reload. */
+	const char *key = entry ? entry->name : NULL;
 	double secs = 0;
-	if (!(verb_flags(cmd, found, &key) & IM_VERB_FAST) || !key ||
-	    is_demoted(s, key))
+	if (!key || !(entry->flags & IM_VERB_FAST) || is_demoted(s, key))
 		return false;
 	if (stuck(key, &secs)) {
 		demote(s, key, found, "has been running for", secs);
@@ -691,6 +678,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	im_snapshot *s = im_registry_acquire();
 	im_instance *cin = NULL;
 	const im_command *cmd = NULL;
+	const im_command_verb *entry = NULL;
 	const char *found = NULL;
 	int rc = 0;
 	if (!inv->action_id && (!*verb || strcmp(verb, "help") == 0)) {
@@ -701,7 +689,8 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 		free(h);
 		goto done;
 	}
-	if (im_snapshot_command(s, verb, inv->action_id, &cin, &cmd, &found) !=
+	if (im_snapshot_command(s, verb, inv->action_id, &cin, &cmd, &entry,
+				&found) !=
 	    0) {
 		count_received(inv->platform, "unknown");
 		char *h = inv->action_id ? NULL
@@ -724,8 +713,8 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 		audit_denied(inv, found, rest);
 		goto done;
 	}
-	if (inline_ok && run_inline(s, cin, cmd, found, inv, rest, &t0, first,
-				    ud))
+	if (inline_ok && run_inline(s, cin, cmd, entry, found, inv, rest, &t0,
+				    first, ud))
 		goto done;
 	/* The caller learns now that the answer comes later (an HTTP
 	 * request defers its response), before any worker can give it. */

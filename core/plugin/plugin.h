@@ -231,10 +231,12 @@ void im_registry_release(im_snapshot *s);
 im_instance *im_snapshot_find(const im_snapshot *s, const char *id);
 /* The running command component serving `verb` (case-insensitive) or,
  * when action_id is set, that button; *verb_out is the verb as the
- * component spells it. IM_ENOTFOUND when none. */
+ * component spells it, *entry its entry in the component's verb table
+ * (NULL for a button whose verb is not in it). IM_ENOTFOUND when none. */
 int im_snapshot_command(const im_snapshot *s, const char *verb,
 			const char *action_id, im_instance **in,
-			const im_command **cmd, const char **verb_out);
+			const im_command **cmd, const im_command_verb **entry,
+			const char **verb_out);
 /* The running formatter serving file extension `ext` ("mustache"), and
  * its instance; NULL when none. Hold the snapshot while using it. */
 const im_formatter *im_snapshot_formatter(const im_snapshot *s,

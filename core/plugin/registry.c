@@ -699,9 +699,20 @@ const im_formatter *im_snapshot_formatter(const im_snapshot *s,
 	return NULL;
 }
 
+/* The entry of `verb` in the component's table (a button names its verb). */
+static const im_command_verb *verb_entry(const im_command *cm,
+					 const char *verb)
+{
+	for (const im_command_verb *v = cm->verbs; v && v->name; v++)
+		if (strcasecmp(v->name, verb) == 0)
+			return v;
+	return NULL;
+}
+
 int im_snapshot_command(const im_snapshot *s, const char *verb,
 			const char *action_id, im_instance **in,
-			const im_command **cmd, const char **verb_out)
+			const im_command **cmd, const im_command_verb **entry,
+			const char **verb_out)
 {
 	for (size_t i = 0; s && i < s->n; i++) {
 		im_instance *cand = s->insts[i];
@@ -710,20 +721,21 @@ int im_snapshot_command(const im_snapshot *s, const char *verb,
 		for (size_t c = 0; c < cand->mod->n_commands; c++) {
 			const im_command *cm = cand->mod->commands[c];
 			const char *found = NULL;
+			const im_command_verb *v = NULL;
 			if (action_id) {
 				for (const im_command_action *a = cm->actions;
 				     a && a->action_id && !found; a++)
 					if (strcmp(a->action_id, action_id) == 0)
 						found = a->verb;
-			} else {
-				for (const im_command_verb *v = cm->verbs;
-				     v && v->name && !found; v++)
-					if (strcasecmp(v->name, verb) == 0)
-						found = v->name;
+				if (found)
+					v = verb_entry(cm, found);
+			} else if ((v = verb_entry(cm, verb)) != NULL) {
+				found = v->name;
 			}
 			if (found) {
 				*in = cand;
 				*cmd = cm;
+				*entry = v;
 				*verb_out = found;
 				return 0;
 			}
