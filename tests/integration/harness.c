@@ -105,10 +105,21 @@ void srv_conf(srv *s, const char *name, const char *fmt, ...)
 	fclose(f);
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+void sleep_s(double secs)
+{
+	sleep_ms((long)(secs * 1000));
+}
+
+const char *sfield(const json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
 }
 
 bool srv_start(srv *s)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 typedef struct srv {
 	pid_t pid;
 	unsigned port, mport;
@@ -51,6 +53,12 @@ void reply_free(reply *r);
 /* Runs `im <args...>` with IM_URL pointing at the server and --config set;
  * returns the exit code and captures stdout/stderr (malloc'd). */
 int cli(const srv *s, char **out, char **err, const char *const *args);
+
+/* Sleeps (tests poll with these between checks). */
+void sleep_ms(long ms);
+void sleep_s(double secs);
+/* The string member `k` of `o`, or "" when absent or not a string. */
+const char *sfield(const json_t *o, const char *k);
 
 /* Path of the build folder and of a file inside it. */
 const char *build_dir(void);

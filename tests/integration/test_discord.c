@@ -44,13 +44,6 @@ TestSuite(discord, .init = setup, .fini = teardown, .timeout = 120);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static void sleep_s(double secs)
-{
-	struct timespec ts = {(time_t)secs,
-			      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /* discord.so pointed at the fake; `extra` is more top-level YAML. */
 static void config(const char *keys, const char *extra)
 {
@@ -79,12 +72,6 @@ static int run(const char *const *args)
 	free(out);
 	free(err);
 	return cli(&s, &out, &err, args);
-}
-
-static const char *sfield(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 static json_t *get(const char *path)

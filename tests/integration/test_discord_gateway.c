@@ -80,8 +80,7 @@ static bool wait_metric(const char *line)
 	for (int i = 0; i < 100; i++) {
 		if (metric_is(line))
 			return true;
-		struct timespec ts = {0, 100000000};
-		nanosleep(&ts, NULL);
+		sleep_ms(100);
 	}
 	return false;
 }
@@ -164,8 +163,7 @@ Test(discord_gateway, a_privileged_intent_not_enabled_stops_the_link_and_says_wh
 	start("[GUILDS, GUILD_MESSAGES, MESSAGE_CONTENT]");
 	cr_assert(fdg_wait(g, "closes", 1, 10000));
 	cr_expect(wait_metric(DOWN));
-	struct timespec ts = {1, 500000000};
-	nanosleep(&ts, NULL);
+	sleep_ms(1500);
 	json_t *closes = fdg_closes(g);
 	char *cl = json_dumps(closes, JSON_COMPACT);
 	cr_expect_eq(fdg_connections(g), 1, "4014 is not retried: %s", cl);
@@ -187,8 +185,7 @@ Test(discord_gateway, a_revoked_token_stops_the_link_with_4004)
 		run(ARGS("connector", "discord", "status"));
 		if (strstr(out, "4004"))
 			break;
-		struct timespec ts = {0, 100000000};
-		nanosleep(&ts, NULL);
+		sleep_ms(100);
 	}
 	cr_expect(strstr(out, "4004"), "%s", out);
 	cr_expect(strstr(out, "bot token"), "%s", out);

@@ -47,13 +47,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double secs)
-{
-	struct timespec ts = {(time_t)secs,
-			      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /* The connector instance `tc` pointed at the fake, plus `extra` YAML. */
 static void config(const char *extra)
 {
@@ -139,12 +132,6 @@ static const char *text_of(const json_t *msg)
 {
 	return json_string_value(
 	    json_object_get(json_object_get(msg, "body"), "text"));
-}
-
-static const char *sfield(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 /* No dedup key accepted twice. */

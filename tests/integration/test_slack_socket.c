@@ -26,12 +26,6 @@ static void up(void)
 
 TestSuite(slack_socket, .init = up, .fini = slack_stop, .timeout = 60);
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* Polls the metric until it reads `want` (true) or 5 s pass. */
 static bool gauge_is(int want)
 {

@@ -39,13 +39,6 @@ TestSuite(teams, .init = setup, .fini = teardown, .timeout = 120);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static void sleep_s(double secs)
-{
-	struct timespec ts = {(time_t)secs,
-			      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /* A teams instance pointed at the fake, with `password` as its secret. */
 static void config(const char *password)
 {
@@ -92,12 +85,6 @@ static void declare(const char *title)
 		       strlen(body), json_ct);
 	cr_assert_eq(r.status, 201, "%s", r.body);
 	reply_free(&r);
-}
-
-static const char *sfield(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 /* The dead letters as `im chatops outbox list --dead --json` gives them,

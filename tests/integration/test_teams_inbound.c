@@ -39,13 +39,6 @@ TestSuite(teams_inbound, .init = setup, .fini = teardown, .timeout = 120);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static void sleep_s(double secs)
-{
-	struct timespec ts = {(time_t)secs,
-			      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /* teams.so pointed at the fake; `extra` adds instance keys (indented). */
 static void config(const char *extra)
 {
@@ -71,12 +64,6 @@ static int run(const char *const *args)
 }
 
 static json_t *get(const char *path);
-
-static const char *sfield(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
-}
 
 /* POSTs `activity` with `authorization` (NULL: none). */
 static reply post(const char *authorization, const char *activity)

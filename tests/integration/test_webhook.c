@@ -53,13 +53,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double secs)
-{
-	struct timespec ts = {(time_t)secs,
-			      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /* The webhook instance `wh` pointed at the fake, the example's templates,
  * the chat commands, plus `extra` YAML (chatops: keys first, then
  * subscriptions). */
@@ -139,12 +132,6 @@ static bool wait_accepted(size_t n, double secs)
 		sleep_s(0.05);
 	}
 	return accepted() >= n;
-}
-
-static const char *sfield(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 static const char *text_of(const json_t *msg)
