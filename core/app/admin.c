@@ -462,11 +462,10 @@ static void action_work(void *ud, im_http_response *resp)
 	json_decref(out);
 }
 
-static int connector_action(im_app *app, const im_http_request *req,
+static int connector_action(const im_http_request *req,
 			    im_http_response *resp, const char *id,
 			    const char *action)
 {
-	(void)app;
 	json_error_t je;
 	json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0,
 						  &je)
@@ -525,7 +524,7 @@ static int connector_post(void *ud, const im_http_request *req,
 				     "actions/<name>");
 	memcpy(id, req->rest, n);
 	id[n] = '\0';
-	return connector_action(app, req, resp, id, a + strlen("/actions/"));
+	return connector_action(req, resp, id, a + strlen("/actions/"));
 }
 
 static int commands_invoke(void *ud, const im_http_request *req,
