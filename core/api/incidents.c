@@ -33,15 +33,15 @@ static int not_allowed(call *c, const char *allow)
 			     c->req->method, c->req->url, allow);
 }
 
-static int answer_err(call *c, int rc, const im_err *err)
+static int answer_err(im_http_response *resp, int rc, const im_err *err)
 {
 	/* A repo failure that left no reason is ours to explain. */
 	if (err->status == 0)
-		return im_resp_error(c->resp, 500, "internal",
+		return im_resp_error(resp, 500, "internal",
 				     "the incident store failed (%d); see the "
 				     "server log",
 				     rc);
-	return im_resp_error(c->resp, err->status,
+	return im_resp_error(resp, err->status,
 			     err->code[0] ? err->code : "error", "%s",
 			     err->message);
 }
@@ -50,24 +50,77 @@ static int answer_json(call *c, int rc, json_t *out, const im_err *err)
 {
 	if (rc != 0) {
 		json_decref(out);
-		return answer_err(c, rc, err);
+		return answer_err(c->resp, rc, err);
 	}
 	return im_resp_json(c->resp, 200, out);
 }
 
-static int answer_write(call *c, int rc, im_write *w, const im_err *err)
+/* A write's answer: {"incident":..,"event":..}, or the error. */
+static int answer_write(im_http_response *resp, int rc, im_write *w,
+			const im_err *err)
 {
 	if (rc != 0) {
 		im_write_clear(w);
-		return answer_err(c, rc, err);
+		return answer_err(resp, rc, err);
 	}
-	json_t *body = json_pack("{s:O?,s:O?}", "incident", w->incident,
-				 "event", w->event);
-	if (w->replayed)
-		im_resp_header(c->resp, "Idempotent-Replayed", "true");
-	rc = im_resp_json(c->resp, w->status ? w->status : 200, body);
+	int status = w->status ? w->status : 200;
+	char *inc = w->event_json && w->incident
+			? json_dumps(w->incident, JSON_COMPACT)
+			: NULL;
+	if (inc) {
+		/* The event as it was stored: no second serialization. */
+		char *body = NULL;
+		int n = asprintf(&body, "{\"incident\":%s,\"event\":%s}", inc,
+				 w->event_json);
+		free(inc);
+		rc = n < 0 ? im_resp_error(resp, 500, "internal",
+					   "out of memory")
+			   : im_resp_set(resp, status, "application/json",
+					 body, (size_t)n);
+		if (n >= 0)
+			free(body);
+	} else {
+		json_t *body = json_pack("{s:O?,s:O?}", "incident",
+					 w->incident, "event", w->event);
+		rc = im_resp_json(resp, status, body);
+	}
 	im_write_clear(w);
 	return rc;
+}
+
+/* Writes are answered when their batch is on disk (the store's group
+ * writer), so the HTTP worker never waits for an fsync: the answer is
+ * deferred and sent from the writer thread. */
+static void write_answered(void *ud, int rc, im_write *w, const im_err *err)
+{
+	static const char *const replayed[] = {"Idempotent-Replayed", "true",
+					       NULL};
+	im_http_response r = {0};
+	bool again = rc == 0 && w->replayed;
+	answer_write(&r, rc, w, err);
+	im_deferred_complete(ud, r.status, r.content_type, r.body, r.body_len,
+			     again ? replayed : NULL);
+	im_http_response_clear(&r);
+}
+
+static bool defer_write(call *c, im_write_then *t)
+{
+	t->cb = write_answered;
+	t->ud = im_resp_defer(c->resp);
+	if (!t->ud)
+		im_resp_error(c->resp, 500, "internal", "out of memory");
+	return t->ud != NULL;
+}
+
+/* After an _async call: a write refused before it was queued (bad input)
+ * is answered now, through the same deferred answer. */
+static int write_queued(im_write_then *t, int rc, const im_err *err)
+{
+	if (rc != 0) {
+		im_write none = {0};
+		write_answered(t->ud, rc, &none, err);
+	}
+	return 0;
 }
 
 /* "application/json", any case, optionally followed by parameters such as
@@ -146,11 +199,15 @@ static int declare(call *c)
 	json_t *in;
 	if (!read_write(c, &in))
 		return 0;
-	im_write w = {0};
+	im_write_then t;
 	im_err err = {0};
-	int rc = im_inc_declare(c->ctx->store, in, &c->who, c->idem, &w, &err);
+	if (defer_write(c, &t))
+		write_queued(&t,
+			     im_inc_declare_async(c->ctx->store, in, &c->who,
+						  c->idem, &t, &err),
+			     &err);
 	json_decref(in);
-	return answer_write(c, rc, &w, &err);
+	return 0;
 }
 
 /* ?limit= as 1..500; absent = the repo's default. */
@@ -223,12 +280,15 @@ static int patch(call *c, const char *id)
 	json_t *in;
 	if (!read_write(c, &in))
 		return 0;
-	im_write w = {0};
+	im_write_then t;
 	im_err err = {0};
-	int rc = im_inc_patch(c->ctx->store, id, in, &c->who, c->idem, &w,
-			      &err);
+	if (defer_write(c, &t))
+		write_queued(&t,
+			     im_inc_patch_async(c->ctx->store, id, in, &c->who,
+						c->idem, &t, &err),
+			     &err);
 	json_decref(in);
-	return answer_write(c, rc, &w, &err);
+	return 0;
 }
 
 static int item(call *c, const char *id)
@@ -256,16 +316,17 @@ static int note(call *c, const char *id)
 	if (!read_write(c, &in))
 		return 0;
 	const char *text = json_string_value(json_object_get(in, "text"));
+	im_write_then t;
 	int rc = 0;
 	if (!text) {
 		rc = im_resp_error(c->resp, 400, "invalid_field",
 				   "a note needs {\"text\":\"...\"}");
-	} else {
-		im_write w = {0};
+	} else if (defer_write(c, &t)) {
 		im_err err = {0};
-		int r = im_inc_note(c->ctx->store, id, text, &c->who, c->idem,
-				    &w, &err);
-		rc = answer_write(c, r, &w, &err);
+		rc = write_queued(&t, im_inc_note_async(c->ctx->store, id, text,
+							&c->who, c->idem, &t,
+							&err),
+				  &err);
 	}
 	json_decref(in);
 	return rc;
@@ -276,19 +337,20 @@ static int transition(call *c, const char *id, im_inc_state to)
 	json_t *in;
 	if (!read_write(c, &in))
 		return 0;
-	int rc;
+	im_write_then t;
+	int rc = 0;
 	if (to == IM_INC_DUPLICATE &&
 	    !json_string_value(json_object_get(in, "duplicate_of"))) {
 		rc = im_resp_error(c->resp, 400, "invalid_field",
 				   "duplicate needs {\"duplicate_of\":"
 				   "\"INC-n\"}: the incident %s duplicates",
 				   id);
-	} else {
-		im_write w = {0};
+	} else if (defer_write(c, &t)) {
 		im_err err = {0};
-		int r = im_inc_transition(c->ctx->store, id, to, in, &c->who,
-					  c->idem, &w, &err);
-		rc = answer_write(c, r, &w, &err);
+		rc = write_queued(&t, im_inc_transition_async(
+					  c->ctx->store, id, to, in, &c->who,
+					  c->idem, &t, &err),
+				  &err);
 	}
 	json_decref(in);
 	return rc;

@@ -87,13 +87,21 @@ void im_bus_reset(void)
 void im_bus_publish(long long seq, const char *type, const char *subject,
 		    const json_t *event)
 {
+	im_bus_publish_text(seq, type, subject, json_dumps(event, JSON_COMPACT));
+}
+
+void im_bus_publish_text(long long seq, const char *type,
+			 const char *subject, char *json)
+{
 	im_bus_event *ev = calloc(1, sizeof(*ev));
-	if (!ev)
+	if (!ev) {
+		free(json);
 		return;
+	}
 	ev->seq = seq;
 	ev->type = strdup(type ? type : "");
 	ev->subject = strdup(subject ? subject : "");
-	ev->json = json_dumps(event, JSON_COMPACT);
+	ev->json = json;
 	if (!ev->type || !ev->subject || !ev->json) {
 		ev_free(ev);
 		return;

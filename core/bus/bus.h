@@ -42,6 +42,11 @@ void im_bus_reset(void);
 void im_bus_publish(long long seq, const char *type, const char *subject,
 		    const json_t *event);
 
+/* The same with the event already serialized (compact JSON, malloc'd):
+ * the bus takes `json` over (frees it, also on failure). */
+void im_bus_publish_text(long long seq, const char *type,
+			 const char *subject, char *json);
+
 /* Copies into out[] up to `max` events with seq > after, taking a
  * reference on each. Returns the number copied (0 when none is newer), or
  * IM_EAGAIN when events after `after` have already left the ring. */

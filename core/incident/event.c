@@ -24,6 +24,7 @@ void im_write_clear(im_write *w)
 {
 	json_decref(w->incident);
 	json_decref(w->event);
+	free(w->event_json);
 	memset(w, 0, sizeof(*w));
 }
 

@@ -43,6 +43,44 @@ json_t *event_new(const char *type, long long num, long long seq,
 		  long long ms, json_t *data);
 json_t *actor_json(const im_actor *who);
 
+/* One write on its way: validated input, then applied in the writer's
+ * transaction (commit.c). Strings are owned (freed by op_free) except
+ * `id`, `fields` and `who`, which the job copies when the caller does not
+ * wait. */
+typedef struct op {
+	im_store *st;
+	const char *id;         /* "INC-7", for messages */
+	long long num;
+	const json_t *fields;
+	const im_actor *who;
+	int to;                 /* transition target */
+	char *text;             /* note */
+	json_t *pending;        /* events to publish after commit */
+	/* Their compact text, as stored, for the bus (owned; the bus takes
+	 * them). A write makes at most OP_TEXTS events. */
+#define OP_TEXTS 4
+	char *texts[OP_TEXTS];
+	/* validated declare/patch values */
+	char *title, *description, *service, *commander;
+	int sev;
+	unsigned set;           /* which of the above PATCH sets */
+} op;
+
+void op_free(op *o);
+
+/* Changes the store for `o` inside the open transaction on `db`; fills
+ * out (and err on failure). */
+typedef int (*apply_fn)(sqlite3 *db, op *o, im_write *out, im_err *err);
+
+/* Runs `apply` through the store's group writer with the idempotency
+ * check and record, the outbox hook and, after commit, the bus publish.
+ * then == NULL: waits and fills out/err, returns the result, and frees
+ * nothing of o. Otherwise: takes `o` over (the caller must not free it),
+ * returns 0 once queued and answers through `then`, or returns an error
+ * with err filled (then never runs). */
+int repo_commit(op *o, const char *idem, const char *scope, apply_fn apply,
+		im_write *out, im_err *err, const im_write_then *then);
+
 void set_err(im_err *err, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void set_db_err(im_err *err, sqlite3 *db, const char *what);

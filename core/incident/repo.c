@@ -1,7 +1,6 @@
-/* Incident writes: each one validates, then in one transaction changes the
- * row, appends its events and records the idempotency key, and publishes
- * the events on the bus after commit, still under the store lock so the
- * bus sees them in timeline order. */
+/* Incident writes: each one validates its input, then hands an apply
+ * function to repo_commit (commit.c), which runs it in the group writer's
+ * transaction with the idempotency record and the outbox rows. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,21 +8,6 @@
 
 #include "bus/bus.h"
 #include "incident/internal.h"
-
-typedef struct op {
-	im_store *st;
-	const char *id;         /* "INC-7", for messages */
-	long long num;
-	const json_t *fields;
-	const im_actor *who;
-	int to;                 /* transition target */
-	const char *text;       /* note */
-	json_t *pending;        /* events to publish after commit */
-	/* validated declare/patch values */
-	char *title, *description, *service, *commander;
-	int sev;
-	unsigned set;           /* which of the above PATCH sets */
-} op;
 
 enum { F_TITLE = 1, F_DESC = 2, F_SERVICE = 4, F_SEV = 8, F_COMMANDER = 16 };
 
@@ -121,146 +105,13 @@ static int only_fields(const json_t *fields, const char *const *known,
 	return 0;
 }
 
-static void op_free(op *o)
-{
-	free(o->title);
-	free(o->description);
-	free(o->service);
-	free(o->commander);
-	json_decref(o->pending);
-}
-
-/* --- the transaction ---------------------------------------------------- */
-
-static int exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
-								    : IM_EIO;
-}
-
-/* An Idempotency-Key belongs to its caller: the stored key is
- * "<actor id>\x1f<key>", so another token's request with the same key is
- * a request of its own, never answered with this caller's result. The
- * stored scope is "<operation>#<fingerprint of the request>", so the same
- * key with another body is refused (422) instead of answered with the
- * first body's result. */
-static char *idem_key(const op *o, const char *key)
-{
-	const char *who = o->who && o->who->id ? o->who->id : "";
-	size_t n = strlen(who) + strlen(key) + 2;
-	char *k = malloc(n);
-	if (k)
-		snprintf(k, n, "%s\x1f%s", who, key);
-	return k;
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	for (; s && *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-/* "<scope>#<16 hex digits>" of the operation and its input (malloc'd). */
-static char *idem_scope(const op *o, const char *scope)
-{
-	char *body = o->fields ? json_dumps(o->fields, JSON_COMPACT |
-						       JSON_SORT_KEYS |
-						       JSON_ENCODE_ANY)
-			       : NULL;
-	uint64_t h = fnv1a(1469598103934665603ULL, scope);
-	h = fnv1a(fnv1a(h, "\n"), body);
-	h = fnv1a(fnv1a(h, "\n"), o->text);
-	free(body);
-	size_t n = strlen(scope) + 18;
-	char *out = malloc(n);
-	if (out)
-		snprintf(out, n, "%s#%016llx", scope, (unsigned long long)h);
-	return out;
-}
-
-/* 1 = answered from a stored key, 0 = new, -1 = err filled. */
-static int idem_lookup(sqlite3 *db, const char *key, const char *shown,
-		       const char *scope, im_write *out, im_err *err)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT scope, status, response FROM idempotency "
-			       "WHERE key = ?",
-			       -1, &st, NULL) != SQLITE_OK) {
-		set_db_err(err, db, "idempotency lookup");
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *sc = (const char *)sqlite3_column_text(st, 0);
-		if (strcmp(sc ? sc : "", scope) != 0) {
-			const char *hash = sc ? strrchr(sc, '#') : NULL;
-			int len = hash ? (int)(hash - sc) : (int)strlen(sc ? sc : "?");
-			set_err(err, 422, "idempotency_key_reused",
-				"Idempotency-Key '%s' was already used for a "
-				"different request (%.*s%s); a key stands for "
-				"one request body: use a new key",
-				shown, len, sc ? sc : "?",
-				hash && !strncmp(sc, scope, (size_t)len) &&
-					scope[len] == '#'
-				    ? " with another body"
-				    : "");
-			rc = -1;
-		} else {
-			json_error_t je;
-			json_t *r = json_loads(
-			    (const char *)sqlite3_column_text(st, 2), 0, &je);
-			out->status = sqlite3_column_int(st, 1);
-			out->incident = json_incref(json_object_get(r, "incident"));
-			out->event = json_incref(json_object_get(r, "event"));
-			out->replayed = true;
-			json_decref(r);
-			rc = 1;
-		}
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int idem_store(sqlite3 *db, const char *key, const char *scope,
-		      const im_write *w)
-{
-	json_t *r = json_pack("{s:O?,s:O?}", "incident", w->incident, "event",
-			      w->event);
-	char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	json_decref(r);
-	sqlite3_stmt *st;
-	int rc = IM_EIO;
-	if (text && sqlite3_prepare_v2(db,
-				       "INSERT INTO idempotency(key, scope, "
-				       "status, response, created_at) "
-				       "VALUES (?, ?, ?, ?, ?)",
-				       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, w->status);
-		sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, now_ms());
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
-		sqlite3_finalize(st);
-	}
-	free(text);
-	return rc;
-}
-
 static long long max_of(sqlite3 *db, const char *sql)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = im_store_stmt(db, sql);
 	long long v = 0;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	im_store_stmt_done(st);
 	return v;
 }
 
@@ -277,23 +128,30 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	json_t *ev = data ? event_new(type, row->num, seq, row->updated, data)
 			  : NULL;
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = text ? im_store_stmt(db,
+						"INSERT INTO events(seq, "
+						"incident, type, time, body) "
+						"VALUES (?, ?, ?, ?, ?)")
+				: NULL;
 	int rc = IM_EIO;
-	if (text && sqlite3_prepare_v2(db,
-				       "INSERT INTO events(seq, incident, type, "
-				       "time, body) VALUES (?, ?, ?, ?, ?)",
-				       -1, &st, NULL) == SQLITE_OK) {
+	if (st) {
 		sqlite3_bind_int64(st, 1, seq);
 		sqlite3_bind_int64(st, 2, row->num);
 		sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, row->updated);
 		sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
-		sqlite3_finalize(st);
+		im_store_stmt_done(st);
 	}
-	free(text);
 	if (rc == 0) {
+		size_t i = json_array_size(o->pending);
 		json_array_append(o->pending, ev);
+		free(out->event_json);
+		out->event_json = strdup(text);
+		if (i < OP_TEXTS) {
+			o->texts[i] = text;
+			text = NULL;
+		}
 		json_decref(out->event);
 		out->event = ev;
 		json_decref(out->incident);
@@ -301,12 +159,12 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	} else {
 		json_decref(ev);
 	}
+	free(text);
 	return rc;
 }
 
 static int row_save(sqlite3 *db, const inc_row *r, bool insert)
 {
-	sqlite3_stmt *st;
 	const char *sql =
 	    insert ? "INSERT INTO incidents(title, description, severity, "
 		     "status, service, commander, duplicate_of, created_at, "
@@ -314,7 +172,8 @@ static int row_save(sqlite3 *db, const inc_row *r, bool insert)
 		   : "UPDATE incidents SET title=?, description=?, severity=?, "
 		     "status=?, service=?, commander=?, duplicate_of=?, "
 		     "created_at=?, updated_at=? WHERE number=?";
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	sqlite3_stmt *st = im_store_stmt(db, sql);
+	if (!st)
 		return IM_EIO;
 	sqlite3_bind_text(st, 1, r->title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->description ? r->description : "", -1,
@@ -329,129 +188,7 @@ static int row_save(sqlite3 *db, const inc_row *r, bool insert)
 	sqlite3_bind_int64(st, 9, r->updated);
 	sqlite3_bind_int64(st, 10, r->num);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
-	sqlite3_finalize(st);
-	return rc;
-}
-
-typedef int (*apply_fn)(sqlite3 *db, op *o, im_write *out, im_err *err);
-
-static im_repo_outbox_fn outbox_hook;
-
-void im_repo_set_outbox_hook(im_repo_outbox_fn fn)
-{
-	__atomic_store_n(&outbox_hook, fn, __ATOMIC_RELEASE);
-}
-
-/* Outbox rows for the new events, in this transaction. */
-static int run_outbox(sqlite3 *db, op *o, im_err *err)
-{
-	im_repo_outbox_fn fn = __atomic_load_n(&outbox_hook, __ATOMIC_ACQUIRE);
-	size_t i;
-	json_t *ev;
-	if (!fn)
-		return 0;
-	json_array_foreach(o->pending, i, ev)
-	{
-		if (fn(db, ev) != 0) {
-			set_db_err(err, db, "notification outbox");
-			return IM_EIO;
-		}
-	}
-	return 0;
-}
-
-int im_repo_prune_idempotency(im_store *st, long long older_than_ms)
-{
-	sqlite3 *db = im_store_db(st);
-	sqlite3_stmt *q;
-	int n = IM_EIO;
-	im_store_lock(st);
-	if (sqlite3_prepare_v2(db,
-			       "DELETE FROM idempotency WHERE created_at < ?",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, older_than_ms);
-		if (sqlite3_step(q) == SQLITE_DONE)
-			n = sqlite3_changes(db);
-		sqlite3_finalize(q);
-	}
-	im_store_unlock(st);
-	return n;
-}
-
-/* Keys are kept a day (clients retry within minutes); pruned every 1,024
- * keyed writes so the table stays small without a timer. */
-static void maybe_prune(im_store *st)
-{
-	static unsigned long writes;
-	if ((__atomic_add_fetch(&writes, 1, __ATOMIC_RELAXED) & 1023) == 0)
-		im_repo_prune_idempotency(st, now_ms() - IM_IDEMPOTENCY_TTL_MS);
-}
-
-static int run(op *o, const char *idem, const char *scope, apply_fn apply,
-	       im_write *out, im_err *err)
-{
-	memset(out, 0, sizeof(*out));
-	if (idem && (!*idem || strlen(idem) > 200)) {
-		set_err(err, 400, "invalid_idempotency_key",
-			"Idempotency-Key must be 1 to 200 characters");
-		return IM_EINVAL;
-	}
-	sqlite3 *db = im_store_db(o->st);
-	o->pending = json_array();
-	char *ikey = NULL, *iscope = NULL;
-	if (idem) {
-		maybe_prune(o->st);
-		ikey = idem_key(o, idem);
-		iscope = idem_scope(o, scope);
-		if (!ikey || !iscope) {
-			free(ikey);
-			free(iscope);
-			set_err(err, 500, "internal", "out of memory");
-			return IM_ENOMEM;
-		}
-	}
-	im_store_lock(o->st);
-	int rc = idem ? idem_lookup(db, ikey, idem, iscope, out, err) : 0;
-	if (rc != 0) {
-		im_store_unlock(o->st);
-		free(ikey);
-		free(iscope);
-		return rc > 0 ? 0 : IM_EINVAL;
-	}
-	if (exec(db, "BEGIN IMMEDIATE") != 0) {
-		set_db_err(err, db, "begin");
-		im_store_unlock(o->st);
-		free(ikey);
-		free(iscope);
-		return IM_EIO;
-	}
-	out->status = 200;
-	rc = apply(db, o, out, err);
-	if (rc == 0)
-		rc = run_outbox(db, o, err);
-	if (rc == 0 && idem && idem_store(db, ikey, iscope, out) != 0) {
-		set_db_err(err, db, "idempotency record");
-		rc = IM_EIO;
-	}
-	if (rc == 0 && exec(db, "COMMIT") != 0) {
-		set_db_err(err, db, "commit");
-		rc = IM_EIO;
-	}
-	if (rc != 0) {
-		exec(db, "ROLLBACK");
-		im_write_clear(out);
-	} else {
-		size_t i;
-		json_t *ev;
-		json_array_foreach(o->pending, i, ev)
-		    im_bus_publish(
-			json_integer_value(json_object_get(ev, "sequence")),
-			json_string_value(json_object_get(ev, "type")),
-			json_string_value(json_object_get(ev, "subject")), ev);
-	}
-	im_store_unlock(o->st);
-	free(ikey);
-	free(iscope);
+	im_store_stmt_done(st);
 	return rc;
 }
 
@@ -499,13 +236,13 @@ static int apply_declare(sqlite3 *db, op *o, im_write *out, im_err *err)
 	return rc;
 }
 
-int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
-		   const char *idem, im_write *out, im_err *err)
+static int declare(im_store *st, const json_t *fields, const im_actor *who,
+		   const char *idem, im_write *out, im_err *err,
+		   const im_write_then *then)
 {
 	static const char *const known[] = {"title",   "description", "severity",
 					    "service", "commander",   NULL};
 	op o = {.st = st, .who = who, .sev = 3, .fields = fields};
-	memset(out, 0, sizeof(*out));
 	int rc = IM_EINVAL;
 	if (!json_is_object(fields)) {
 		set_err(err, 400, "invalid_body", "expected a JSON object");
@@ -527,10 +264,24 @@ int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
 			"\"Checkout API returns 500\"");
 		goto done;
 	}
-	rc = run(&o, idem, "declare", apply_declare, out, err);
+	rc = repo_commit(&o, idem, "declare", apply_declare, out, err, then);
 done:
 	op_free(&o);
 	return rc;
+}
+
+int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
+		   const char *idem, im_write *out, im_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return declare(st, fields, who, idem, out, err, NULL);
+}
+
+int im_inc_declare_async(im_store *st, const json_t *fields,
+			 const im_actor *who, const char *idem,
+			 const im_write_then *then, im_err *err)
+{
+	return declare(st, fields, who, idem, NULL, err, then);
 }
 
 /* --- transitions ---------------------------------------------------------- */
@@ -603,14 +354,14 @@ static int apply_transition(sqlite3 *db, op *o, im_write *out, im_err *err)
 	return rc;
 }
 
-int im_inc_transition(im_store *st, const char *id, im_inc_state to,
+static int transition(im_store *st, const char *id, im_inc_state to,
 		      const json_t *fields, const im_actor *who,
-		      const char *idem, im_write *out, im_err *err)
+		      const char *idem, im_write *out, im_err *err,
+		      const im_write_then *then)
 {
 	static const char *const known[] = {"note", "duplicate_of", NULL};
 	op o = {.st = st, .who = who, .to = (int)to, .fields = fields};
 	char *note = NULL;
-	memset(out, 0, sizeof(*out));
 	if (!resolve_id(&o, id, err))
 		return IM_ENOTFOUND;
 	if (to == IM_INC_OPEN || (unsigned)to >= IM_INC_N_STATES) {
@@ -630,10 +381,25 @@ int im_inc_transition(im_store *st, const char *id, im_inc_state to,
 	o.text = note;
 	char scope[64];
 	snprintf(scope, sizeof(scope), "INC-%lld:%s", o.num, im_inc_verb(to));
-	int rc = run(&o, idem, scope, apply_transition, out, err);
-	free(note);
+	int rc = repo_commit(&o, idem, scope, apply_transition, out, err, then);
 	op_free(&o);
 	return rc;
+}
+
+int im_inc_transition(im_store *st, const char *id, im_inc_state to,
+		      const json_t *fields, const im_actor *who,
+		      const char *idem, im_write *out, im_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return transition(st, id, to, fields, who, idem, out, err, NULL);
+}
+
+int im_inc_transition_async(im_store *st, const char *id, im_inc_state to,
+			    const json_t *fields, const im_actor *who,
+			    const char *idem, const im_write_then *then,
+			    im_err *err)
+{
+	return transition(st, id, to, fields, who, idem, NULL, err, then);
 }
 
 /* --- notes ---------------------------------------------------------------- */
@@ -655,12 +421,11 @@ static int apply_note(sqlite3 *db, op *o, im_write *out, im_err *err)
 	return rc;
 }
 
-int im_inc_note(im_store *st, const char *id, const char *text,
+static int note(im_store *st, const char *id, const char *text,
 		const im_actor *who, const char *idem, im_write *out,
-		im_err *err)
+		im_err *err, const im_write_then *then)
 {
 	op o = {.st = st, .who = who};
-	memset(out, 0, sizeof(*out));
 	if (!resolve_id(&o, id, err))
 		return IM_ENOTFOUND;
 	json_t *f = json_pack("{s:s?}", "text", text);
@@ -678,10 +443,24 @@ int im_inc_note(im_store *st, const char *id, const char *text,
 	o.text = t;
 	char scope[64];
 	snprintf(scope, sizeof(scope), "INC-%lld:note", o.num);
-	rc = run(&o, idem, scope, apply_note, out, err);
-	free(t);
+	rc = repo_commit(&o, idem, scope, apply_note, out, err, then);
 	op_free(&o);
 	return rc;
+}
+
+int im_inc_note(im_store *st, const char *id, const char *text,
+		const im_actor *who, const char *idem, im_write *out,
+		im_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return note(st, id, text, who, idem, out, err, NULL);
+}
+
+int im_inc_note_async(im_store *st, const char *id, const char *text,
+		      const im_actor *who, const char *idem,
+		      const im_write_then *then, im_err *err)
+{
+	return note(st, id, text, who, idem, NULL, err, then);
 }
 
 /* --- audit ---------------------------------------------------------------- */
@@ -709,7 +488,7 @@ int im_inc_audit(im_store *st, const char *id, const json_t *data,
 	memset(&w, 0, sizeof(w));
 	if (!resolve_id(&o, id, err))
 		return IM_ENOTFOUND;
-	int rc = run(&o, NULL, "audit", apply_audit, &w, err);
+	int rc = repo_commit(&o, NULL, "audit", apply_audit, &w, err, NULL);
 	im_write_clear(&w);
 	op_free(&o);
 	return rc;
@@ -776,15 +555,14 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 	return rc ? IM_EIO : 0;
 }
 
-int im_inc_patch(im_store *st, const char *id, const json_t *fields,
+static int patch(im_store *st, const char *id, const json_t *fields,
 		 const im_actor *who, const char *idem, im_write *out,
-		 im_err *err)
+		 im_err *err, const im_write_then *then)
 {
 	static const char *const known[] = {"title",	"description",
 					    "service",	"severity",
 					    "commander", NULL};
 	op o = {.st = st, .who = who, .fields = fields};
-	memset(out, 0, sizeof(*out));
 	if (!resolve_id(&o, id, err))
 		return IM_ENOTFOUND;
 	int rc = IM_EINVAL;
@@ -819,8 +597,23 @@ int im_inc_patch(im_store *st, const char *id, const json_t *fields,
 		(c ? F_COMMANDER : 0) | (v ? F_SEV : 0);
 	char scope[64];
 	snprintf(scope, sizeof(scope), "INC-%lld:patch", o.num);
-	rc = run(&o, idem, scope, apply_patch, out, err);
+	rc = repo_commit(&o, idem, scope, apply_patch, out, err, then);
 done:
 	op_free(&o);
 	return rc;
+}
+
+int im_inc_patch(im_store *st, const char *id, const json_t *fields,
+		 const im_actor *who, const char *idem, im_write *out,
+		 im_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return patch(st, id, fields, who, idem, out, err, NULL);
+}
+
+int im_inc_patch_async(im_store *st, const char *id, const json_t *fields,
+		       const im_actor *who, const char *idem,
+		       const im_write_then *then, im_err *err)
+{
+	return patch(st, id, fields, who, idem, NULL, err, then);
 }

@@ -1,11 +1,12 @@
 /*
  * core/incident/repo - incidents and their timeline in the store.
  *
- * Contract: every write runs in one SQLite transaction that changes the
- * incident row, appends its CloudEvents 1.0 event to the timeline and
- * records the idempotency key, then (still in commit order) publishes the
- * event on the bus. Any thread may call these; writes serialize on the
- * store lock. JSON handed back is new (caller owns it); JSON passed in is
+ * Contract: every write changes the incident row, appends its CloudEvents
+ * 1.0 event to the timeline, inserts its outbox rows and records the
+ * idempotency key atomically (one savepoint of the store's group-commit
+ * transaction), is answered only once that transaction is on disk, and
+ * is published on the bus in commit order. Any thread may call these
+ * (not the store's writer thread inside a job). JSON handed back is new (caller owns it); JSON passed in is
  * borrowed.
  *
  * Incident JSON: {"id":"INC-7","number":7,"title":..,"description":..,
@@ -57,6 +58,10 @@ typedef struct im_write {
 	json_t *event;
 	int status;     /* 201 for declare, 200 otherwise */
 	bool replayed;
+	/* `event` as compact JSON text, when this write made it (not on a
+	 * replay): the text stored and published, so answers need not
+	 * serialize it again. Freed by im_write_clear. */
+	char *event_json;
 } im_write;
 
 void im_write_clear(im_write *w);
@@ -79,6 +84,20 @@ void im_repo_set_public_url(const char *url);
 typedef int (*im_repo_outbox_fn)(sqlite3 *db, const json_t *event);
 void im_repo_set_outbox_hook(im_repo_outbox_fn fn);
 
+/* Writes for callers that must not wait for the disk (an HTTP worker):
+ * the _async forms check their input like the others, then queue the
+ * write and return 0 at once; the answer comes through cb, exactly once,
+ * on the store's writer thread, when the write is durable (rc 0) or has
+ * failed (rc and err). cb may take w's references (setting them NULL)
+ * and must not block. Bad input: an error with err filled and cb never
+ * runs. */
+typedef void (*im_write_cb)(void *ud, int rc, im_write *w,
+			    const im_err *err);
+typedef struct im_write_then {
+	im_write_cb cb;
+	void *ud;
+} im_write_then;
+
 #define IM_TITLE_MAX 200
 #define IM_TEXT_MAX 10000
 
@@ -89,6 +108,10 @@ void im_repo_set_outbox_hook(im_repo_outbox_fn fn);
 int im_inc_declare(im_store *st, const json_t *fields, const im_actor *who,
 		   const char *idem, im_write *out, im_err *err);
 
+int im_inc_declare_async(im_store *st, const json_t *fields,
+			 const im_actor *who, const char *idem,
+			 const im_write_then *then, im_err *err);
+
 /* Moves `id` (e.g. "INC-7") to `to`. `fields` may carry "note" (text kept
  * in the event) and, for duplicate, "duplicate_of" (an existing other
  * incident). 409 for an illegal transition, naming the current state and
@@ -97,10 +120,19 @@ int im_inc_transition(im_store *st, const char *id, im_inc_state to,
 		      const json_t *fields, const im_actor *who,
 		      const char *idem, im_write *out, im_err *err);
 
+int im_inc_transition_async(im_store *st, const char *id, im_inc_state to,
+			    const json_t *fields, const im_actor *who,
+			    const char *idem, const im_write_then *then,
+			    im_err *err);
+
 /* Appends a note (event im.incident.note); `text` 1..10000 chars. */
 int im_inc_note(im_store *st, const char *id, const char *text,
 		const im_actor *who, const char *idem, im_write *out,
 		im_err *err);
+
+int im_inc_note_async(im_store *st, const char *id, const char *text,
+		      const im_actor *who, const char *idem,
+		      const im_write_then *then, im_err *err);
 
 /* Changes fields: title, description, service (event im.incident.update),
  * severity (im.incident.severity), commander (im.incident.assign). One
@@ -108,6 +140,10 @@ int im_inc_note(im_store *st, const char *id, const char *text,
 int im_inc_patch(im_store *st, const char *id, const json_t *fields,
 		 const im_actor *who, const char *idem, im_write *out,
 		 im_err *err);
+
+int im_inc_patch_async(im_store *st, const char *id, const json_t *fields,
+		       const im_actor *who, const char *idem,
+		       const im_write_then *then, im_err *err);
 
 /* Records an audit event (im.incident.audit) on the incident without
  * changing it, e.g. a chat command that was denied. `data` is borrowed

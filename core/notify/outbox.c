@@ -39,7 +39,16 @@ static int insert_row(void *ud, const nt_sub *s)
 	hook_ctx *h = ud;
 	__atomic_add_fetch(&rows_added, 1, __ATOMIC_RELEASE);
 	char mode[2] = {s->mode, '\0'};
+	/* Prepared once per connection, and only when a row is due. */
+	if (!h->ins)
+		h->ins = im_store_stmt(
+		    h->db, "INSERT INTO outbox(incident, event_seq, "
+			   "event_type, severity, critical, connector, "
+			   "channel, mode, created_at, updated_at) VALUES "
+			   "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)");
 	sqlite3_stmt *q = h->ins;
+	if (!q)
+		return IM_EIO;
 	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, h->incident);
 	sqlite3_bind_int64(q, 2, h->seq);
@@ -69,21 +78,12 @@ int nt_outbox_hook(sqlite3 *db, const json_t *event)
 	if (!h.type || h.seq <= 0 || h.incident <= 0 || !h.sev)
 		return 0; /* not an incident event: nothing to notify */
 	h.critical = (nt_settings_crit_mask() >> h.sev) & 1;
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO outbox(incident, event_seq, "
-			       "event_type, severity, critical, connector, "
-			       "channel, mode, created_at, updated_at) VALUES "
-			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
-			       -1, &h.ins, NULL) != SQLITE_OK) {
-		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
-		return IM_EIO;
-	}
 	int rc = nt_subs_each_match(
 	    h.type, h.sev, json_string_value(json_object_get(inc, "service")),
 	    insert_row, &h);
 	if (rc != 0)
 		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(h.ins);
+	im_store_stmt_done(h.ins);
 	return rc;
 }
 

@@ -5,8 +5,12 @@
  * Contract: one im_store per process, shared by all threads. It holds one
  * write connection guarded by a mutex (im_store_lock/unlock around any
  * statement sequence on im_store_db) and opens the file in WAL mode with
- * synchronous=NORMAL, foreign_keys=ON and a busy timeout, so readers in
- * other processes (the CLI) never block writers for long.
+ * synchronous=FULL (every commit is on disk before it returns, so a power
+ * cut loses nothing acknowledged), foreign_keys=ON and a busy timeout, so
+ * readers in other processes (the CLI) never block writers for long.
+ * Frequent writes go through the group writer (im_store_submit/write):
+ * one thread commits what many threads queued in one transaction, so one
+ * fsync covers a whole batch.
  * Migrations are an ordered list of SQL scripts; schema_migrations records
  * each applied version; each runs in its own transaction, and a failed one
  * leaves the database at the version before it. Later issues append
@@ -50,6 +54,38 @@ void im_store_read_end(im_store *st, sqlite3 *db);
  * it (the store does, when it closes). NULL when it cannot be prepared. */
 sqlite3_stmt *im_store_stmt(sqlite3 *db, const char *sql);
 void im_store_stmt_done(sqlite3_stmt *st);
+
+/* --- group commit (writer.c) ------------------------------------------ */
+
+/* apply() runs on the writer thread inside the batch's transaction, in a
+ * savepoint of its own, with the store lock held: it reads and writes
+ * through `db` and never takes the store lock or waits. A non-zero return
+ * undoes this job's changes only (the rest of the batch commits) and is
+ * the job's result. */
+typedef int (*im_store_apply_fn)(sqlite3 *db, void *ud);
+/* done() runs on the writer thread once the batch is on disk (rc 0) or
+ * has failed (apply's error, or IM_EIO when the commit failed and nothing
+ * of the batch was kept), in submit order, after the store lock is
+ * released: it may publish and signal, never block or write the store
+ * synchronously. May be NULL. */
+typedef void (*im_store_done_fn)(void *ud, int rc);
+
+/* Queues a job and returns at once: 0, or IM_ENOMEM, or IM_ECONFLICT
+ * after im_store_close began (done() is not called then). */
+int im_store_submit(im_store *st, im_store_apply_fn apply,
+		    im_store_done_fn done, void *ud);
+/* Queues a job and waits until its batch is durable: the job's result.
+ * Called on the writer thread itself (from a done()), it runs the job at
+ * once in a transaction of its own. */
+int im_store_write(im_store *st, im_store_apply_fn apply,
+		   im_store_done_fn done, void *ud);
+
+typedef struct im_store_writer_stats {
+	long long batches;  /* transactions committed or failed */
+	long long jobs;     /* jobs run */
+	long long max_batch;
+} im_store_writer_stats;
+void im_store_writer_stats_get(im_store *st, im_store_writer_stats *out);
 
 /* Key-value table, namespaced (a plugin instance uses its id). Values are
  * opaque bytes. get: *val is malloc'd (caller frees), IM_ENOTFOUND when

@@ -131,7 +131,7 @@ Test(store, turns_on_wal_and_the_other_pragmas_for_a_file)
 	char mode[32];
 	query_text(st, "PRAGMA journal_mode", mode, sizeof(mode));
 	cr_assert_str_eq(mode, "wal");
-	cr_assert_eq(query_int(st, "PRAGMA synchronous"), 1); /* NORMAL */
+	cr_assert_eq(query_int(st, "PRAGMA synchronous"), 2); /* FULL */
 	cr_assert_eq(query_int(st, "PRAGMA foreign_keys"), 1);
 	cr_assert_eq(query_int(st, "PRAGMA busy_timeout"), 5000);
 	cr_assert_eq(im_store_kv_put(st, "ns", "k", "v", 1), 0);
