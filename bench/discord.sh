@@ -14,7 +14,7 @@
 # measure it. Here every request is distinct: build/bench/bench-discord-sign
 # signs, right before each run, a fresh stream of the peers' body with a
 # distinct snowflake id and token per line (Ed25519 with the peers' key,
-# ../shared/peers/keys), one file per wrk thread, and bench/discord_post.lua
+# ../shared/peers/keys), one file per wrk thread, and bench/signed_post.lua
 # sends it. The peer and im get the same kind of stream; the peer is also
 # measured on its stock script (bash run_peer.sh discord RUNS), for
 # reference. Ids never repeat (each stream starts at a snowflake of the
@@ -55,7 +55,7 @@ PEER_RATE_EST=${PEER_RATE_EST:-10000}
 PEER_PORT=${PEER_PORT:-3210}
 IM_PORT=${IM_PORT:-18890}
 SIGN=$B/bench/bench-discord-sign
-LUA=$ROOT/bench/discord_post.lua
+LUA=$ROOT/bench/signed_post.lua
 KEY=$PEERS/keys/private.pem
 W=$(mktemp -d /tmp/im-bench-discord-XXXXXX); chmod 755 "$W"
 SUM=$W/summary.tsv; : > "$SUM"

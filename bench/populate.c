@@ -1,17 +1,21 @@
 /* Fills a store with N incidents (mixed states, severities, services) and
- * one declare event each, in one transaction, for list benchmarks.
- * usage: bench-populate DB_PATH N */
+ * one declare event each, in one transaction, for list benchmarks; with
+ * "open", every incident is open (for benchmarks that acknowledge them).
+ * usage: bench-populate DB_PATH N [open] */
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store.h"
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s DB N\n", argv[0]);
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "open"))) {
+		fprintf(stderr, "usage: %s DB N [open]\n", argv[0]);
 		return 2;
 	}
+	bool all_open = argc == 4;
 	long n = atol(argv[2]);
 	if (n < 1 || n > 10000000)
 		return 2;
@@ -44,7 +48,8 @@ int main(int argc, char **argv)
 		sqlite3_bind_int64(ins, 1, i);
 		sqlite3_bind_text(ins, 2, title, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(ins, 3, (int)(i % 4) + 1);
-		sqlite3_bind_text(ins, 4, states[i % 8], -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, all_open ? "open" : states[i % 8], -1,
+				  SQLITE_STATIC);
 		sqlite3_bind_text(ins, 5, service, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(ins, 6, t + i * 1000);
 		sqlite3_bind_int64(ins, 7, t + i * 1000);

@@ -163,22 +163,45 @@ json_t *row_json(const inc_row *r)
 	return o;
 }
 
+/* Random bytes for event ids, drawn from the kernel 4 KiB at a time: one
+ * getrandom() per 256 events instead of one each (events are made on the
+ * store's writer thread, where every system call delays a whole batch). */
+static void random16(unsigned char b[16])
+{
+	static _Thread_local unsigned char pool[4096];
+	static _Thread_local size_t left;
+	if (left < 16) {
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool)) {
+			/* Never expected on Linux; fall back to time-based
+			 * bytes. */
+			long long t = now_ms();
+			for (size_t i = 0; i < 16; i++)
+				b[i] = (unsigned char)(t >> (i % 8 * 8)) ^
+				       (unsigned char)i;
+			return;
+		}
+		left = sizeof(pool);
+	}
+	left -= 16;
+	memcpy(b, pool + left, 16);
+	memset(pool + left, 0, 16); /* used once */
+}
+
 static void uuid4(char out[37])
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-		/* Never expected on Linux; fall back to time-based bytes. */
-		long long t = now_ms();
-		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)i;
-	}
+	random16(b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x"
-		 "%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
+	char *p = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[b[i] >> 4];
+		*p++ = hex[b[i] & 15];
+	}
+	*p = '\0';
 }
 
 json_t *event_new(const char *type, long long num, long long seq,

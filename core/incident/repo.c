@@ -122,7 +122,9 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	char type[64];
 	snprintf(type, sizeof(type), "im.incident.%s", verb);
 	long long seq = max_of(db, "SELECT COALESCE(MAX(seq), 0) FROM events") + 1;
-	json_t *data = json_pack("{s:o,s:o,s:o}", "incident", row_json(row),
+	/* One incident object for the event and the answer (read-only). */
+	json_t *inc = row_json(row);
+	json_t *data = json_pack("{s:O,s:o,s:o}", "incident", inc,
 				 "change", change ? change : json_object(),
 				 "actor", actor_json(o->who));
 	json_t *ev = data ? event_new(type, row->num, seq, row->updated, data)
@@ -155,10 +157,11 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 		json_decref(out->event);
 		out->event = ev;
 		json_decref(out->incident);
-		out->incident = row_json(row);
+		out->incident = json_incref(inc);
 	} else {
 		json_decref(ev);
 	}
+	json_decref(inc);
 	free(text);
 	return rc;
 }

@@ -7,7 +7,8 @@
  * test can check that events and their outbox rows commit together.
  *
  * Usage: crash-writer DB full|normal CRASH_AT SEED THREADS PREFIX COUNT
- * CRASH_AT 0 runs to the end and prints "io N" (writes and syncs seen).
+ * CRASH_AT 0 runs to the end and prints "io N": the writes and syncs
+ * seen until the last answer (the close's checkpoint not counted).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -106,7 +107,9 @@ int main(int argc, char **argv)
 		pthread_create(&t[i], NULL, worker, (void *)(long)i);
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
-	im_store_close(st);
+	/* The writes' I/O, before the checkpoint of the last close. */
 	printf("io %ld\n", powercut_io_count());
+	fflush(stdout);
+	im_store_close(st);
 	return 0;
 }

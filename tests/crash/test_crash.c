@@ -291,11 +291,12 @@ Test(crash, finds_lost_writes_when_commits_are_not_synced)
 	cr_assert_eq(cal.acks, KEYS);
 	unsigned rs = seed;
 	int lost = 0;
-	for (int round = 0; round < 3 && !lost; round++) {
+	for (int round = 0; round < 8 && !lost; round++) {
 		char prefix[32];
 		snprintf(prefix, sizeof(prefix), "n%d", round);
-		/* In the second half: after some answers. */
-		long at = cal.io / 2 + 1 + (long)(rand_r(&rs) % (unsigned)(cal.io / 2));
+		/* In the second quarter: after some answers, and before the
+		 * end even when this run batches more (fewer I/O calls). */
+		long at = cal.io / 4 + 1 + (long)(rand_r(&rs) % (unsigned)(cal.io / 4));
 		run_writer("normal", at, prefix, 0, &r);
 		sqlite3 *db = open_db();
 		lost += count_lost(db, prefix, &r);

@@ -1,10 +1,14 @@
--- wrk script: POST a stream of signed Discord interactions, a distinct one
--- per request, from the files written by bench-discord-sign --split T:
---   wrk -tT ... -s bench/discord_post.lua URL -- FILE      (or env DISCORD_LINES=FILE)
+-- wrk script: POST a stream of signed requests, a distinct one per
+-- request, from the files written by bench-discord-sign or
+-- bench-slack-sign --split T:
+--   wrk -tT ... -s bench/signed_post.lua URL -- FILE [slack]
+--   (or env SIGNED_LINES=FILE, SIGNED_STYLE=slack)
 -- Thread i (1..T) reads FILE.i line by line; each line is
---   <timestamp>\t<signature hex>\t<body>
--- and becomes POST URL with Content-Type: application/json,
--- X-Signature-Timestamp, X-Signature-Ed25519 and the body. A thread that
+--   <timestamp>\t<signature>\t<body>
+-- and becomes POST URL with the body and the platform's headers: Discord
+-- (the default) Content-Type: application/json, X-Signature-Timestamp and
+-- X-Signature-Ed25519; slack: a form body, X-Slack-Request-Timestamp and
+-- X-Slack-Signature. A thread that
 -- runs out of lines stops (wrk.thread:stop()) and is counted as exhausted:
 -- its figures then cover less than the whole duration, so the rate is too
 -- low; sign more lines. Prints at the end, the first line as the peers'
@@ -26,14 +30,23 @@ end
 
 -- Thread state from here to done().
 local f
-local headers = { ["Content-Type"] = "application/json" }
+local headers = {}
+local ts_header, sig_header
 local last
 lines = 0
 exhausted = 0
 
 function init(args)
-  local base = (args and args[1]) or os.getenv("DISCORD_LINES")
-  assert(base and base ~= "", "discord_post.lua: give FILE after -- or set DISCORD_LINES")
+  local base = (args and args[1]) or os.getenv("SIGNED_LINES")
+  assert(base and base ~= "", "signed_post.lua: give FILE after -- or set SIGNED_LINES")
+  local style = (args and args[2]) or os.getenv("SIGNED_STYLE") or "discord"
+  if style == "slack" then
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    ts_header, sig_header = "X-Slack-Request-Timestamp", "X-Slack-Signature"
+  else
+    headers["Content-Type"] = "application/json"
+    ts_header, sig_header = "X-Signature-Timestamp", "X-Signature-Ed25519"
+  end
   local path = base .. "." .. tostring(tid)
   f = assert(io.open(path, "rb"))
   f:setvbuf("full", 1048576)
@@ -53,8 +66,8 @@ function request()
   lines = lines + 1
   local t1 = string.find(line, "\t", 1, true)
   local t2 = string.find(line, "\t", t1 + 1, true)
-  headers["X-Signature-Timestamp"] = string.sub(line, 1, t1 - 1)
-  headers["X-Signature-Ed25519"] = string.sub(line, t1 + 1, t2 - 1)
+  headers[ts_header] = string.sub(line, 1, t1 - 1)
+  headers[sig_header] = string.sub(line, t1 + 1, t2 - 1)
   last = wrk.format("POST", nil, headers, string.sub(line, t2 + 1))
   return last
 end
