@@ -64,15 +64,11 @@ static int answer_write(im_http_response *resp, int rc, im_write *w,
 		return answer_err(resp, rc, err);
 	}
 	int status = w->status ? w->status : 200;
-	char *inc = w->event_json && w->incident
-			? json_dumps(w->incident, JSON_COMPACT)
-			: NULL;
-	if (inc) {
-		/* The event as it was stored: no second serialization. */
+	if (w->event_json && w->incident_json) {
+		/* The texts as they were stored: no second serialization. */
 		char *body = NULL;
-		int n = asprintf(&body, "{\"incident\":%s,\"event\":%s}", inc,
-				 w->event_json);
-		free(inc);
+		int n = asprintf(&body, "{\"incident\":%s,\"event\":%s}",
+				 w->incident_json, w->event_json);
 		rc = n < 0 ? im_resp_error(resp, 500, "internal",
 					   "out of memory")
 			   : im_resp_set(resp, status, "application/json",

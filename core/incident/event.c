@@ -25,6 +25,7 @@ void im_write_clear(im_write *w)
 	json_decref(w->incident);
 	json_decref(w->event);
 	free(w->event_json);
+	free(w->incident_json);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -216,6 +217,39 @@ json_t *event_new(const char *type, long long num, long long seq,
 			 "im/incidents", "type", type, "time", time, "subject",
 			 subject, "datacontenttype", "application/json",
 			 "sequence", (json_int_t)seq, "data", data);
+}
+
+/* Compact JSON text of an event_new() event whose data holds incident,
+ * change and actor, byte for byte what json_dumps(ev, JSON_COMPACT) gives
+ * (insertion order), with the incident's own text (`inc`, from
+ * json_dumps of data.incident) spliced in, so the caller serializes the
+ * incident once for the event and its answer. NULL when out of memory. */
+char *event_text(const json_t *ev, const char *inc)
+{
+	const json_t *data = json_object_get(ev, "data");
+	char *change = json_dumps(json_object_get(data, "change"),
+				  JSON_COMPACT | JSON_ENCODE_ANY);
+	char *actor = json_dumps(json_object_get(data, "actor"),
+				 JSON_COMPACT | JSON_ENCODE_ANY);
+	char *out = NULL;
+	if (change && actor &&
+	    asprintf(&out,
+		     "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
+		     "\"im/incidents\",\"type\":\"%s\",\"time\":\"%s\","
+		     "\"subject\":\"%s\",\"datacontenttype\":"
+		     "\"application/json\",\"sequence\":%lld,\"data\":{"
+		     "\"incident\":%s,\"change\":%s,\"actor\":%s}}",
+		     json_string_value(json_object_get(ev, "id")),
+		     json_string_value(json_object_get(ev, "type")),
+		     json_string_value(json_object_get(ev, "time")),
+		     json_string_value(json_object_get(ev, "subject")),
+		     (long long)json_integer_value(
+			 json_object_get(ev, "sequence")),
+		     inc, change, actor) < 0)
+		out = NULL;
+	free(change);
+	free(actor);
+	return out;
 }
 
 json_t *actor_json(const im_actor *who)

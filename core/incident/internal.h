@@ -42,6 +42,9 @@ bool parse_id(const char *id, long long *num);
 json_t *event_new(const char *type, long long num, long long seq,
 		  long long ms, json_t *data);
 json_t *actor_json(const im_actor *who);
+/* json_dumps(ev, JSON_COMPACT) of an event_new() event, reusing the text
+ * `inc` of its data.incident (see event.c). */
+char *event_text(const json_t *ev, const char *inc);
 
 /* One write on its way: validated input, then applied in the writer's
  * transaction (commit.c). Strings are owned (freed by op_free) except

@@ -129,7 +129,8 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 				 "actor", actor_json(o->who));
 	json_t *ev = data ? event_new(type, row->num, seq, row->updated, data)
 			  : NULL;
-	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	char *inc_text = ev ? json_dumps(inc, JSON_COMPACT) : NULL;
+	char *text = inc_text ? event_text(ev, inc_text) : NULL;
 	sqlite3_stmt *st = text ? im_store_stmt(db,
 						"INSERT INTO events(seq, "
 						"incident, type, time, body) "
@@ -150,6 +151,9 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 		json_array_append(o->pending, ev);
 		free(out->event_json);
 		out->event_json = strdup(text);
+		free(out->incident_json);
+		out->incident_json = inc_text;
+		inc_text = NULL;
 		if (i < OP_TEXTS) {
 			o->texts[i] = text;
 			text = NULL;
@@ -162,6 +166,7 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 		json_decref(ev);
 	}
 	json_decref(inc);
+	free(inc_text);
 	free(text);
 	return rc;
 }

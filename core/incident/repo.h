@@ -62,6 +62,7 @@ typedef struct im_write {
 	 * replay): the text stored and published, so answers need not
 	 * serialize it again. Freed by im_write_clear. */
 	char *event_json;
+	char *incident_json; /* `incident` as text, likewise */
 } im_write;
 
 void im_write_clear(im_write *w);

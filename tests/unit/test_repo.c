@@ -82,6 +82,36 @@ Test(repo, declares_an_incident_with_a_cloudevent)
 	json_decref(f);
 }
 
+/* The texts a write keeps (stored, published, answered) are exactly the
+ * serialization of its objects, for an event with a change and names
+ * that need escaping. */
+Test(repo, keeps_texts_equal_to_the_serialized_objects)
+{
+	json_t *f = json_pack("{s:s,s:s}", "title", "Quote \" and \u00e9",
+			      "service", "a\\b");
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &who, NULL, &w, &err), 0, "%s",
+		     err.message);
+	json_decref(f);
+	im_write_clear(&w);
+	f = json_pack("{s:s}", "note", "line\nbreak");
+	cr_assert_eq(im_inc_transition(st, "INC-1", IM_INC_ACKNOWLEDGED, f,
+				       &who, NULL, &w, &err),
+		     0, "%s", err.message);
+	char *ev = json_dumps(w.event, JSON_COMPACT);
+	char *inc = json_dumps(w.incident, JSON_COMPACT);
+	cr_assert_not_null(w.event_json);
+	cr_assert_not_null(w.incident_json);
+	cr_expect_str_eq(w.event_json, ev);
+	cr_expect_str_eq(w.incident_json, inc);
+	cr_expect_not_null(strstr(w.event_json, "\"change\":{\"from\":"));
+	free(ev);
+	free(inc);
+	im_write_clear(&w);
+	json_decref(f);
+}
+
 Test(repo, refuses_bad_declarations_with_reasons)
 {
 	im_write w;
