@@ -33,10 +33,10 @@ typedef struct im_command_verb {
 	const char *name;    /* "declare" */
 	const char *usage;   /* "declare <title> [--sev SEV-n]" */
 	const char *summary; /* one line for help */
-	uint32_t flags;      /* IM_VERB_*; since 1.4 */
+	uint32_t flags;      /* IM_VERB_*; since 1.5 */
 } im_command_verb;
 
-/* im_command_verb.flags (since 1.4). IM_VERB_FAST: the verb never blocks
+/* im_command_verb.flags (since 1.5). IM_VERB_FAST: the verb never blocks
  * (no network, no waiting on others; at most a local read) and answers
  * in well under a millisecond, so the host may run it on the thread that
  * received the command, without the hand-off to a command worker. A
@@ -89,7 +89,7 @@ typedef struct im_command_action {
  * IM_ACTION("im_ack", "ack"); end tables with {0}. */
 #define IM_VERB(name, usage, summary)                                         \
 	{ sizeof(im_command_verb), (name), (usage), (summary), 0 }
-/* The same with IM_VERB_* flags (since 1.4). */
+/* The same with IM_VERB_* flags (since 1.5). */
 #define IM_VERB_FLAGS(name, usage, summary, flags)                            \
 	{ sizeof(im_command_verb), (name), (usage), (summary), (flags) }
 #define IM_ACTION(action_id, verb)                                            \

@@ -158,7 +158,7 @@ typedef struct im_host {
 	 * - command_handle, for HTTP platforms: into `resp`, through the
 	 *   connector's answer(). Call it from a route handler and return 0
 	 *   right after, without touching `resp` again. A verb flagged
-	 *   IM_VERB_FAST (since 1.4), help and denials are answered within
+	 *   IM_VERB_FAST (since 1.5), help and denials are answered within
 	 *   the call; any other verb runs on a command worker and the
 	 *   request is answered later without holding an HTTP worker.
 	 * - command_dispatch, for sockets and gateways (no HTTP request): to

@@ -11,7 +11,7 @@
 Test(abi, version_is_1_4)
 {
 	cr_expect_eq(IM_ABI_MAJOR, 1);
-	cr_expect_eq(IM_ABI_MINOR, 4);
+	cr_expect_eq(IM_ABI_MINOR, 5);
 	cr_expect_eq(IM_PLUGIN_MAGIC, 0x31504d49u);
 }
 
