@@ -27,6 +27,14 @@
  * store lock is held) short even when thousands are queued. */
 #define BATCH_MAX 256
 
+/* The transaction statements of every batch, prepared on first use and
+ * kept, so the hot path never looks them up again. */
+enum { S_BEGIN, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_COMMIT, S_ROLLBACK,
+       S_N };
+static const char *const stmt_sql[S_N] = {
+    "BEGIN IMMEDIATE", "SAVEPOINT job", "RELEASE job", "ROLLBACK TO job",
+    "COMMIT",	       "ROLLBACK"};
+
 typedef struct job {
 	struct job *next;
 	im_store_apply_fn apply;
@@ -46,24 +54,28 @@ struct im_writer {
 	bool started, stopping;
 	pthread_t thread;
 	long long batches, jobs, max_batch;
+	sqlite3_stmt *stmt[S_N]; /* writer thread only, store lock held */
 };
 
 /* The writer this thread runs, if it is one. */
 static _Thread_local im_writer *self;
 
-static bool exec(sqlite3 *db, const char *sql)
+static bool exec(im_writer *w, sqlite3 *db, int which)
 {
-	sqlite3_stmt *s = im_store_stmt(db, sql);
+	if (!w->stmt[which])
+		w->stmt[which] = im_store_stmt(db, stmt_sql[which]);
+	sqlite3_stmt *s = w->stmt[which];
 	bool ok = s && sqlite3_step(s) == SQLITE_DONE;
-	im_store_stmt_done(s);
+	if (s)
+		sqlite3_reset(s);
 	return ok;
 }
 
 /* Runs one job in a savepoint of the open transaction. false when SQLite
  * ended the transaction underneath (the batch is lost). */
-static bool run_job(sqlite3 *db, job *j)
+static bool run_job(im_writer *w, sqlite3 *db, job *j)
 {
-	if (!exec(db, "SAVEPOINT job")) {
+	if (!exec(w, db, S_SAVEPOINT)) {
 		j->rc = IM_EIO;
 		return !sqlite3_get_autocommit(db);
 	}
@@ -73,9 +85,9 @@ static bool run_job(sqlite3 *db, job *j)
 			  sqlite3_errmsg(db));
 		return false;
 	}
-	if (j->rc != 0 && !exec(db, "ROLLBACK TO job"))
+	if (j->rc != 0 && !exec(w, db, S_ROLLBACK_TO))
 		return false;
-	return exec(db, "RELEASE job");
+	return exec(w, db, S_RELEASE);
 }
 
 static void fail_all(job *list, int n)
@@ -90,21 +102,21 @@ static void run_batch(im_writer *w, job *list, int n)
 	sqlite3 *db = im_store_db(w->st);
 	bool ok;
 	im_store_lock(w->st);
-	ok = exec(db, "BEGIN IMMEDIATE");
+	ok = exec(w, db, S_BEGIN);
 	if (!ok)
 		LOG_ERROR("store", "cannot begin a write: %s",
 			  sqlite3_errmsg(db));
 	job *j = list;
 	for (int i = 0; i < n && ok; i++, j = j->next)
-		ok = run_job(db, j);
-	if (ok && !exec(db, "COMMIT")) {
+		ok = run_job(w, db, j);
+	if (ok && !exec(w, db, S_COMMIT)) {
 		LOG_ERROR("store", "commit of %d writes failed: %s", n,
 			  sqlite3_errmsg(db));
 		ok = false;
 	}
 	if (!ok) {
 		if (!sqlite3_get_autocommit(db))
-			exec(db, "ROLLBACK");
+			exec(w, db, S_ROLLBACK);
 		fail_all(list, n);
 	}
 	im_store_unlock(w->st);
