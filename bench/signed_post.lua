@@ -1,8 +1,10 @@
 -- wrk script: POST a stream of signed requests, a distinct one per
 -- request, from the files written by bench-discord-sign or
 -- bench-slack-sign --split T:
---   wrk -tT ... -s bench/signed_post.lua URL -- FILE [slack]
+--   wrk -tT ... -s bench/signed_post.lua URL -- FILE [slack|discord] [repeat]
 --   (or env SIGNED_LINES=FILE, SIGNED_STYLE=slack)
+-- With "repeat", each thread sends the first line of its file over and
+-- over (a benchmark of one request, as the peers' scripts do).
 -- Thread i (1..T) reads FILE.i line by line; each line is
 --   <timestamp>\t<signature>\t<body>
 -- and becomes POST URL with the body and the platform's headers: Discord
@@ -33,8 +35,22 @@ local f
 local headers = {}
 local ts_header, sig_header
 local last
+local repeat_first = false
 lines = 0
 exhausted = 0
+
+-- The next line as a request (kept in `last`); nil at the end.
+local function next_request()
+  local line = f:read("*l")
+  if not line then return nil end
+  lines = lines + 1
+  local t1 = string.find(line, "\t", 1, true)
+  local t2 = string.find(line, "\t", t1 + 1, true)
+  headers[ts_header] = string.sub(line, 1, t1 - 1)
+  headers[sig_header] = string.sub(line, t1 + 1, t2 - 1)
+  last = wrk.format("POST", nil, headers, string.sub(line, t2 + 1))
+  return last
+end
 
 function init(args)
   local base = (args and args[1]) or os.getenv("SIGNED_LINES")
@@ -51,25 +67,22 @@ function init(args)
   f = assert(io.open(path, "rb"))
   f:setvbuf("full", 1048576)
   wrk.method = "POST"
+  if args and args[3] == "repeat" then
+    assert(next_request(), "signed_post.lua: " .. path .. " is empty")
+    repeat_first = true
+  end
 end
 
 function request()
-  local line = f:read("*l")
-  if not line then
-    if exhausted == 0 then
-      exhausted = 1
-      wrk.thread:stop()
-    end
-    -- Something must be returned; the loop stops before it matters.
-    return last or wrk.format("POST", nil, headers, "")
+  if repeat_first then return last end
+  local req = next_request()
+  if req then return req end
+  if exhausted == 0 then
+    exhausted = 1
+    wrk.thread:stop()
   end
-  lines = lines + 1
-  local t1 = string.find(line, "\t", 1, true)
-  local t2 = string.find(line, "\t", t1 + 1, true)
-  headers[ts_header] = string.sub(line, 1, t1 - 1)
-  headers[sig_header] = string.sub(line, t1 + 1, t2 - 1)
-  last = wrk.format("POST", nil, headers, string.sub(line, t2 + 1))
-  return last
+  -- Something must be returned; the loop stops before it matters.
+  return last or wrk.format("POST", nil, headers, "")
 end
 
 function done(summary, latency, requests)

@@ -31,45 +31,15 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(uname -sr); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 
-# --- Bolt -----------------------------------------------------------------
-if [ "${BOLT:-1}" = 1 ] && [ -d /tmp/peers/bolt/node_modules/@slack/bolt ]; then
-  echo "== Bolt $(node -p "require('/tmp/peers/bolt/node_modules/@slack/bolt/package.json').version") on node $(node --version)"
-  bash "$PEERS/run_peer.sh" slack "$RUNS"
-elif [ "${BOLT:-1}" = 1 ]; then
-  echo "== Bolt: not installed in /tmp/peers/bolt (npm install @slack/bolt@5); skipped"
-fi
-
-# --- im -------------------------------------------------------------------
-FAKE_OUT=$W/fake.out
-"$B/tests/integration/fake-slack" > "$FAKE_OUT" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do grep -q FAKE_SLACK_API "$FAKE_OUT" && break; sleep 0.05; done
-API=$(sed -n 's/^FAKE_SLACK_API=//p' "$FAKE_OUT")
-
-rss() { awk -v k="$2:" '$1==k {print $2" kB"}' "/proc/$1/status"; }
+# shellcheck source=bench/slack_lib.sh
+. "$ROOT/bench/slack_lib.sh"
+run_bolt
+start_fake_slack
 
 run_im() { # name, extra instance YAML
   local name=$1 extra=$2 P=18870 M=18871
   mkdir -p "$W/$name"
-  cat > "$W/$name/00.yaml" <<YAML
-server: {listen: 127.0.0.1:$P, metrics_listen: 127.0.0.1:$M}
-storage: {path: $W/$name/im.db}
-log: {level: warn}
-plugins:
-  dirs: []
-  instances:
-    - id: slack
-      module: slack
-      config:
-        bot_token: xoxb-test
-        signing_secret: $SLACK_SIGNING_SECRET
-        api_base_url: $API
-        default_channel: C0GENERAL
-        # The peer's script resends one signed request; im would answer
-        # every repeat as a replay without running it (Bolt runs it), so
-        # the comparison turns replay protection off.
-        dedupe_requests: false
-$extra
-YAML
+  im_slack_config "$W/$name/00.yaml" "$P" "$M" "$W/$name/im.db" "$extra"
   "$B/im" serve --config "$W/$name" 2>"$W/$name/serve.log" & local SP=$!
   PIDS+=($SP)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P/health" >/dev/null && break; sleep 0.05; done

@@ -27,53 +27,25 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr)"
 
-if [ "${BOLT:-1}" = 1 ] && [ -d /tmp/peers/bolt/node_modules/@slack/bolt ] && [ -d "$PEERS" ]; then
-  echo "== Bolt $(node -p "require('/tmp/peers/bolt/node_modules/@slack/bolt/package.json').version") on node $(node --version) (its ack of /incident status)"
-  bash "$PEERS/run_peer.sh" slack "$RUNS"
-else
-  echo "== Bolt: not run (BOLT=0, or no /tmp/peers/bolt or ../shared/peers)"
-fi
-
-FAKE_OUT=$W/fake.out
-"$B/tests/integration/fake-slack" > "$FAKE_OUT" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do grep -q FAKE_SLACK_API "$FAKE_OUT" && break; sleep 0.05; done
-API=$(sed -n 's/^FAKE_SLACK_API=//p' "$FAKE_OUT")
+# shellcheck source=bench/slack_lib.sh
+. "$ROOT/bench/slack_lib.sh"
+run_bolt
+start_fake_slack
 
 P=18880; M=18881; URL=http://127.0.0.1:$P/hooks/slack/commands
 mkdir -p "$W/conf"
-cat > "$W/conf/00.yaml" <<YAML
-server: {listen: 127.0.0.1:$P, metrics_listen: 127.0.0.1:$M}
-storage: {path: $W/var/im.db}
-log: {level: warn}
-plugins:
-  dirs: []
-  instances:
-    - id: slack
-      module: slack
-      config:
-        bot_token: xoxb-test
-        signing_secret: $SLACK_SIGNING_SECRET
-        api_base_url: $API
-        default_channel: C0GENERAL
-        dedupe_requests: false
-    - {id: incident, module: incident-commands}
-YAML
+im_slack_config "$W/conf/00.yaml" "$P" "$M" "$W/var/im.db" "    - {id: incident, module: incident-commands}"
 "$B/bench/bench-populate" "$W/var/im.db" "$N" open >/dev/null
 echo "populated $N open incidents"
 "$B/im" serve --config "$W/conf" 2>"$W/serve.log" & SP=$!; PIDS+=($SP)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P/health" >/dev/null && break; sleep 0.05; done
-rss() { awk -v k="$2:" '$1==k {print $2" kB"}' "/proc/$1/status"; }
 sleep 1; echo "== im pid=$SP; RSS idle: $(rss $SP VmRSS)"
 
 # status INC-n: one signed request repeated (the peers' way).
-BODY="command=/incident&text=status+INC-$(( N / 2 ))&user_id=U1&channel_id=C1&team_id=T1&response_url=http://127.0.0.1:9/r&trigger_id=1.2.3"
-TS=$(date +%s)
-SIG=v0=$(printf 'v0:%s:%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SLACK_SIGNING_SECRET" | awk '{print $NF}')
-curl -s -X POST "$URL" -H "X-Slack-Request-Timestamp: $TS" -H "X-Slack-Signature: $SIG" --data-binary "$BODY" | head -c 200; echo
+"$B/bench/bench-slack-sign" --secret "$SLACK_SIGNING_SECRET" --verb status \
+  --count 2 --first $(( N / 2 )) --span 1 --out "$W/status" --split 2
 for i in $(seq "$RUNS"); do
-  POST_BODY=$BODY POST_HEADERS="Content-Type: application/x-www-form-urlencoded
-X-Slack-Request-Timestamp: $TS
-X-Slack-Signature: $SIG" wrk -t2 -c32 -d"${DUR}s" -s "$ROOT/bench/fixed_post.lua" "$URL" | grep '^RESULT' | sed "s/^/status run $i: /"
+  wrk -t2 -c32 -d"${DUR}s" -s "$ROOT/bench/signed_post.lua" "$URL" -- "$W/status" slack repeat | grep '^RESULT' | sed "s/^/status run $i: /"
 done
 echo "  RSS after status: $(rss $SP VmRSS)"
 
