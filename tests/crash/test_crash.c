@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +30,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "../tmpdir.h"
 
 #define KEYS 60
 #define THREADS "4"
@@ -45,22 +46,12 @@ typedef struct run {
 	bool cut;            /* ended by the power cut or the kill */
 } run;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void setup(void)
 {
 	const char *b = getenv("IM_TEST_BUILDDIR");
 	snprintf(writer, sizeof(writer), "%s/tests/crash/crash-writer",
 		 b ? b : ".");
-	snprintf(dir, sizeof(dir), "/tmp/im-test-crash-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_not_null(tmpdir_make(dir, sizeof(dir), "im-test-crash"));
 	snprintf(db_path, sizeof(db_path), "%s/im.db", dir);
 	const char *s = getenv("IM_CRASH_SEED");
 	seed = s ? (unsigned)atol(s) : (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -68,7 +59,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 TestSuite(crash, .init = setup, .fini = teardown, .timeout = 170);

@@ -4,7 +4,6 @@
  */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include <im/types.h>
 
+#include "../tmpdir.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -22,23 +22,13 @@ static char err[512];
 
 static void make_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/im-test-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	cr_assert_not_null(tmpdir_make(tmpdir, sizeof(tmpdir), "im-test-store"));
 	err[0] = '\0';
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 static void remove_tmpdir(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmpdir);
 }
 
 TestSuite(store, .init = make_tmpdir, .fini = remove_tmpdir);

@@ -6,7 +6,6 @@
  */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,25 +15,16 @@
 
 #include <im/types.h>
 
+#include "../tmpdir.h"
 #include "store/store.h"
 
 static char tmpdir[256];
 static im_store *st;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void setup(void)
 {
 	char err[256], path[512];
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/im-test-writer-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	cr_assert_not_null(tmpdir_make(tmpdir, sizeof(tmpdir), "im-test-writer"));
 	snprintf(path, sizeof(path), "%s/im.db", tmpdir);
 	st = im_store_open(path, err, sizeof(err));
 	cr_assert_not_null(st, "%s", err);
@@ -49,7 +39,7 @@ static void teardown(void)
 {
 	im_store_close(st);
 	st = NULL;
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmpdir);
 }
 
 TestSuite(store_writer, .init = setup, .fini = teardown);
