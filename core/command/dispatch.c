@@ -379,6 +379,7 @@ static void run_job(job *j)
 
 static void *worker_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "im-command");
 	pthread_mutex_lock(&mu);
 	for (;;) {
 		while (!queue_head && !stopping) {
@@ -430,6 +431,7 @@ static int spawn_worker(void)
 
 static void *timer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "im-cmd-timer");
 	pthread_mutex_lock(&mu);
 	while (!stopping) {
 		if (!timer_head) {
