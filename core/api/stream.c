@@ -8,6 +8,7 @@
  * writes to WebSocket sockets itself, never blocking on any of them. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,9 +144,15 @@ static void unlink_locked(client *c)
 	set_gauges();
 }
 
+/* Set from the first wake until the hub reads the eventfd: the wakes in
+ * between (a batch of commits publishes many events) cost no syscall. */
+static atomic_bool wake_pending;
+
 static void wake_hub(void)
 {
 	uint64_t one = 1;
+	if (atomic_exchange(&wake_pending, true))
+		return;
 	if (wake_fd >= 0 && write(wake_fd, &one, sizeof(one)) < 0)
 		(void)0; /* the counter is already non-zero: it will wake */
 }
@@ -392,6 +399,9 @@ static void io(struct epoll_event *evs, int n, bool *woken)
 		client *c = evs[i].data.ptr;
 		if (!c) {
 			uint64_t v;
+			/* Cleared before the read, so a wake after it writes
+			 * again and none is lost. */
+			atomic_store(&wake_pending, false);
 			if (read(wake_fd, &v, sizeof(v)) < 0)
 				(void)0; /* nothing pending after all */
 			*woken = true;
@@ -469,6 +479,7 @@ static void close_epoll(void)
 
 static int hub_start(void)
 {
+	atomic_store(&wake_pending, false);
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	pthread_mutex_lock(&mu);
