@@ -67,8 +67,9 @@ static double since(const struct timespec *t0)
 static void count_received(const char *platform, const char *verb)
 {
 	static const char *const labels[] = {"platform", "command", NULL};
-	im_metric *m = im_metrics_family(
-	    "chatops_commands_received_total",
+	static im_metric_memo memo;
+	im_metric *m = im_metrics_memo(
+	    &memo, "chatops_commands_received_total",
 	    "Chat commands received by platform and command",
 	    IM_METRIC_COUNTER, labels, NULL, 0);
 	const char *v[] = {platform ? platform : "unknown", verb, NULL};
@@ -83,8 +84,9 @@ static im_metric *latency_family(void)
 	static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 					 0.025, 0.05, 0.1, 0.25, 0.5,
 					 1, 2, 3, 5};
-	return im_metrics_family(
-	    "chatops_command_latency_seconds",
+	static im_metric_memo memo;
+	return im_metrics_memo(
+	    &memo, "chatops_command_latency_seconds",
 	    "Time from a chat command to its first answer",
 	    IM_METRIC_HISTOGRAM, labels, buckets,
 	    sizeof(buckets) / sizeof(buckets[0]));
@@ -228,10 +230,16 @@ static void count_one(const char *family, const char *help,
 
 static void count_path(const char *path)
 {
-	count_one("chatops_command_runs_total",
-		  "Chat commands run, by where: inline (fast verbs, on the "
-		  "thread that received them) or worker",
-		  "path", path);
+	static const char *const labels[] = {"path", NULL};
+	static im_metric_memo memo;
+	im_metric *m = im_metrics_memo(
+	    &memo, "chatops_command_runs_total",
+	    "Chat commands run, by where: inline (fast verbs, on the thread "
+	    "that received them) or worker",
+	    IM_METRIC_COUNTER, labels, NULL, 0);
+	const char *v[] = {path, NULL};
+	if (m)
+		im_metric_add(m, v, 1);
 }
 
 static bool is_demoted(const im_snapshot *s, const char *key)

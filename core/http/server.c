@@ -375,13 +375,13 @@ static enum MHD_Result send_response(im_httpd *d, req_ctx *c,
 }
 
 /* im_http_requests_total{route,code}: the route is the router's pattern,
- * never the raw path, so the series stay few. Looked up per request, as
- * a registry lookup is cheap and survives im_metrics_reset in tests. */
+ * never the raw path, so the series stay few. */
 static void count_request(const char *route, int status)
 {
 	static const char *const labels[] = {"route", "code", NULL};
-	im_metric *m = im_metrics_family(
-	    "im_http_requests_total",
+	static im_metric_memo memo;
+	im_metric *m = im_metrics_memo(
+	    &memo, "im_http_requests_total",
 	    "HTTP requests answered, by route pattern and status code",
 	    IM_METRIC_COUNTER, labels, NULL, 0);
 	char code[16];

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -254,8 +255,28 @@ out:
 	return m;
 }
 
+/* Bumped by every reset: a memo from before it looks again. */
+static atomic_ulong g_generation = 1;
+
+im_metric *im_metrics_memo(im_metric_memo *memo, const char *name,
+			   const char *help, im_metric_kind kind,
+			   const char *const *labels, const double *buckets,
+			   size_t n_buckets)
+{
+	unsigned long g =
+	    atomic_load_explicit(&g_generation, memory_order_acquire);
+	if (atomic_load_explicit(&memo->gen, memory_order_acquire) == g)
+		return memo->m;
+	im_metric *m =
+	    im_metrics_family(name, help, kind, labels, buckets, n_buckets);
+	memo->m = m;
+	atomic_store_explicit(&memo->gen, m ? g : 0, memory_order_release);
+	return m;
+}
+
 void im_metrics_reset(void)
 {
+	atomic_fetch_add_explicit(&g_generation, 1, memory_order_acq_rel);
 	pthread_mutex_lock(&g_reg_mu);
 	for (size_t i = 0; i < g_nfams; i++)
 		family_free(g_fams[i]);

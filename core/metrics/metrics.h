@@ -26,6 +26,18 @@
 im_metric *im_metrics_family(const char *name, const char *help,
 			     im_metric_kind kind, const char *const *labels,
 			     const double *buckets, size_t n_buckets);
+/* A call site's memo of its family, for hot paths: the first call
+ * registers (or finds) the family as im_metrics_family does, later ones
+ * return it without a registry lookup until im_metrics_reset(). Declare
+ * it `static im_metric_memo memo;`. */
+typedef struct im_metric_memo {
+	im_metric *m;
+	_Atomic unsigned long gen; /* 0: not looked up yet */
+} im_metric_memo;
+im_metric *im_metrics_memo(im_metric_memo *memo, const char *name,
+			   const char *help, im_metric_kind kind,
+			   const char *const *labels, const double *buckets,
+			   size_t n_buckets);
 void im_metric_add(im_metric *m, const char *const *values, double v);
 /* Adds 1 to counter `name` (registered on first use with `help`) in the
  * series label=value: the one-label counters the host keeps. */
@@ -42,7 +54,8 @@ double im_metric_value(im_metric *m, const char *const *values);
 /* The whole exposition as a malloc'd NUL-terminated string. */
 char *im_metrics_render(size_t *len);
 /* Drops every family (tests; main may call it at exit for a clean
- * LeakSanitizer report). Every im_metric pointer is invalid afterwards. */
+ * LeakSanitizer report). Every im_metric pointer is invalid afterwards;
+ * call it only while nothing counts (memos are looked up again after). */
 void im_metrics_reset(void);
 
 #endif

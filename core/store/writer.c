@@ -118,23 +118,22 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Batch size and transaction time, once per batch. The families are
- * looked up each time (one short scan) so a registry reset in tests never
- * leaves a dangling pointer here. */
+/* Batch size and transaction time, once per batch. */
 static void observe(int n, double seconds)
 {
 	static const double sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 	static const double secs[] = {.0001, .00025, .0005, .001, .0025,
 				      .005,  .01,    .025,  .05,  .1,
 				      .25,   1};
+	static im_metric_memo size_memo, secs_memo;
 	im_metric_observe(
-	    im_metrics_family("im_store_write_batch_size",
+	    im_metrics_memo(&size_memo, "im_store_write_batch_size",
 			      "Writes committed together in one transaction",
 			      IM_METRIC_HISTOGRAM, NULL, sizes,
 			      sizeof(sizes) / sizeof(sizes[0])),
 	    NULL, n);
 	im_metric_observe(
-	    im_metrics_family("im_store_write_batch_seconds",
+	    im_metrics_memo(&secs_memo, "im_store_write_batch_seconds",
 			      "Time of one write transaction, fsync included",
 			      IM_METRIC_HISTOGRAM, NULL, secs,
 			      sizeof(secs) / sizeof(secs[0])),

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -594,4 +595,34 @@ Test(metrics, open_fds_follow_opened_files)
 	for (int i = 0; i < 3; i++)
 		fclose(f[i]);
 	cr_assert_eq(after, before + 3);
+}
+
+Test(metrics, memo_keeps_its_family_until_a_reset)
+{
+	static im_metric_memo memo;
+	im_metric *a = im_metrics_memo(&memo, "memo_total", "memo test",
+				       IM_METRIC_COUNTER, NULL, NULL, 0);
+	cr_assert_not_null(a);
+	cr_assert_eq(a, im_metrics_family("memo_total", "memo test",
+					  IM_METRIC_COUNTER, NULL, NULL, 0),
+		     "the registry's own family");
+	cr_assert_eq(im_metrics_memo(&memo, "memo_total", "memo test",
+				     IM_METRIC_COUNTER, NULL, NULL, 0),
+		     a);
+	im_metric_add(a, NULL, 2);
+	im_metrics_reset();
+	/* After a reset the memo registers the family again. */
+	im_metric *b = im_metrics_memo(&memo, "memo_total", "memo test",
+				       IM_METRIC_COUNTER, NULL, NULL, 0);
+	cr_assert_not_null(b);
+	im_metric_add(b, NULL, 1);
+	cr_assert_eq(im_metric_value(b, NULL), 1);
+	char *out = render();
+	assert_has(out, "memo_total 1\n");
+	free(out);
+	/* A refused registration is not remembered as a family. */
+	static im_metric_memo bad;
+	cr_assert_null(im_metrics_memo(&bad, "9bad", "x", IM_METRIC_COUNTER,
+				       NULL, NULL, 0));
+	cr_assert_eq(atomic_load(&bad.gen), 0);
 }
