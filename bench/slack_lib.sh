@@ -30,6 +30,8 @@ log: {level: warn}
 plugins:
   dirs: []
   instances:
+    # conf.d/templates renders Slack's messages, as in the default config.
+    - {id: mustache, module: mustache}
     - id: slack
       module: slack
       config:

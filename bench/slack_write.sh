@@ -62,3 +62,5 @@ echo "  acknowledged: $(sqlite3 "$W/var/im.db" "SELECT count(*) FROM incidents W
 echo "  events written by acks: $(sqlite3 "$W/var/im.db" "SELECT count(*) FROM events WHERE type='im.incident.acknowledge'" 2>/dev/null || echo '?')"
 echo "RSS peak (VmHWM): $(rss $SP VmHWM)"
 grep -c . "$W/serve.log" | sed 's/^/server log lines: /'
+# What the server logged, most frequent first (timestamps cut).
+sed -E 's/^[^ ]+ +//' "$W/serve.log" | cut -c1-160 | sort | uniq -c | sort -rn | head -5
