@@ -330,12 +330,8 @@ static void teardown(im_app *app)
 static void register_core_metrics(void)
 {
 	static const char *const platform[] = {"platform", NULL};
-	static const char *const pi[] = {"platform", "instance", NULL};
 	static const char *const pc[] = {"platform", "command", NULL};
-	im_metrics_family("chatops_connection_status",
-			  "Connection health per connector instance "
-			  "(1 = connected)",
-			  IM_METRIC_GAUGE, pi, NULL, 0);
+	im_connection_gauge();
 	im_metrics_family("chatops_messages_sent_total",
 			  "Messages sent by platform", IM_METRIC_COUNTER,
 			  platform, NULL, 0);

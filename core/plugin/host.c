@@ -94,16 +94,24 @@ static void h_set_state(im_instance *in, im_instance_state st,
 		im_instance_set_state(in, st, reason);
 }
 
-static void h_set_connected(im_instance *in, const char *platform,
-			    int connected)
+im_metric *im_connection_gauge(void)
 {
 	static const char *const labels[] = {"platform", "instance", NULL};
-	im_metric *m = im_metrics_family(
+	return im_metrics_family(
 	    "chatops_connection_status",
 	    "Connection health per connector instance (1 = connected)",
 	    IM_METRIC_GAUGE, labels, NULL, 0);
-	if (!in || !platform || !m)
+}
+
+static void h_set_connected(im_instance *in, const char *platform,
+			    int connected)
+{
+	im_metric *m = im_connection_gauge();
+	if (!in || !platform || !m ||
+	    __atomic_load_n(&in->stopping, __ATOMIC_ACQUIRE))
 		return;
+	if (!in->platform[0])
+		snprintf(in->platform, sizeof(in->platform), "%s", platform);
 	const char *v[] = {platform, in->id, NULL};
 	im_metric_set(m, v, connected ? 1 : 0);
 }

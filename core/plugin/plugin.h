@@ -120,6 +120,12 @@ struct im_instance {
 	bool started;
 	im_route *routes;
 	size_t n_routes;
+	/* Set (atomically) when it stops: its connection gauge belongs to
+	 * its successor then, and what it reports is ignored. */
+	bool stopping;
+	/* The platform it reported a connection state for (its gauge's
+	 * label), "" before. Control thread and the connector's own. */
+	char platform[32];
 };
 
 typedef struct im_snapshot {
@@ -129,6 +135,9 @@ typedef struct im_snapshot {
 	bool retired;
 	unsigned long generation;
 } im_snapshot;
+
+/* chatops_connection_status{platform,instance}, registered on first use. */
+im_metric *im_connection_gauge(void);
 
 /* The instance's connector component, or NULL (not loaded, or a module
  * without one). An instance serves one connector: a module's first. */

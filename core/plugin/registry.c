@@ -70,9 +70,29 @@ static void instance_free(im_instance *in)
 	free(in);
 }
 
+/* The gauge of a stopped instance: its successor under the same id (a
+ * reload recreated it and started it first) owns the series; without
+ * one the instance is gone and so is its series. */
+static void forget_connection(const im_instance *in)
+{
+	if (!in->platform[0])
+		return;
+	pthread_mutex_lock(&lock);
+	const im_instance *now = im_snapshot_find(current, in->id);
+	bool succeeded = now && now != in;
+	pthread_mutex_unlock(&lock);
+	if (succeeded)
+		return;
+	im_metric *m = im_connection_gauge();
+	const char *v[] = {in->platform, in->id, NULL};
+	if (m)
+		im_metric_remove(m, v);
+}
+
 static void instance_stop(im_instance *in)
 {
 	bool was_live = in->started || in->state;
+	__atomic_store_n(&in->stopping, true, __ATOMIC_RELEASE);
 	if (in->started && in->mod) {
 		for (size_t i = 0; i < in->mod->n_connectors; i++)
 			if (in->mod->connectors[i]->stop)
@@ -82,6 +102,7 @@ static void instance_stop(im_instance *in)
 	if (in->state && in->mod && in->mod->desc.destroy)
 		in->mod->desc.destroy(in->state);
 	in->state = NULL;
+	forget_connection(in);
 	if (was_live)
 		LOG_INFO("registry", "instance %s (%s) stopped", in->id,
 			 in->module_name);

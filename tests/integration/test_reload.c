@@ -210,3 +210,47 @@ Test(reload, loads_every_replaced_plugin_file_as_itself)
 	}
 	cr_expect_eq(srv_stop(&s), 0);
 }
+
+/* The connection gauge line of instance g, or NULL (no series). */
+static bool metrics_have(const char *line)
+{
+	reply r = http(&s, true, "GET", "/metrics", NULL, 0, NULL);
+	bool has = r.body && strstr(r.body, line);
+	reply_free(&r);
+	return has;
+}
+
+#define G_SERIES "chatops_connection_status{platform=\"test\",instance=\"g\"}"
+
+static void reload_ok(void)
+{
+	char *out, *err;
+	cr_expect_eq(cli(&s, &out, &err, ARGS("plugins", "reload")), 0, "%s",
+		     err);
+	free(out);
+	free(err);
+}
+
+Test(reload, keeps_a_recreated_connectors_gauge_and_drops_a_removed_ones)
+{
+	srv_conf(&s, "20-g.yaml",
+		 "plugins:\n  instances:\n"
+		 "    - {id: g, module: good, config: {greeting: one}}\n");
+	cr_assert(srv_start(&s), "%s", srv_log(&s));
+	cr_expect(metrics_have(G_SERIES " 1"));
+	/* A changed config recreates g: the new one starts (1), then the
+	 * old one stops and reports its link down, which is not news. */
+	srv_conf(&s, "20-g.yaml",
+		 "plugins:\n  instances:\n"
+		 "    - {id: g, module: good, config: {greeting: two}}\n");
+	reload_ok();
+	reply r = http(&s, false, "GET", "/hooks/g/hello", NULL, 0, NULL);
+	cr_expect_str_eq(r.body, "two", "g was recreated");
+	reply_free(&r);
+	cr_expect(metrics_have(G_SERIES " 1"), "the new g is connected");
+	/* Gone from the config: gone from the metrics. */
+	srv_conf(&s, "20-g.yaml", "plugins:\n  instances: []\n");
+	reload_ok();
+	cr_expect_eq(get_status("/hooks/g/hello"), 404);
+	cr_expect(!metrics_have(G_SERIES), "no series for a removed instance");
+}

@@ -141,6 +141,13 @@ static int start(void *state)
 	return 0;
 }
 
+/* Like a real connector, it reports its link down when it stops. */
+static void stop(void *state)
+{
+	good *g = state;
+	g->host->set_connected(g->inst, "test", 0);
+}
+
 static int create(const im_host *host, im_instance *inst,
 		  const json_t *config, void **state)
 {
@@ -176,6 +183,7 @@ static const im_connector connector = {
     .base = {sizeof(im_connector), IM_COMPONENT_CONNECTOR, "good"},
     .platform = "test",
     .start = start,
+    .stop = stop,
     .status = status,
 };
 
