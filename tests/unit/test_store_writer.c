@@ -306,9 +306,8 @@ Test(store_writer, runs_after_once_done_ran_off_the_writer_thread)
 	static later jobs[N];
 	n_after = 0;
 	gate_open = gate_reached = false;
-	cr_assert_eq(im_store_submit(st, apply_gate, NULL,
-				     &(ins){.k = 1000}),
-		     0);
+	static ins gate = {.k = 1000};
+	cr_assert_eq(im_store_submit(st, apply_gate, NULL, &gate), 0);
 	wait_gate_reached();
 	for (int i = 0; i < N; i++) {
 		jobs[i] = (later){.in = {.k = i + 1, .fail = i == 7}};
