@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 #define MAX_CLIENTS 20000
 #define DEADLINE_MS 30000 /* per phase */
 #define TAIL 64 /* longer than what is searched for */
@@ -162,26 +164,6 @@ static bool post_declare(int round)
 	if (fd >= 0)
 		close(fd);
 	return got > 12 && memcmp(ans + 9, "201", 3) == 0;
-}
-
-static long rss_kb(int pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	FILE *f = fopen(path, "r");
-	long kb = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 static double pct(const double *v, int n, double p)
