@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -37,26 +39,6 @@ static int health_ok(unsigned port)
 	}
 	close(fd);
 	return ok;
-}
-
-static long rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kb = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)

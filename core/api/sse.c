@@ -59,9 +59,16 @@ static bool out_printf(sse *s, const char *fmt, ...)
 
 static bool out_event(sse *s, const feed_ev *ev)
 {
-	/* The CloudEvent is compact JSON: one line, so one data field. */
-	return out_printf(s, "id: %lld\nevent: %s\ndata: %.*s\n\n", ev->seq,
-			  ev->type, (int)ev->len, ev->json);
+	/* The CloudEvent is compact JSON: one line, so one data field. It
+	 * is copied, not formatted: with thousands of clients printf's
+	 * byte-by-byte copy of every event showed in profiles. */
+	if (!out_printf(s, "id: %lld\nevent: %s\ndata: ", ev->seq, ev->type) ||
+	    !out_fit(s, s->out_len + ev->len + 3))
+		return false;
+	memcpy(s->out + s->out_len, ev->json, ev->len);
+	memcpy(s->out + s->out_len + ev->len, "\n\n", 3);
+	s->out_len += ev->len + 2;
+	return true;
 }
 
 static bool out_cut(sse *s)

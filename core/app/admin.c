@@ -671,6 +671,7 @@ json_t *im_app_reload(im_app *app)
 	    "server.listen",	      "server.metrics_listen",
 	    "server.max_body",	      "server.request_timeout",
 	    "server.threads",	      "server.header_timeout",
+	    "server.max_connections", "server.stream_memory",
 	    "storage.path",
 	    NULL};
 	for (const char *const *k = fixed; *k; k++) {

@@ -170,6 +170,9 @@ static int start_http(im_app *app)
 	im_api_stream_routes(app->api_router, &api);
 	im_api_page_routes(app->api_router, &api);
 
+	/* The long-lived stream GETs: a daemon with small pools. */
+	static const char *const stream_paths[] = {"/api/v1/events",
+						   "/api/v1/ws", NULL};
 	double timeout = 30;
 	const char *ts = im_config_string(app->cfg, "server.request_timeout",
 					  NULL);
@@ -184,6 +187,11 @@ static int start_http(im_app *app)
 					       app->cfg, "server.header_timeout",
 					       10)),
 	    .name = "http",
+	    .max_conns = (unsigned)im_config_int(app->cfg,
+						 "server.max_connections", 0),
+	    .stream_paths = stream_paths,
+	    .stream_memory = (size_t)parse_size(app->cfg,
+						"server.stream_memory", 4096),
 	};
 	const char *listen =
 	    im_config_string(app->cfg, "server.listen", "127.0.0.1:8080");
@@ -196,6 +204,8 @@ static int start_http(im_app *app)
 		im_httpd_opts mo = o;
 		mo.name = "metrics";
 		mo.threads = 1;
+		mo.max_conns = 256;
+		mo.stream_paths = NULL;
 		if (!(app->metrics = im_httpd_start(mlisten, &mo,
 						    app->metrics_router, err,
 						    sizeof(err)))) {

@@ -89,6 +89,19 @@ static const skey server_keys[] = {
 	{.name = "threads", .kind = SK_INT, .check = check_nonneg,
 	 .def = "0",
 	 .doc = "HTTP server threads; 0: one per CPU. Needs a restart."},
+	{.name = "max_connections", .kind = SK_INT, .check = check_nonneg,
+	 .def = "0",
+	 .doc = "Connections the API listener holds at most (event stream "
+		"clients included); beyond, a new one gets 503 "
+		"too_many_connections, counted in "
+		"im_http_connections_refused_total. 0: as many as "
+		"RLIMIT_NOFILE allows (raised to its hard limit) less 512. "
+		"Needs a restart."},
+	{.name = "stream_memory", .kind = SK_SIZE, .def = "4KiB",
+	 .doc = "Memory libmicrohttpd keeps per event-stream connection "
+		"(`/api/v1/events`, `/api/v1/ws`); the request line and "
+		"headers of a stream request must fit in half of it (larger: "
+		"431). Other requests get 64 KiB. Needs a restart."},
 	{0},
 };
 

@@ -109,7 +109,22 @@ typedef struct im_httpd_opts {
 				     be in within this; 0 = 10 s */
 	unsigned threads;         /* worker threads; 0 = number of CPUs */
 	const char *name;         /* for logs: "api", "metrics" */
+	/* Connections at most (waiting, being answered, streaming); beyond,
+	 * a new one gets 503 too_many_connections. 0 = as many as the
+	 * descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit,
+	 * less IM_HTTP_FD_RESERVE). */
+	unsigned max_conns;
+	/* GET requests of these paths (NULL-terminated; a query may
+	 * follow) are served by a daemon of their own whose per-connection
+	 * memory is stream_memory bytes (0 = 4 KiB) instead of 64 KiB: their
+	 * request line and headers must fit in half of it. NULL: none. */
+	const char *const *stream_paths;
+	size_t stream_memory;
 } im_httpd_opts;
+
+/* Descriptors kept for everything but connections (the store, plugins,
+ * the listeners' own) when the connection limit comes from RLIMIT_NOFILE. */
+#define IM_HTTP_FD_RESERVE 512
 
 /* Starts serving with `router` (borrowed; must outlive the server).
  * NULL on failure with the reason in err. */
@@ -118,6 +133,8 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 void im_httpd_stop(im_httpd *d);
 /* Port actually bound (useful with port 0); 0 for NULL. */
 unsigned im_httpd_port(const im_httpd *d);
+/* The connection limit in force; 0 for NULL. */
+unsigned im_httpd_max_conns(const im_httpd *d);
 
 /* --- helpers for handlers ------------------------------------------ */
 

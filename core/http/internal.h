@@ -4,7 +4,10 @@
 #define IM_CORE_HTTP_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -96,6 +99,39 @@ void im_guard_notify(void *cls, struct MHD_Connection *conn, void **ctx,
 void im_guard_headers_done(im_guard *g, struct MHD_Connection *conn);
 void im_guard_request_done(im_guard *g, struct MHD_Connection *conn);
 void im_guard_next_request(im_guard *g, struct MHD_Connection *conn);
+
+/* The front acceptor (front.c): owns the listening socket, hands each
+ * connection to the least busy of `main` or, when its request line is a GET of one of
+ * `stream_paths` (NULL-terminated), to `streams` (NULL: none). Beyond
+ * max_conns connections (those waiting in the front plus *live, which
+ * counts the ones handed to MHD; the server decrements it when MHD closes
+ * one), a connection gets a 503 and is closed. */
+typedef struct im_front im_front;
+/* One single-threaded daemon of the main set; busy counts the handlers
+ * running on its thread, so a connection goes to one that is free (a
+ * handler that blocks its thread stalls only that daemon's
+ * connections). */
+typedef struct im_mhd_slot {
+	struct MHD_Daemon *mhd;
+	atomic_int busy;
+	struct im_httpd *d;
+} im_mhd_slot;
+typedef struct im_front_opts {
+	int listen_fd; /* taken over */
+	im_mhd_slot *main;
+	unsigned n_main;
+	struct MHD_Daemon *streams;
+	const char *const *stream_paths;
+	unsigned max_conns;
+	atomic_long *live;
+	const char *name;
+} im_front_opts;
+
+/* A listening socket on `ss`; -1 with errno set on failure. */
+int im_front_listen(const struct sockaddr_storage *ss, unsigned backlog);
+im_front *im_front_start(const im_front_opts *o);
+/* Stops accepting, closes the waiting connections and the socket. */
+void im_front_stop(im_front *f);
 
 /* Adds the answer's content type and headers to an MHD response. */
 void im_resp_add_headers(struct MHD_Response *mr, const im_http_response *r);

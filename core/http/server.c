@@ -22,7 +22,13 @@
 #include "metrics/metrics.h"
 
 struct im_httpd {
-	struct MHD_Daemon *mhd;
+	im_mhd_slot *main; /* everything but streams, a daemon a thread */
+	unsigned n_main;
+	struct MHD_Daemon *smhd; /* stream GETs, small pools; or NULL */
+	im_mhd_slot sslot;       /* its on_request context */
+	im_front *front;
+	atomic_long live; /* connections handed to MHD, not closed yet */
+	unsigned max_conns;
 	const im_router *router;
 	size_t max_body;
 	unsigned port;
@@ -698,10 +704,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
+	im_mhd_slot *slot = cls; /* a main daemon's, or the stream one's */
+	atomic_fetch_add(&slot->busy, 1);
 	on_worker = true;
-	enum MHD_Result r = handle_request(cls, conn, url, method, version,
+	enum MHD_Result r = handle_request(slot->d, conn, url, method, version,
 					   upload, upload_size, con_cls);
 	on_worker = false;
+	atomic_fetch_sub(&slot->busy, 1);
 	return r;
 }
 
@@ -782,6 +791,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	*con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **ctx, enum MHD_ConnectionNotificationCode toe)
+{
+	im_httpd *d = cls;
+	im_guard_notify(&d->guard, conn, ctx, toe);
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+		atomic_fetch_sub(&d->live, 1);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	im_httpd *d = cls;
@@ -838,20 +856,79 @@ static int resolve(const char *host, unsigned port,
 	return 0;
 }
 
-/* Every stream client holds a socket for as long as it listens; the
- * default soft limit (1024) would cap them far below the connection
- * limit, so take what the hard limit allows. */
-static void raise_fd_limit(void)
+/* Every connection holds a descriptor, and stream clients hold theirs for
+ * as long as they listen: take all the hard limit allows, and derive the
+ * connection limit from it unless one is configured (then say so when the
+ * descriptors do not reach it). */
+static unsigned conn_limit(const char *name, unsigned want)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-	if (want > rl.rlim_cur) {
-		rl.rlim_cur = want;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want ? want : 1024;
+	rlim_t top = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20)
+			 ? (rlim_t)1 << 20
+			 : rl.rlim_max;
+	if (rl.rlim_cur < top) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = top;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			LOG_DEBUG("http", "could not raise RLIMIT_NOFILE");
+			rl.rlim_cur = was;
 	}
+	rlim_t fds = rl.rlim_cur;
+	unsigned room = fds > IM_HTTP_FD_RESERVE + 16
+			    ? (unsigned)(fds - IM_HTTP_FD_RESERVE)
+			    : 16;
+	if (!want)
+		return room;
+	if (want > room) {
+		LOG_WARN(name,
+			 "server.max_connections is %u but RLIMIT_NOFILE allows "
+			 "%llu descriptors (hard limit %llu), %u of them kept "
+			 "for other files: at most %u connections; raise the "
+			 "hard limit (e.g. LimitNOFILE= or ulimit -Hn)",
+			 want, (unsigned long long)fds,
+			 (unsigned long long)rl.rlim_max, IM_HTTP_FD_RESERVE,
+			 room);
+		return room;
+	}
+	return want;
+}
+
+/* One libmicrohttpd daemon without a listening socket of its own: the
+ * front acceptor hands it its connections. `pool` bytes per
+ * connection. */
+static struct MHD_Daemon *start_mhd(im_httpd *d, void *cls, unsigned flags,
+				    unsigned threads, unsigned timeout,
+				    size_t pool)
+{
+	/* A pool of one is no pool: MHD wants 0 then. */
+	return MHD_start_daemon(
+	    flags | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, cls,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, d,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+	    /* The front acceptor enforces the limit (with a 503). */
+	    MHD_OPTION_CONNECTION_LIMIT, d->max_conns + 64,
+	    /* Strict: HTTP/1.1 without Host, bad header lines get 400. */
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+}
+
+static void free_httpd(im_httpd *d)
+{
+	if (d->smhd)
+		MHD_stop_daemon(d->smhd);
+	for (unsigned i = 0; d->main && i < d->n_main; i++)
+		if (d->main[i].mhd)
+			MHD_stop_daemon(d->main[i].mhd);
+	free(d->main);
+	im_guard_stop(&d->guard);
+	im_stream_reg_destroy(&d->streams);
+	im_deferred_reg_destroy(&d->deferred);
+	free(d);
 }
 
 im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
@@ -874,13 +951,14 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	raise_fd_limit();
 	d->router = router;
+	d->sslot.d = d;
 	im_stream_reg_init(&d->streams);
 	im_deferred_reg_init(&d->deferred);
 	d->max_body = opts && opts->max_body ? opts->max_body : 1u << 20;
 	snprintf(d->name, sizeof(d->name), "%s",
 		 opts && opts->name ? opts->name : "http");
+	d->max_conns = conn_limit(d->name, opts ? opts->max_conns : 0);
 	unsigned threads = opts && opts->threads ? opts->threads : 0;
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -893,43 +971,57 @@ im_httpd *im_httpd_start(const char *listen, const im_httpd_opts *opts,
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (im_guard_start(&d->guard, d->name, opts ? opts->header_ms : 0,
-			   timeout, 8192) != 0) {
+			   timeout, d->max_conns) != 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		im_stream_reg_destroy(&d->streams);
+		im_deferred_reg_destroy(&d->deferred);
 		free(d);
 		return NULL;
 	}
-	/* A pool of one is no pool: MHD wants 0 then. */
-	d->mhd = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, on_request, d,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, d,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
-	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
-	    /* Strict: HTTP/1.1 without Host, bad header lines get 400. */
-	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    /* Room for a request line and headers of 16 KiB and 256 query
-	     * parameters; beyond, MHD answers 431 itself. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
-	    MHD_OPTION_NOTIFY_CONNECTION, im_guard_notify, &d->guard,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
-	if (!d->mhd) {
+	int lfd = im_front_listen(&ss, 4096);
+	if (lfd < 0) {
 		snprintf(err, errlen,
 			 "cannot listen on %s: the address is in use or not "
 			 "available; change server.listen or stop the other "
 			 "process",
 			 listen);
-		im_guard_stop(&d->guard);
-		im_stream_reg_destroy(&d->streams);
-		free(d);
+		free_httpd(d);
 		return NULL;
 	}
-	const union MHD_DaemonInfo *di =
-	    MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	d->port = di ? di->port : port;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	d->port = port;
+	if (getsockname(lfd, (struct sockaddr *)&bound, &blen) == 0)
+		d->port = ntohs(bound.ss_family == AF_INET6
+				    ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				    : ((struct sockaddr_in *)&bound)->sin_port);
+	const char *const *paths = opts ? opts->stream_paths : NULL;
+	size_t smem = opts && opts->stream_memory ? opts->stream_memory : 4096;
+	/* Room for a request line and headers of 16 KiB and 256 query
+	 * parameters; beyond, MHD answers 431 itself. */
+	bool ok = (d->main = calloc(threads, sizeof(*d->main))) != NULL;
+	d->n_main = ok ? threads : 0;
+	for (unsigned i = 0; ok && i < threads; i++) {
+		d->main[i].d = d;
+		ok = (d->main[i].mhd = start_mhd(d, &d->main[i], flags, 1,
+						 timeout, 64 * 1024)) != NULL;
+	}
+	if (ok && paths && *paths)
+		ok = (d->smhd = start_mhd(d, &d->sslot, flags, threads, timeout,
+					  smem)) != NULL;
+	im_front_opts fo = {.listen_fd = lfd, .main = d->main,
+			    .n_main = d->n_main, .streams = d->smhd,
+			    .stream_paths = paths, .max_conns = d->max_conns,
+			    .live = &d->live, .name = d->name};
+	if (!ok ||
+	    !(d->front = im_front_start(&fo))) {
+		snprintf(err, errlen, "cannot start the HTTP server on %s",
+			 listen);
+		close(lfd);
+		free_httpd(d);
+		return NULL;
+	}
+	LOG_DEBUG(d->name, "at most %u connections", d->max_conns);
 	return d;
 }
 
@@ -942,12 +1034,15 @@ void im_httpd_stop(im_httpd *d)
 {
 	if (!d)
 		return;
-	/* MHD must not stop with a connection suspended. */
+	/* No new connections; then MHD must not stop with a connection
+	 * suspended. */
+	im_front_stop(d->front);
 	im_stream_reg_stop(&d->streams);
 	im_deferred_reg_stop(&d->deferred);
-	MHD_stop_daemon(d->mhd);
-	im_guard_stop(&d->guard);
-	im_stream_reg_destroy(&d->streams);
-	im_deferred_reg_destroy(&d->deferred);
-	free(d);
+	free_httpd(d);
+}
+
+unsigned im_httpd_max_conns(const im_httpd *d)
+{
+	return d ? d->max_conns : 0;
 }

@@ -495,7 +495,7 @@ Test(config, reports_an_unknown_key_with_the_known_keys)
 	snprintf(want, sizeof want,
 		 "%s: server.lisen: unknown key; known keys: listen, "
 		 "metrics_listen, public_url, admin_token, api_tokens, max_body, "
-		 "request_timeout, header_timeout, threads", at("00.yaml", 2));
+		 "request_timeout, header_timeout, threads, max_connections, stream_memory", at("00.yaml", 2));
 	cr_assert_str_eq(err, want);
 }
 

@@ -1,9 +1,13 @@
-/* Fan-out latency of /api/v1/events: opens N SSE connections to a running
- * server, waits until every one is subscribed, POSTs a declare and times,
- * per client, the way from sending the POST to reading the event. Several
- * rounds; loopback only, bounded in clients and time.
- * usage: bench-sse PORT SERVER_PID [CLIENTS=1000] [ROUNDS=5] [TOKEN]
- * prints RESULT lines (latencies in ms, RSS of SERVER_PID in kB). */
+/* Fan-out latency of the event streams: opens N SSE connections
+ * (/api/v1/events) and M WebSocket connections (/api/v1/ws, a real
+ * handshake; frames read as they come) to a running server, waits until
+ * every one is subscribed (SSE: its ": subscribed" line; WebSocket: the
+ * 101), POSTs a declare and times, per client, the way from sending the
+ * POST to reading the event. Several rounds; loopback only, bounded in
+ * clients and time.
+ * usage: bench-streams PORT SERVER_PID [SSE=1000] [ROUNDS=5] [WS=0] [TOKEN]
+ * prints RESULT lines (latencies in ms, by kind; RSS of SERVER_PID in
+ * kB). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 #define MAX_CLIENTS 20000
 #define DEADLINE_MS 30000 /* per phase */
-#define TAIL 64
+#define TAIL 64 /* longer than what is searched for */
 
 typedef struct client {
 	int fd;
+	bool ws;
 	bool subscribed, got;
 	char tail[TAIL + 1]; /* the last bytes, for matches across reads */
 	double at_ms;
@@ -67,13 +74,18 @@ static void raise_nofile(int clients)
 
 static bool open_client(client *c, int ep)
 {
-	char req[1200];
+	char req[1400];
 	c->fd = dial();
 	if (c->fd < 0)
 		return false;
 	int n = snprintf(req, sizeof(req),
-			 "GET /api/v1/events?type=im.incident.declare "
-			 "HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n",
+			 "GET /api/v1/%s?type=im.incident.declare "
+			 "HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s%s\r\n",
+			 c->ws ? "ws" : "events",
+			 c->ws ? "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				 "Sec-WebSocket-Version: 13\r\n"
+			       : "",
 			 *token ? "Authorization: Bearer " : "", token,
 			 *token ? "\r\n" : "");
 	if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
@@ -93,10 +105,17 @@ static void on_readable(client *c, double now)
 		ssize_t n = recv(c->fd, buf + tl, sizeof(buf) - tl - 1, 0);
 		if (n <= 0)
 			return;
+		/* WebSocket frame headers may hold NUL bytes. */
+		for (size_t i = tl; i < tl + (size_t)n; i++)
+			if (!buf[i])
+				buf[i] = ' ';
 		buf[tl + (size_t)n] = '\0';
-		if (!c->subscribed && strstr(buf, ": subscribed"))
+		if (!c->subscribed &&
+		    strstr(buf, c->ws ? "HTTP/1.1 101 " : ": subscribed"))
 			c->subscribed = true;
-		if (!c->got && strstr(buf, "event: im.incident.declare\n")) {
+		if (!c->got &&
+		    strstr(buf, c->ws ? "\"type\":\"im.incident.declare\""
+				      : "event: im.incident.declare\n")) {
 			c->got = true;
 			c->at_ms = now;
 		}
@@ -147,66 +166,73 @@ static bool post_declare(int round)
 	return got > 12 && memcmp(ans + 9, "201", 3) == 0;
 }
 
-static long rss_kb(int pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	FILE *f = fopen(path, "r");
-	long kb = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static double pct(const double *v, int n, double p)
 {
 	int i = (int)(p * (n - 1) + 0.5);
 	return v[i < n ? i : n - 1];
 }
 
+/* p50/p99/max of the latencies of clients [from, to) over all rounds. */
+static void report(const char *kind, const double *lat, int from, int to,
+		   int rounds, int missed, int pid)
+{
+	int m = 0, n = to - from;
+	double *v = calloc((size_t)n * (size_t)rounds, sizeof(*v));
+	if (!v)
+		return;
+	for (int i = from; i < to; i++)
+		for (int r = 0; r < rounds; r++)
+			if (lat[(size_t)i * (size_t)rounds + (size_t)r] >= 0)
+				v[m++] = lat[(size_t)i * (size_t)rounds +
+					     (size_t)r];
+	qsort(v, (size_t)m, sizeof(*v), cmp);
+	printf("RESULT %s_fanout clients=%d rounds=%d samples=%d missed=%d "
+	       "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rss_kb=%ld\n",
+	       kind, n, rounds, m, missed, m ? pct(v, m, .5) : -1,
+	       m ? pct(v, m, .99) : -1, m ? v[m - 1] : -1, rss_kb(pid));
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench-sse PORT SERVER_PID [CLIENTS] "
-				"[ROUNDS] [TOKEN]\n");
+		fprintf(stderr, "usage: bench-streams PORT SERVER_PID [SSE] "
+				"[ROUNDS] [WS] [TOKEN]\n");
 		return 2;
 	}
 	port = (unsigned)atoi(argv[1]);
 	int pid = atoi(argv[2]);
-	int n = argc > 3 ? atoi(argv[3]) : 1000;
+	int n_sse = argc > 3 ? atoi(argv[3]) : 1000;
 	int rounds = argc > 4 ? atoi(argv[4]) : 5;
-	token = argc > 5 ? argv[5] : "";
-	if (n < 1 || n > MAX_CLIENTS || rounds < 1 || rounds > 100)
+	int n_ws = argc > 5 ? atoi(argv[5]) : 0;
+	token = argc > 6 ? argv[6] : "";
+	int n = n_sse + n_ws;
+	if (n_sse < 0 || n_ws < 0 || n < 1 || n > MAX_CLIENTS || rounds < 1 ||
+	    rounds > 100)
 		return 2;
 	raise_nofile(n);
 	long rss0 = rss_kb(pid);
 	client *cl = calloc((size_t)n, sizeof(*cl));
+	/* lat[i * rounds + r]: client i in round r, -1 when missed */
 	double *lat = calloc((size_t)n * (size_t)rounds, sizeof(*lat));
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!cl || !lat || ep < 0)
 		return 1;
 	double t = now_ms();
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		cl[i].ws = i >= n_sse;
 		if (!open_client(&cl[i], ep)) {
 			fprintf(stderr, "client %d: %s\n", i, strerror(errno));
 			return 1;
 		}
+	}
 	int subs = run_until(ep, cl, n, false);
-	printf("RESULT sse_subscribe clients=%d subscribed=%d ms=%.1f "
+	printf("RESULT subscribe sse=%d ws=%d subscribed=%d ms=%.1f "
 	       "rss_kb_before=%ld rss_kb_subscribed=%ld\n",
-	       n, subs, now_ms() - t, rss0, rss_kb(pid));
+	       n_sse, n_ws, subs, now_ms() - t, rss0, rss_kb(pid));
 	if (subs != n)
 		return 1;
-	int m = 0, missed = 0;
+	int missed_sse = 0, missed_ws = 0;
 	for (int r = 0; r < rounds; r++) {
 		for (int i = 0; i < n; i++) {
 			cl[i].got = false;
@@ -217,21 +243,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "POST /api/v1/incidents failed\n");
 			return 1;
 		}
-		int got = run_until(ep, cl, n, true);
-		missed += n - got;
-		for (int i = 0; i < n; i++)
-			if (cl[i].got)
-				lat[m++] = cl[i].at_ms - t0;
+		run_until(ep, cl, n, true);
+		for (int i = 0; i < n; i++) {
+			lat[(size_t)i * (size_t)rounds + (size_t)r] =
+			    cl[i].got ? cl[i].at_ms - t0 : -1;
+			if (!cl[i].got)
+				*(cl[i].ws ? &missed_ws : &missed_sse) += 1;
+		}
 	}
-	qsort(lat, (size_t)m, sizeof(*lat), cmp);
-	printf("RESULT sse_fanout clients=%d rounds=%d samples=%d missed=%d "
-	       "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rss_kb=%ld\n",
-	       n, rounds, m, missed, m ? pct(lat, m, .5) : -1,
-	       m ? pct(lat, m, .99) : -1, m ? lat[m - 1] : -1, rss_kb(pid));
+	if (n_sse)
+		report("sse", lat, 0, n_sse, rounds, missed_sse, pid);
+	if (n_ws)
+		report("ws", lat, n_sse, n, rounds, missed_ws, pid);
 	for (int i = 0; i < n; i++)
 		close(cl[i].fd);
 	free(cl);
 	free(lat);
 	close(ep);
-	return missed ? 1 : 0;
+	return missed_sse + missed_ws ? 1 : 0;
 }
