@@ -7,6 +7,7 @@
  * resumes SSE connections (their HTTP worker threads format and send) and
  * writes to WebSocket sockets itself, never blocking on any of them. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -157,12 +158,20 @@ static void wake_hub(void)
 		(void)0; /* the counter is already non-zero: it will wake */
 }
 
+/* When the hub looks at its clients next (ms), set by its thread;
+ * LLONG_MAX before its first pass and during one. */
+static _Atomic long long hub_next_ms = LLONG_MAX;
+
 void hub_add(client *c)
 {
 	pthread_mutex_lock(&mu);
 	link_locked(c);
 	pthread_mutex_unlock(&mu);
-	wake_hub(); /* its keep-alive may be due before the hub's next look */
+	/* Only when its keep-alive is due before the hub's next look: a
+	 * wake is a pass over every client, and 10,000 joining clients must
+	 * not cost 10,000 passes. */
+	if (atomic_load(&c->next_ka_ms) < atomic_load(&hub_next_ms))
+		wake_hub();
 }
 
 void hub_remove(client *c)
@@ -458,8 +467,13 @@ static void *hub_main(void *arg)
 			index_bus();
 		now = stream_now_ms();
 		/* A socket event alone needs no pass over everyone. */
-		if (woken || now >= next || n == 0)
+		if (woken || now >= next || n == 0) {
+			/* A client added during the pass may be missed by it:
+			 * until the pass is over, every addition wakes. */
+			atomic_store(&hub_next_ms, LLONG_MAX);
 			next = pass(now, published);
+			atomic_store(&hub_next_ms, next);
+		}
 	}
 	shutdown_all();
 	return NULL;
@@ -480,6 +494,7 @@ static void close_epoll(void)
 static int hub_start(void)
 {
 	atomic_store(&wake_pending, false);
+	atomic_store(&hub_next_ms, LLONG_MAX);
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	pthread_mutex_lock(&mu);
