@@ -10,7 +10,8 @@
 # from the moment the client started (like for like with Alertmanager);
 # server CPU seconds (utime+stime over the run) and peak RSS (VmHWM).
 # Loopback only; every wait is bounded. RUNS=2 repeats everything;
-# BUILD=build-me uses another build folder; WORKERS sets delivery_workers.
+# BUILD=build-me uses another build folder; WORKERS sets delivery_workers;
+# PERF=/tmp/x writes a perf profile of the server per scenario to /tmp/x.a.txt.
 # Others benchmark on this machine: run it under flock /tmp/im-bench.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,9 +61,12 @@ svc_one() { echo "svc$(($1 % 200))"; }
 scenario() {
   config; reset; start
   declares "$2" "$3" | sed '$d' > "$W/req.curl" # no "next" after the last
+  [ -z "${PERF:-}" ] || { perf record -q -F 2000 -g -p "$SP" -o "$W/perf.data" 2>/dev/null & PR=$!; sleep 0.5; }
   c0=$(cpu_s "$SP"); t0=$(now)
   codes=$(curl -s --no-progress-meter --parallel --parallel-max 32 -K "$W/req.curl" | sort | uniq -c | tr -s ' \n' ' ')
   ok=ok; wait_for 2000 30 || ok="NOT ALL DELIVERED"
+  [ -z "${PERF:-}" ] || { kill -INT "$PR"; wait "$PR" || true
+    perf report -i "$W/perf.data" --no-children -g none --sort dso,sym --percent-limit 0.5 --stdio 2>/dev/null > "$PERF.$1.txt"; }
   c1=$(cpu_s "$SP"); rss=$(hwm_mb "$SP")
   sleep 0.5
   S=$(curl -s "$FAKE/_stats")
