@@ -10,12 +10,12 @@
 # from the moment the client started (like for like with Alertmanager);
 # server CPU seconds (utime+stime over the run) and peak RSS (VmHWM).
 # Loopback only; every wait is bounded. RUNS=2 repeats everything;
-# BUILD=build-me uses another build folder; WORKERS sets delivery_workers;
+# ONLY="a am" runs only those; BUILD=build-me uses another build folder; WORKERS sets delivery_workers;
 # PERF=/tmp/x writes a perf profile of the server per scenario to /tmp/x.a.txt.
 # Others benchmark on this machine: run it under flock /tmp/im-bench.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}; RUNS=${RUNS:-2}; WORKERS=${WORKERS:-32}
+BUILD=${BUILD:-build}; RUNS=${RUNS:-2}; WORKERS=${WORKERS:-32}; ONLY=${ONLY:-a b am}
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null
 ninja -C "$BUILD" >/dev/null
 B=$PWD/$BUILD
@@ -61,12 +61,12 @@ svc_one() { echo "svc$(($1 % 200))"; }
 scenario() {
   config; reset; start
   declares "$2" "$3" | sed '$d' > "$W/req.curl" # no "next" after the last
-  [ -z "${PERF:-}" ] || { perf record -q -F 2000 -g -p "$SP" -o "$W/perf.data" 2>/dev/null & PR=$!; sleep 0.5; }
+  [ -z "${PERF:-}" ] || { perf record -q -F 1000 --call-graph ${PERF_CG:-fp} -p "$SP" -o "$W/perf.data" 2>/dev/null & PR=$!; sleep 0.5; }
   c0=$(cpu_s "$SP"); t0=$(now)
   codes=$(curl -s --no-progress-meter --parallel --parallel-max 32 -K "$W/req.curl" | sort | uniq -c | tr -s ' \n' ' ')
   ok=ok; wait_for 2000 30 || ok="NOT ALL DELIVERED"
   [ -z "${PERF:-}" ] || { kill -INT "$PR"; wait "$PR" || true
-    perf report -i "$W/perf.data" --no-children -g none --sort dso,sym --percent-limit 0.5 --stdio 2>/dev/null > "$PERF.$1.txt"; }
+    perf report -i "$W/perf.data" ${PERF_REPORT:---no-children -g none --sort dso,sym} --percent-limit 0.5 --stdio 2>/dev/null > "$PERF.$1.txt"; }
   c1=$(cpu_s "$SP"); rss=$(hwm_mb "$SP")
   sleep 0.5
   S=$(curl -s "$FAKE/_stats")
@@ -117,8 +117,8 @@ YAML
 
 for r in $(seq 1 "$RUNS"); do
   echo "run $r"
-  scenario a 10 svc_fan
-  scenario b 2000 svc_one
-  am_run
+  [[ $ONLY != *a* ]] || scenario a 10 svc_fan
+  [[ $ONLY != *b* ]] || scenario b 2000 svc_one
+  [[ $ONLY != *am* ]] || am_run
 done
 kill "$FP"

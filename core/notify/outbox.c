@@ -195,10 +195,11 @@ int nt_outbox_reclaim_dead(im_store *st, const char *owner)
 int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 {
 	sqlite3 *db = im_store_read_begin(st);
-	sqlite3_stmt *q;
+	/* Once per delivery: prepared once per connection. */
+	sqlite3_stmt *q =
+	    im_store_stmt(db, "SELECT body FROM events WHERE seq = ?");
 	*out = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT body FROM events WHERE seq = ?", -1,
-			       &q, NULL) != SQLITE_OK) {
+	if (!q) {
 		im_store_read_end(st, db);
 		return IM_EIO;
 	}
@@ -213,7 +214,7 @@ int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 					0, NULL);
 		rc = ev ? json_array_append_new(arr, ev) : IM_ENOTFOUND;
 	}
-	sqlite3_finalize(q);
+	im_store_stmt_done(q);
 	im_store_read_end(st, db);
 	if (rc != 0) {
 		json_decref(arr);
@@ -227,14 +228,12 @@ int nt_outbox_message(im_store *st, long long incident, const char *instance,
 		      const char *channel, char *message_id, char *thread_id)
 {
 	sqlite3 *db = im_store_read_begin(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = im_store_stmt(db, "SELECT message_id, thread_id FROM "
+					    "notify_messages WHERE incident = ? "
+					    "AND connector = ? AND channel = ?");
 	int rc = IM_ENOTFOUND;
 	*message_id = *thread_id = '\0';
-	if (sqlite3_prepare_v2(db,
-			       "SELECT message_id, thread_id FROM "
-			       "notify_messages WHERE incident = ? AND "
-			       "connector = ? AND channel = ?",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (q) {
 		sqlite3_bind_int64(q, 1, incident);
 		sqlite3_bind_text(q, 2, instance, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
@@ -245,7 +244,7 @@ int nt_outbox_message(im_store *st, long long incident, const char *instance,
 			snprintf(thread_id, 128, "%s", t ? t : "");
 			rc = 0;
 		}
-		sqlite3_finalize(q);
+		im_store_stmt_done(q);
 	}
 	im_store_read_end(st, db);
 	return rc;
