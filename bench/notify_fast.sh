@@ -31,6 +31,8 @@ TCK=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 hwm_mb() { awk '/VmHWM/{printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 now() { date +%s.%N; }
+# context switches of all the process's threads so far
+ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/{n += $2} END {print n}'; }
 
 # 200 channels: service "fan" goes to all of them, svcN to chN alone.
 config() {
@@ -62,19 +64,19 @@ scenario() {
   config; reset; start
   declares "$2" "$3" | sed '$d' > "$W/req.curl" # no "next" after the last
   [ -z "${PERF:-}" ] || { perf record -q -F 1000 --call-graph ${PERF_CG:-fp} -p "$SP" -o "$W/perf.data" 2>/dev/null & PR=$!; sleep 0.5; }
-  c0=$(cpu_s "$SP"); t0=$(now)
+  c0=$(cpu_s "$SP"); x0=$(ctxsw "$SP"); t0=$(now)
   codes=$(curl -s --no-progress-meter --parallel --parallel-max 32 -K "$W/req.curl" | sort | uniq -c | tr -s ' \n' ' ')
   ok=ok; wait_for 2000 30 || ok="NOT ALL DELIVERED"
   [ -z "${PERF:-}" ] || { kill -INT "$PR"; wait "$PR" || true
     perf report -i "$W/perf.data" ${PERF_REPORT:---no-children -g none --sort dso,sym} --percent-limit 0.5 --stdio 2>/dev/null > "$PERF.$1.txt"; }
-  c1=$(cpu_s "$SP"); rss=$(hwm_mb "$SP")
+  c1=$(cpu_s "$SP"); rss=$(hwm_mb "$SP"); x1=$(ctxsw "$SP")
   sleep 0.5
   S=$(curl -s "$FAKE/_stats")
   first=$(sqlite3 "$W/var/im.db" "SELECT min(time) FROM events")
   stop
   echo "$S" | jq -r --arg n "$1" --arg first "$first" --arg t0 "$t0" \
-    --arg cpu "$(echo "$c1 - $c0" | bc)" --arg rss "$rss" --arg ok "$ok" --arg codes "$codes" \
-    '"RESULT \($n) delivered=\(.accepted)/2000 duplicates=\(.duplicates) errors=\(.errors) first_commit_to_last_s=\(.last_t - ($first|tonumber)/1000|.*1000|round/1000) client_start_to_last_s=\(.last_t - ($t0|tonumber)|.*1000|round/1000) server_cpu_s=\($cpu) peak_rss_mb=\($rss) http=[\($codes)] \($ok)"'
+    --arg cpu "$(echo "$c1 - $c0" | bc)" --arg rss "$rss" --arg ok "$ok" --arg codes "$codes" --arg cs "$((x1 - x0))" \
+    '"RESULT \($n) delivered=\(.accepted)/2000 duplicates=\(.duplicates) errors=\(.errors) first_commit_to_last_s=\(.last_t - ($first|tonumber)/1000|.*1000|round/1000) client_start_to_last_s=\(.last_t - ($t0|tonumber)|.*1000|round/1000) server_cpu_s=\($cpu) peak_rss_mb=\($rss) context_switches=\($cs) http=[\($codes)] \($ok)"'
 }
 
 am_run() {
