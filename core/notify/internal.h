@@ -266,6 +266,10 @@ int nt_outbox_done_async(im_store *st, const nt_row *rows,
 			 const nt_outcome *o, nt_recorded_fn done, void *ud);
 /* The CloudEvent of each row, in order, as a new array. */
 int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out);
+/* On: this thread keeps the last event it read for the next one-row call
+ * (a fan-out reads one event per channel). Off frees it; a thread that
+ * turned it on turns it off before it ends. */
+void nt_outbox_events_keep(bool on);
 /* Stored message of (incident, instance, channel); 0 or IM_ENOTFOUND.
  * ids are written into buffers of 128 bytes. */
 int nt_outbox_message(im_store *st, long long incident, const char *instance,

@@ -192,8 +192,35 @@ int nt_outbox_reclaim_dead(im_store *st, const char *owner)
 	return total;
 }
 
+/* The last event read on this thread, while nt_outbox_events_keep is on
+ * (delivery threads): a fan-out reads one event once per channel, and an
+ * event never changes once written. Only this thread touches it. */
+static _Thread_local struct {
+	bool on;
+	long long seq;
+	json_t *ev;
+} last;
+
+void nt_outbox_events_keep(bool on)
+{
+	last.on = on;
+	if (!on) {
+		json_decref(last.ev);
+		last.ev = NULL;
+		last.seq = 0;
+	}
+}
+
 int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 {
+	if (last.ev && rows && !rows->next && rows->seq == last.seq) {
+		json_t *arr = json_array();
+		if (arr && json_array_append(arr, last.ev) == 0) {
+			*out = arr;
+			return 0;
+		}
+		json_decref(arr);
+	}
 	sqlite3 *db = im_store_read_begin(st);
 	/* Once per delivery: prepared once per connection. */
 	sqlite3_stmt *q =
@@ -219,6 +246,11 @@ int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 	if (rc != 0) {
 		json_decref(arr);
 		return rc;
+	}
+	if (last.on && !rows->next) {
+		json_decref(last.ev);
+		last.ev = json_incref(json_array_get(arr, 0));
+		last.seq = rows->seq;
 	}
 	*out = arr;
 	return 0;

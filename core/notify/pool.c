@@ -53,6 +53,7 @@ static nt_job *pop(void)
 static void *run(void *arg)
 {
 	worker *me = arg;
+	nt_outbox_events_keep(true);
 	pthread_mutex_lock(&P.mu);
 	while (!P.stopping) {
 		nt_job *j = pop();
@@ -70,6 +71,7 @@ static void *run(void *arg)
 		me->busy_since = 0;
 	}
 	pthread_mutex_unlock(&P.mu);
+	nt_outbox_events_keep(false);
 	return NULL;
 }
 

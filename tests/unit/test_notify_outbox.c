@@ -230,6 +230,19 @@ Test(notify_outbox, lists_dead_letters_with_error_and_hint_and_requeues)
 	release(&a);
 }
 
+/* nt_outbox_events(rows) gives n events, the last about `last_subject`. */
+static void expect_events(const nt_row *rows, size_t n,
+			  const char *last_subject)
+{
+	json_t *evs;
+	cr_assert_eq(nt_outbox_events(st, rows, &evs), 0);
+	cr_expect_eq(json_array_size(evs), n);
+	cr_expect_str_eq(json_string_value(json_object_get(
+			     json_array_get(evs, n - 1), "subject")),
+			 last_subject);
+	json_decref(evs);
+}
+
 Test(notify_outbox, hands_out_the_events_in_row_order)
 {
 	declare("SEV-1");
@@ -238,13 +251,7 @@ Test(notify_outbox, hands_out_the_events_in_row_order)
 	cr_assert_eq(claim("h:1:a", true, nt_wall_ms(), &a), 4);
 	a.rows[0]->next = a.rows[2];
 	a.rows[2]->next = NULL;
-	json_t *evs;
-	cr_assert_eq(nt_outbox_events(st, a.rows[0], &evs), 0);
-	cr_expect_eq(json_array_size(evs), 2);
-	cr_expect_str_eq(json_string_value(json_object_get(
-			     json_array_get(evs, 1), "subject")),
-			 "INC-2");
-	json_decref(evs);
+	expect_events(a.rows[0], 2, "INC-2");
 	release(&a);
 }
 
@@ -364,5 +371,27 @@ Test(notify_outbox, records_an_outcome_queued_on_the_writer)
 		     a.rows[1]->id);
 	json_decref(pending);
 	json_decref(deadl);
+	release(&a);
+}
+
+/* A delivery thread keeps the last event it read: the same event again,
+ * another one when the row is of another event, several in order. */
+Test(notify_outbox, keeps_the_last_event_without_mixing_them_up)
+{
+	declare("SEV-1");
+	declare("SEV-1");
+	got a = {0};
+	cr_assert_eq(claim("h:1:a", true, nt_wall_ms(), &a), 4);
+	for (int i = 0; i < 4; i++)
+		a.rows[i]->next = NULL;
+	nt_outbox_events_keep(true);
+	const char *want[] = {"INC-1", "INC-1", "INC-2", "INC-2", "INC-1"};
+	int row[] = {0, 1, 2, 3, 0};
+	for (int i = 0; i < 5; i++)
+		expect_events(a.rows[row[i]], 1, want[i]);
+	a.rows[1]->next = a.rows[2];
+	expect_events(a.rows[1], 2, "INC-2");
+	nt_outbox_events_keep(false);
+	a.rows[1]->next = NULL;
 	release(&a);
 }
