@@ -73,10 +73,11 @@ scenario() {
   sleep 0.5
   S=$(curl -s "$FAKE/_stats")
   first=$(sqlite3 "$W/var/im.db" "SELECT min(time) FROM events")
+  span=$(sqlite3 "$W/var/im.db" "SELECT (max(time) - min(time)) / 1000.0 FROM events")
   stop
   echo "$S" | jq -r --arg n "$1" --arg first "$first" --arg t0 "$t0" \
-    --arg cpu "$(echo "$c1 - $c0" | bc)" --arg rss "$rss" --arg ok "$ok" --arg codes "$codes" --arg cs "$((x1 - x0))" \
-    '"RESULT \($n) delivered=\(.accepted)/2000 duplicates=\(.duplicates) errors=\(.errors) first_commit_to_last_s=\(.last_t - ($first|tonumber)/1000|.*1000|round/1000) client_start_to_last_s=\(.last_t - ($t0|tonumber)|.*1000|round/1000) server_cpu_s=\($cpu) peak_rss_mb=\($rss) context_switches=\($cs) http=[\($codes)] \($ok)"'
+    --arg cpu "$(echo "$c1 - $c0" | bc)" --arg rss "$rss" --arg ok "$ok" --arg codes "$codes" --arg cs "$((x1 - x0))" --arg span "$span" \
+    '"RESULT \($n) delivered=\(.accepted)/2000 duplicates=\(.duplicates) errors=\(.errors) first_commit_to_last_s=\(.last_t - ($first|tonumber)/1000|.*1000|round/1000) client_start_to_last_s=\(.last_t - ($t0|tonumber)|.*1000|round/1000) first_to_last_commit_s=\($span) server_cpu_s=\($cpu) peak_rss_mb=\($rss) context_switches=\($cs) http=[\($codes)] \($ok)"'
 }
 
 am_run() {
