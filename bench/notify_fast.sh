@@ -15,6 +15,7 @@
 # Others benchmark on this machine: run it under flock /tmp/im-bench.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh bench-notify
 BUILD=${BUILD:-build}; RUNS=${RUNS:-2}; WORKERS=${WORKERS:-32}; ONLY=${ONLY:-a b am}
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null
 ninja -C "$BUILD" >/dev/null
