@@ -8,33 +8,26 @@
 #   C. peak RSS while 100,000 queued rows drain.
 #   D. kill -9 at a random moment, restart: delivered, duplicates against
 #      the rows in flight at the kill.
+# PHASES=AD runs only those; BUILD=build-me uses another build folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-B=$PWD/build
+BUILD=${BUILD:-build}; PHASES=${PHASES:-ABCD}
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null
+ninja -C "$BUILD" >/dev/null
+B=$PWD/$BUILD
 W=$(mktemp -d /tmp/im-bench-notify-XXXXXX); chmod 755 "$W"
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 P=18680; M=18690
 URL=http://127.0.0.1:$P
 
-"$B/bench/fake-platform" --rate 1 --burst 3 --latency-ms 20 > "$W/fake.port" &
-FP=$!
-for _ in $(seq 50); do [ -s "$W/fake.port" ] && break; sleep 0.1; done
-FAKE=http://127.0.0.1:$(head -1 "$W/fake.port")
+. bench/fake_lib.sh
+fake_start --rate 1 --burst 3 --latency-ms 20
 
 # config DIR EXTRA_CHATOPS: 200 backlog channels (service svcN -> chN) and
 # 20 critical channels (service critN -> critN).
 config() {
-  rm -rf "$W/conf" "$W/var"; mkdir -p "$W/conf"
+  config_head
   {
-    echo "server: {listen: 127.0.0.1:$P, metrics_listen: 127.0.0.1:$M}"
-    echo "storage: {path: $W/var/im.db}"
-    echo "log: {level: warn}"
-    echo "plugins:"
-    echo "  dirs: [\"$B/tests/loader\"]"
-    echo "  instances:"
-    echo "    - {id: tc, module: testconn, config: {base_url: \"$FAKE\"}}"
     echo "chatops: {$1}"
     echo "subscriptions:"
     for i in $(seq 0 199); do
@@ -43,24 +36,9 @@ config() {
     for i in $(seq 0 19); do
       echo "  - {connector: tc, channel: crit$i, services: [crit$i], mode: post}"
     done
-  } > "$W/conf/00.yaml"
+  } >> "$W/conf/00.yaml"
 }
 fill() { "$B/bench/bench-notify-fill" "$W/conf" "$1" "$2" svc 200; }
-start() {
-  "$B/im" serve --config "$W/conf" 2>>"$W/serve.log" & SP=$!
-  for _ in $(seq 200); do curl -sf "$URL/health" >/dev/null && break; sleep 0.05; done
-}
-stop() { kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null || true; }
-stat() { curl -s "$FAKE/_stats" | jq -r ".$1"; }
-reset() { curl -s -X POST "$FAKE/_reset" >/dev/null; }
-# wait_for N SECONDS: until the fake accepted N messages
-wait_for() {
-  for _ in $(seq $(($2 * 10))); do
-    [ "$(stat accepted)" -ge "$1" ] && return 0; sleep 0.1
-  done
-  return 1
-}
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # --- A. 2,000 to 200 channels (critical: each its own message) ------------
 # The platform alone allows 3 at once then 1/s per channel: the 10th
@@ -77,10 +55,13 @@ phase_a() {
   stop
   echo "$S" | jq -r --arg w "$1" '"RESULT A workers=\($w) delivered=\(.accepted)/2000 duplicates=\(.duplicates) requests=\(.requests) answered_429=\(.rate_limited) (\(100*.rate_limited/.requests|.*100|round/100)%) first_to_last_s=\(.last_t-.first_t|.*1000|round/1000) minimum_s=7.0 over_minimum=\((.last_t-.first_t)/7*100-100|.*10|round/10)%"'
 }
+if [[ $PHASES == *A* ]]; then
 phase_a 8
 phase_a 32
+fi
 
 # --- B. critical latency with 10,000 others queued ---------------------------
+if [[ $PHASES == *B* ]]; then
 # digest_max 1: every backlog row is its own message, so the 10,000 drain
 # at 200 channels x 1/s for ~50 s and really are queued while we measure.
 config "digest_max: 1"
@@ -91,8 +72,10 @@ sleep 2
 "$B/bench/bench-notify-crit" "$URL" "$FAKE" 200 100 20 | sed 's/^/RESULT B /'
 echo "RESULT B backlog_sent_meanwhile=$(($(stat accepted) - 200)) still_queued=$(curl -s "http://127.0.0.1:$M/metrics" | awk '/^im_notify_queue_depth/{print $2}')"
 stop
+fi
 
 # --- C. RSS with 100,000 queued rows ------------------------------------------
+if [[ $PHASES == *C* ]]; then
 config "batch_window: 5s"
 fill 100000 SEV-3 | sed 's/^/RESULT C fill /'
 reset
@@ -105,8 +88,10 @@ for _ in $(seq 300); do
 done
 echo "RESULT C rss_at_start_mb=$((idle / 1024)) peak_rss_mb=$((peak / 1024)) pending_left=$(curl -s "$URL/api/v1/admin/outbox?limit=1" | jq '.counts.pending|add // 0') messages=$(stat accepted) rate_limited=$(stat rate_limited)"
 stop
+fi
 
 # --- D. kill -9 at a random moment ---------------------------------------------
+if [[ $PHASES == *D* ]]; then
 config "batch_window: 5s"
 fill 2000 SEV-1 >/dev/null
 reset
@@ -126,4 +111,5 @@ sleep 1
 uniq=$(curl -s "$FAKE/_messages" | jq -r '.[].dedup' | sort -u | wc -l)
 echo "RESULT D killed_after_s=$delay sent_before_kill=$before in_flight_at_kill=$inflight delivered_unique=$uniq/2000 duplicates=$(stat duplicates)"
 stop
+fi
 kill "$FP"

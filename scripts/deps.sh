@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages im needs, only when some are missing.
-# Usage: scripts/deps.sh [build|test|bench|fuzz]
+# Usage: scripts/deps.sh [build|test|bench|bench-notify|fuzz]
 set -euo pipefail
 need=(meson ninja-build pkg-config gcc make libc6-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev
@@ -8,6 +8,9 @@ need=(meson ninja-build pkg-config gcc make libc6-dev libcurl4-openssl-dev
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl) ;;
   bench) need+=(libcriterion-dev curl wrk procps) ;;
+  # bench/notify_fast.sh: its peer is Debian's Alertmanager.
+  bench-notify) need+=(libcriterion-dev curl procps jq sqlite3 bc
+                       prometheus-alertmanager) ;;
   fuzz)  need+=(libcriterion-dev curl clang-14 libclang-rt-14-dev) ;;
 esac
 missing=()

@@ -145,7 +145,7 @@ static int outbox_retry(void *ud, const im_http_request *req,
 	if (rc != 0)
 		return im_resp_error(resp, 500, "internal",
 				     "could not re-queue row %lld", id);
-	nt_dispatch_poke();
+	nt_dispatch_poke_all();
 	return im_resp_json(
 	    resp, 200,
 	    json_pack("{s:I,s:b}", "id", (json_int_t)id, "queued", 1));

@@ -94,9 +94,10 @@ void nt_metrics_depth(const json_t *counts)
 
 /* What one attempt found out, before it is recorded. */
 typedef struct attempt {
-	const nt_job *job;
+	nt_job *job;
 	const char *instance, *channel;
 	const char *platform;
+	char platform_name[32];
 	int verdict;
 	long http_status;
 	double retry_after, took;
@@ -104,6 +105,7 @@ typedef struct attempt {
 	char msg_id[128], thread_id[128];
 	bool edited; /* sent as an edit of a stored message */
 	im_send_result res;
+	nt_outcome o; /* what is recorded; points into this attempt */
 } attempt;
 
 static void fail(attempt *a, int verdict, const char *error,
@@ -258,10 +260,11 @@ static void attempt_run(attempt *a)
 		     in->reason ? in->reason : "");
 	else
 		send_one(a, in, c);
-	/* The platform name outlives the snapshot: the metrics copy it. */
-	static _Thread_local char platform[32];
-	snprintf(platform, sizeof(platform), "%s", a->platform);
-	a->platform = platform;
+	/* The platform name outlives the snapshot (the outcome is counted
+	 * once recorded). */
+	snprintf(a->platform_name, sizeof(a->platform_name), "%s",
+		 a->platform);
+	a->platform = a->platform_name;
 	im_registry_release(s);
 }
 
@@ -344,44 +347,68 @@ static void observe(const attempt *a, const nt_job *job)
 		a->verdict == IM_SEND_PERMANENT ? "not retried" : "will retry");
 }
 
+/* The outcome is on disk (rc 0) or could not be recorded: the dispatcher
+ * may hear of it now. On the writer thread (or the delivery thread when
+ * the outcome could not even be queued). */
+static void recorded(void *ud, int rc)
+{
+	attempt *a = ud;
+	nt_job *job = a->job;
+	if (rc != 0) {
+		/* Not recorded: keep the rows and try again (at least once
+		 * beats never). */
+		a->verdict = IM_SEND_RETRY;
+		job->wait_s = 1;
+	}
+	observe(a, job);
+	if (a->verdict != IM_SEND_OK)
+		for (nt_row *r = job->rows; r; r = r->next)
+			r->attempts++;
+	job->verdict = a->verdict;
+	job->finished = nt_mono();
+	free(a);
+	nt_pool_finish(job);
+}
+
 void nt_deliver(nt_job *job)
 {
 	if (!rng)
 		rng = (uint64_t)nt_wall_ms() ^ (uint64_t)(uintptr_t)&rng;
-	attempt a = {.job = job,
-		     .instance = job->lane->instance,
-		     .channel = job->lane->channel};
+	attempt *a = calloc(1, sizeof(*a));
+	if (!a) {
+		job->verdict = IM_SEND_RETRY;
+		job->wait_s = 1;
+		job->finished = nt_mono();
+		nt_pool_finish(job);
+		return;
+	}
+	a->job = job;
+	a->instance = job->lane->instance;
+	a->channel = job->lane->channel;
 	nt_settings set;
 	nt_settings_get(&set);
-	attempt_run(&a);
-	classify(&a, job, &set);
+	attempt_run(a);
+	classify(a, job, &set);
 	nt_settings_clear(&set);
-	nt_outcome o = {
-	    .verdict = a.verdict,
-	    .http_status = a.http_status,
+	a->o = (nt_outcome){
+	    .verdict = a->verdict,
+	    .http_status = a->http_status,
 	    .wait_s = job->wait_s,
-	    .error = *a.error ? a.error : NULL,
-	    .hint = *a.hint ? a.hint : NULL,
+	    .error = *a->error ? a->error : NULL,
+	    .hint = *a->hint ? a->hint : NULL,
 	    .incident = job->rows->incident,
 	};
 	/* A new message (not an edit, not a digest) becomes the one later
 	 * events of the incident edit or reply to. */
-	if (a.verdict == IM_SEND_OK && !job->digest && !a.edited &&
-	    *a.res.message_id) {
-		o.message_id = a.res.message_id;
-		o.thread_id = a.res.thread_id;
+	if (a->verdict == IM_SEND_OK && !job->digest && !a->edited &&
+	    *a->res.message_id) {
+		a->o.message_id = a->res.message_id;
+		a->o.thread_id = a->res.thread_id;
 	}
-	if (nt_outbox_done(nt_store(), job->rows, a.instance, a.channel, &o) !=
-	    0) {
-		/* Not recorded: keep the rows and try again (at least once
-		 * beats never). */
-		a.verdict = IM_SEND_RETRY;
-		job->wait_s = 1;
-	}
-	observe(&a, job);
-	if (a.verdict != IM_SEND_OK)
-		for (nt_row *r = job->rows; r; r = r->next)
-			r->attempts++;
-	job->verdict = a.verdict;
-	job->finished = nt_mono();
+	/* This thread goes on with the next send while the writer records
+	 * this one (in a batch with whatever else is being written). */
+	int rc = nt_outbox_done_async(nt_store(), job->rows, a->instance,
+				      a->channel, &a->o, recorded, a);
+	if (rc != 0)
+		recorded(a, rc);
 }

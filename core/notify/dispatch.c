@@ -46,6 +46,8 @@ static struct {
 	int stop;     /* atomic: set by the control thread */
 	int reconfig; /* atomic: set by any thread */
 	int new_rows; /* set by other threads: claim on the next tick */
+	int all_rows; /* set by other threads: a full claim on the next tick */
+	long long claimed_max[2]; /* highest id claimed: [critical] */
 	nt_lane **table;
 	size_t n_table, n_lanes;
 	nt_lane **heap;
@@ -299,19 +301,33 @@ static int on_claim(void *ud, nt_row *r, const char *instance,
 	return 0;
 }
 
-static void claim(long long wall)
+/* A full claim looks at every row; otherwise only at rows above the
+ * highest id claimed so far: new rows (ids only grow), without stepping
+ * over the ones we hold. Rows below it that become claimable (a lease that
+ * ran out, a row given back, a retried dead letter) wait for the next full
+ * claim (every FULL_CLAIM_S, or at once after nt_dispatch_poke_all). */
+static void claim(long long wall, bool full)
 {
-	long long lease = wall + LEASE_MS;
 	for (int crit = 1; crit >= 0; crit--) {
 		size_t held = crit ? D.held_crit : D.held_norm;
 		size_t cap = crit ? CRIT_HELD : NORMAL_HELD;
+		nt_claim_req req = {.owner = D.owner,
+				    .critical = crit,
+				    .now_ms = wall,
+				    .lease_until = wall + LEASE_MS};
+		long long *max = &D.claimed_max[crit];
+		if (!full)
+			req.after = *max;
 		while (held < cap) {
 			size_t room = cap - held;
-			int want = room < CLAIM_BATCH ? (int)room : CLAIM_BATCH;
-			int n = nt_outbox_claim(D.st, D.owner, crit, wall,
-						lease, want, on_claim, NULL);
-			if (n <= 0 || n < want)
+			req.limit = room < CLAIM_BATCH ? (int)room : CLAIM_BATCH;
+			long long top = req.after;
+			int n = nt_lease_claim(D.st, &req, on_claim, NULL, &top);
+			if (top > *max)
+				*max = top;
+			if (n <= 0 || n < req.limit)
 				break;
+			req.after = top;
 			held = crit ? D.held_crit : D.held_norm;
 		}
 	}
@@ -376,6 +392,7 @@ static int timeout_ms(double now)
 static void tick(void)
 {
 	bool woken = __atomic_exchange_n(&D.new_rows, 0, __ATOMIC_ACQ_REL);
+	bool all = __atomic_exchange_n(&D.all_rows, 0, __ATOMIC_ACQ_REL);
 	double now = nt_mono();
 	long long wall = nt_wall_ms();
 	for (nt_job *j = nt_pool_done(), *next; j; j = next) {
@@ -388,9 +405,10 @@ static void tick(void)
 		nt_outbox_renew(D.st, D.owner, wall + LEASE_MS);
 		D.next_renew_ms = wall + RENEW_MS;
 	}
-	if (woken || now >= D.next_full) {
-		claim(wall);
-		if (now >= D.next_full)
+	if (woken || all || now >= D.next_full) {
+		bool full = all || now >= D.next_full;
+		claim(wall, full);
+		if (full)
 			D.next_full = now + FULL_CLAIM_S;
 	}
 	if (now >= D.next_counts) {
@@ -440,6 +458,14 @@ void nt_dispatch_wake(void)
 void nt_dispatch_poke(void)
 {
 	__atomic_store_n(&D.new_rows, 1, __ATOMIC_RELEASE);
+	nt_dispatch_wake();
+}
+
+/* Rows below the ones claimed may be claimable again (a dead letter put
+ * back in the queue). */
+void nt_dispatch_poke_all(void)
+{
+	__atomic_store_n(&D.all_rows, 1, __ATOMIC_RELEASE);
 	nt_dispatch_wake();
 }
 

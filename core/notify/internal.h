@@ -7,7 +7,8 @@
  *   thread owns every lane and bucket.
  * - settings and subscriptions: process-wide, each behind its own mutex;
  *   readers get copies (settings) or a reference (subscription sets).
- * - outbox functions take the store lock (writes) or a read connection.
+ * - outbox functions take the store lock (writes) or a read connection;
+ *   claims and outcomes are jobs of the store's writer (lease.c).
  * Lock order: the store lock may be held while taking the subscription or
  * settings mutex (the hook does), never the other way round.
  */
@@ -222,6 +223,18 @@ typedef int (*nt_claim_fn)(void *ud, nt_row *row, const char *instance,
 int nt_outbox_claim(im_store *st, const char *owner, bool critical,
 		    long long now_ms, long long lease_until, int limit,
 		    nt_claim_fn fn, void *ud);
+/* lease.c: a claim as a job of the store's writer. Only rows with an id
+ * above `after` (0: all); *max_id (if given) is raised to the highest id
+ * claimed. Returns how many were claimed, or IM_E*. */
+typedef struct nt_claim_req {
+	const char *owner;
+	bool critical;
+	long long now_ms, lease_until; /* wall ms */
+	long long after;
+	int limit;
+} nt_claim_req;
+int nt_lease_claim(im_store *st, const nt_claim_req *req, nt_claim_fn fn,
+		   void *ud, long long *max_id);
 int nt_outbox_renew(im_store *st, const char *owner, long long lease_until);
 int nt_outbox_release(im_store *st, const char *owner);
 /* Frees leases of owners that are gone (same host, pid not running). */
@@ -243,8 +256,20 @@ typedef struct nt_outcome {
  * the next time, PERMANENT makes dead letters. */
 int nt_outbox_done(im_store *st, const nt_row *rows, const char *instance,
 		   const char *channel, const nt_outcome *o);
+/* The same, queued on the store's writer (lease.c): returns at once (0,
+ * or IM_E* and done is not called); done(ud, rc) runs on the writer thread
+ * once the outcome is on disk (rc 0) or failed. rows, instance, channel
+ * and o must stay valid until then. */
+typedef void (*nt_recorded_fn)(void *ud, int rc);
+int nt_outbox_done_async(im_store *st, const nt_row *rows,
+			 const char *instance, const char *channel,
+			 const nt_outcome *o, nt_recorded_fn done, void *ud);
 /* The CloudEvent of each row, in order, as a new array. */
 int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out);
+/* On: this thread keeps the last event it read for the next one-row call
+ * (a fan-out reads one event per channel). Off frees it; a thread that
+ * turned it on turns it off before it ends. */
+void nt_outbox_events_keep(bool on);
 /* Stored message of (incident, instance, channel); 0 or IM_ENOTFOUND.
  * ids are written into buffers of 128 bytes. */
 int nt_outbox_message(im_store *st, long long incident, const char *instance,
@@ -287,16 +312,21 @@ int nt_dispatch_start(im_store *st, const char *owner);
 void nt_dispatch_reconfig(void);
 void nt_dispatch_stop(void);
 void nt_dispatch_wake(void);
-void nt_dispatch_poke(void);
+void nt_dispatch_poke(void);	  /* new rows: claim above the last id */
+void nt_dispatch_poke_all(void); /* rows put back: claim from the start */
 
 /* pool.c: the dispatcher pushes and collects; workers run nt_deliver. */
 int nt_pool_start(int workers, int wake_fd);
 void nt_pool_push(nt_job *job, bool critical);
+/* A job is over (its outcome recorded): back to the dispatcher. Any
+ * thread; nt_deliver calls it, maybe later from the store's writer. */
+void nt_pool_finish(nt_job *job);
 nt_job *nt_pool_done(void); /* everything finished so far, as a list */
 void nt_pool_check_stuck(void);
 void nt_pool_stop(void);
 
-/* deliver.c: renders, sends and records one job (a delivery thread). */
+/* deliver.c: renders and sends one job (a delivery thread) and queues its
+ * outcome; nt_pool_finish(job) once it is recorded. */
 void nt_deliver(nt_job *job);
 void nt_metrics_register(void);
 /* Queue-depth and dead-letter gauges from nt_outbox_counts(). */

@@ -116,68 +116,12 @@ int nt_outbox_claim(im_store *st, const char *owner, bool critical,
 		    long long now_ms, long long lease_until, int limit,
 		    nt_claim_fn fn, void *ud)
 {
-	sqlite3 *db = im_store_db(st);
-	sqlite3_stmt *q;
-	int n = 0;
-	im_store_lock(st);
-	if (sqlite3_prepare_v2(
-		db,
-		"UPDATE outbox SET claimed_by = ?1, lease_until = ?2 "
-		"WHERE id IN (SELECT id FROM outbox WHERE state = 0 AND "
-		"critical = ?3 AND lease_until < ?4 AND not_before <= ?4 "
-		"ORDER BY id LIMIT ?5) RETURNING id, incident, event_seq, "
-		"event_type, severity, mode, connector, channel, created_at, "
-		"attempts",
-		-1, &q, NULL) != SQLITE_OK) {
-		LOG_ERROR("notify", "claim: %s", sqlite3_errmsg(db));
-		im_store_unlock(st);
-		return IM_EIO;
-	}
-	sqlite3_bind_text(q, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, lease_until);
-	sqlite3_bind_int(q, 3, critical);
-	sqlite3_bind_int64(q, 4, now_ms);
-	sqlite3_bind_int(q, 5, limit);
-	int s;
-	long long refused[64];
-	size_t n_refused = 0;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		nt_row *r = calloc(1, sizeof(*r));
-		long long id = sqlite3_column_int64(q, 0);
-		n++;
-		if (!r) {
-			if (n_refused < 64)
-				refused[n_refused++] = id;
-			continue;
-		}
-		r->id = id;
-		r->incident = sqlite3_column_int64(q, 1);
-		r->seq = sqlite3_column_int64(q, 2);
-		snprintf(r->type, sizeof(r->type), "%s",
-			 (const char *)sqlite3_column_text(q, 3));
-		r->sev = sqlite3_column_int(q, 4);
-		const char *m = (const char *)sqlite3_column_text(q, 5);
-		r->mode = m && *m ? *m : 'u';
-		r->critical = critical;
-		r->created_ms = sqlite3_column_int64(q, 8);
-		r->attempts = sqlite3_column_int(q, 9);
-		if (fn(ud, r, (const char *)sqlite3_column_text(q, 6),
-		       (const char *)sqlite3_column_text(q, 7)) != 0 &&
-		    n_refused < 64)
-			refused[n_refused++] = id;
-	}
-	if (s != SQLITE_DONE)
-		LOG_ERROR("notify", "claim: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	/* Rows we could not hold must not stay leased to us: the lease
-	 * renewal would keep them from everyone until a restart. */
-	for (size_t i = 0; i < n_refused; i++)
-		exec1(st,
-		      "UPDATE outbox SET lease_until = 0, claimed_by = NULL "
-		      "WHERE id = ?2 AND claimed_by = ?1",
-		      owner, refused[i], 0);
-	im_store_unlock(st);
-	return n;
+	nt_claim_req req = {.owner = owner,
+			    .critical = critical,
+			    .now_ms = now_ms,
+			    .lease_until = lease_until,
+			    .limit = limit};
+	return nt_lease_claim(st, &req, fn, ud, NULL);
 }
 
 int nt_outbox_renew(im_store *st, const char *owner, long long lease_until)
@@ -248,107 +192,41 @@ int nt_outbox_reclaim_dead(im_store *st, const char *owner)
 	return total;
 }
 
-static int step_rows(sqlite3 *db, const char *sql, const nt_row *rows,
-		     const nt_outcome *o, long long next_ms)
-{
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return IM_EIO;
-	int rc = 0;
-	long long now = nt_wall_ms();
-	for (const nt_row *r = rows; r && rc == 0; r = r->next) {
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, r->id);
-		if (sqlite3_bind_parameter_count(q) > 1) {
-			sqlite3_bind_int64(q, 2, next_ms);
-			sqlite3_bind_text(q, 3, o->error, -1, SQLITE_STATIC);
-			sqlite3_bind_text(q, 4, o->hint, -1, SQLITE_STATIC);
-			if (o->http_status)
-				sqlite3_bind_int64(q, 5, o->http_status);
-			else
-				sqlite3_bind_null(q, 5);
-			sqlite3_bind_int64(q, 6, now);
-		}
-		rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
-	}
-	sqlite3_finalize(q);
-	return rc;
-}
+/* The last event read on this thread, while nt_outbox_events_keep is on
+ * (delivery threads): a fan-out reads one event once per channel, and an
+ * event never changes once written. Only this thread touches it. */
+static _Thread_local struct {
+	bool on;
+	long long seq;
+	json_t *ev;
+} last;
 
-static int save_message(sqlite3 *db, const nt_outcome *o, const char *inst,
-			const char *channel)
+void nt_outbox_events_keep(bool on)
 {
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(
-		db,
-		"INSERT OR REPLACE INTO notify_messages(incident, "
-		"connector, channel, message_id, thread_id, "
-		"updated_at) VALUES (?,?,?,?,?,?)",
-		-1, &q, NULL) != SQLITE_OK)
-		return IM_EIO;
-	sqlite3_bind_int64(q, 1, o->incident);
-	sqlite3_bind_text(q, 2, inst, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, o->message_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(
-	    q, 5, o->thread_id && *o->thread_id ? o->thread_id : o->message_id,
-	    -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, nt_wall_ms());
-	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
-	sqlite3_finalize(q);
-	return rc;
-}
-
-int nt_outbox_done(im_store *st, const nt_row *rows, const char *instance,
-		   const char *channel, const nt_outcome *o)
-{
-	sqlite3 *db = im_store_db(st);
-	const char *sql;
-	long long next = 0;
-	if (o->verdict == IM_SEND_OK)
-		sql = "DELETE FROM outbox WHERE id = ?1";
-	else if (o->verdict == IM_SEND_PERMANENT)
-		sql =
-		    "UPDATE outbox SET state = 1, attempts = attempts + 1, "
-		    "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
-		    "updated_at = ?6, claimed_by = NULL, lease_until = 0 "
-		    "WHERE id = ?1";
-	else {
-		sql =
-		    "UPDATE outbox SET attempts = attempts + 1, "
-		    "not_before = ?2, error = ?3, hint = ?4, http_status = ?5, "
-		    "updated_at = ?6 WHERE id = ?1";
-		next = nt_wall_ms() + (long long)(o->wait_s * 1000);
+	last.on = on;
+	if (!on) {
+		json_decref(last.ev);
+		last.ev = NULL;
+		last.seq = 0;
 	}
-	im_store_lock(st);
-	int rc =
-	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-		? 0
-		: IM_EIO;
-	if (rc == 0)
-		rc = step_rows(db, sql, rows, o, next);
-	if (rc == 0 && o->verdict == IM_SEND_OK && o->message_id &&
-	    *o->message_id && o->incident > 0)
-		rc = save_message(db, o, instance, channel);
-	if (rc == 0 &&
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		rc = IM_EIO;
-	if (rc != 0) {
-		LOG_ERROR("notify", "recording a delivery: %s",
-			  sqlite3_errmsg(db));
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	im_store_unlock(st);
-	return rc;
 }
 
 int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 {
+	if (last.ev && rows && !rows->next && rows->seq == last.seq) {
+		json_t *arr = json_array();
+		if (arr && json_array_append(arr, last.ev) == 0) {
+			*out = arr;
+			return 0;
+		}
+		json_decref(arr);
+	}
 	sqlite3 *db = im_store_read_begin(st);
-	sqlite3_stmt *q;
+	/* Once per delivery: prepared once per connection. */
+	sqlite3_stmt *q =
+	    im_store_stmt(db, "SELECT body FROM events WHERE seq = ?");
 	*out = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT body FROM events WHERE seq = ?", -1,
-			       &q, NULL) != SQLITE_OK) {
+	if (!q) {
 		im_store_read_end(st, db);
 		return IM_EIO;
 	}
@@ -363,11 +241,16 @@ int nt_outbox_events(im_store *st, const nt_row *rows, json_t **out)
 					0, NULL);
 		rc = ev ? json_array_append_new(arr, ev) : IM_ENOTFOUND;
 	}
-	sqlite3_finalize(q);
+	im_store_stmt_done(q);
 	im_store_read_end(st, db);
 	if (rc != 0) {
 		json_decref(arr);
 		return rc;
+	}
+	if (last.on && !rows->next) {
+		json_decref(last.ev);
+		last.ev = json_incref(json_array_get(arr, 0));
+		last.seq = rows->seq;
 	}
 	*out = arr;
 	return 0;
@@ -377,14 +260,12 @@ int nt_outbox_message(im_store *st, long long incident, const char *instance,
 		      const char *channel, char *message_id, char *thread_id)
 {
 	sqlite3 *db = im_store_read_begin(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = im_store_stmt(db, "SELECT message_id, thread_id FROM "
+					    "notify_messages WHERE incident = ? "
+					    "AND connector = ? AND channel = ?");
 	int rc = IM_ENOTFOUND;
 	*message_id = *thread_id = '\0';
-	if (sqlite3_prepare_v2(db,
-			       "SELECT message_id, thread_id FROM "
-			       "notify_messages WHERE incident = ? AND "
-			       "connector = ? AND channel = ?",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (q) {
 		sqlite3_bind_int64(q, 1, incident);
 		sqlite3_bind_text(q, 2, instance, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 3, channel, -1, SQLITE_STATIC);
@@ -395,7 +276,7 @@ int nt_outbox_message(im_store *st, long long incident, const char *instance,
 			snprintf(thread_id, 128, "%s", t ? t : "");
 			rc = 0;
 		}
-		sqlite3_finalize(q);
+		im_store_stmt_done(q);
 	}
 	im_store_read_end(st, db);
 	return rc;

@@ -1,5 +1,7 @@
-/* The delivery threads (started on demand): they take jobs from two queues (critical first),
- * run them (render, send, record) and hand them back on a completion list,
+/* The delivery threads (started on demand): they take jobs from two
+ * queues (critical first), run them (render, send, queue the outcome) and
+ * go on with the next; a job comes back on the completion list
+ * (nt_pool_finish, from the store's writer once its outcome is on disk),
  * waking the dispatcher. A connector's send() blocks, possibly for long:
  * when a thread has been stuck in one send past the deadline, the pool
  * adds a thread (up to twice its size) so one hung platform cannot starve
@@ -28,8 +30,12 @@ static struct {
 	nt_job *done, **done_tail;
 	worker *w;
 	int n, want, idle;
+	int unfinished; /* taken by a thread, not yet finished */
+	pthread_cond_t finished_cv;
 	int wake_fd;
-} P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER,
+       .finished_cv = PTHREAD_COND_INITIALIZER};
 
 static nt_job *pop(void)
 {
@@ -47,6 +53,7 @@ static nt_job *pop(void)
 static void *run(void *arg)
 {
 	worker *me = arg;
+	nt_outbox_events_keep(true);
 	pthread_mutex_lock(&P.mu);
 	while (!P.stopping) {
 		nt_job *j = pop();
@@ -57,18 +64,14 @@ static void *run(void *arg)
 			continue;
 		}
 		me->busy_since = nt_mono();
+		P.unfinished++;
 		pthread_mutex_unlock(&P.mu);
-		nt_deliver(j);
-		j->next = NULL;
+		nt_deliver(j); /* its nt_pool_finish may come later */
 		pthread_mutex_lock(&P.mu);
 		me->busy_since = 0;
-		*P.done_tail = j;
-		P.done_tail = &j->next;
-		uint64_t one = 1;
-		if (write(P.wake_fd, &one, sizeof(one)) < 0)
-			(void)0; /* a wake is pending already */
 	}
 	pthread_mutex_unlock(&P.mu);
+	nt_outbox_events_keep(false);
 	return NULL;
 }
 
@@ -97,6 +100,7 @@ int nt_pool_start(int workers, int wake_fd)
 	P.want = workers;
 	P.n = 0;
 	P.idle = 0;
+	P.unfinished = 0;
 	/* Threads start on demand (nt_pool_push), up to `workers`: an idle
 	 * server keeps none, and each costs stack and a malloc arena. */
 	P.w = calloc(MAX_THREADS, sizeof(*P.w));
@@ -119,6 +123,20 @@ void nt_pool_push(nt_job *job, bool critical)
 	if (P.idle == 0 && P.n < P.want && spawn() != 0 && P.n == 0)
 		LOG_ERROR("notify", "cannot start a delivery thread");
 	pthread_cond_signal(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+}
+
+void nt_pool_finish(nt_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&P.mu);
+	*P.done_tail = job;
+	P.done_tail = &job->next;
+	if (--P.unfinished == 0)
+		pthread_cond_broadcast(&P.finished_cv);
+	uint64_t one = 1;
+	if (write(P.wake_fd, &one, sizeof(one)) < 0)
+		(void)0; /* a wake is pending already */
 	pthread_mutex_unlock(&P.mu);
 }
 
@@ -162,6 +180,10 @@ void nt_pool_stop(void)
 	for (int i = 0; i < n; i++)
 		pthread_join(P.w[i].thread, NULL);
 	pthread_mutex_lock(&P.mu);
+	/* Outcomes still being recorded: the writer finishes them (before
+	 * the store closes, which comes after this). */
+	while (P.unfinished > 0)
+		pthread_cond_wait(&P.finished_cv, &P.mu);
 	for (nt_job *j = pop(), *next; j; j = next) {
 		next = pop();
 		free(j);

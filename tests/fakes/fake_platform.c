@@ -28,6 +28,7 @@ struct fake_platform {
 	char url[64];
 	pthread_mutex_t mu;
 	double rate, burst;
+	bool unlimited; /* no bucket: every message is accepted */
 	unsigned latency_ms;
 	fp_mode mode;
 	int mode_count;
@@ -199,7 +200,7 @@ static unsigned decide(fake_platform *fp, const char *method, const char *ch,
 		snprintf(out, outl, "{\"error\":\"message_not_found\"}");
 		return 404;
 	}
-	double wait = take(fp, ch);
+	double wait = fp->unlimited ? 0 : take(fp, ch);
 	if (wait > 0) {
 		snprintf(ra, ral, "%.3f", wait);
 		snprintf(out, outl,
@@ -396,6 +397,7 @@ fake_platform *fp_start(const fp_opts *o)
 	pthread_mutex_init(&fp->mu, NULL);
 	fp->rate = o && o->rate > 0 ? o->rate : 1;
 	fp->burst = o && o->burst > 0 ? o->burst : 3;
+	fp->unlimited = o && o->unlimited;
 	fp->latency_ms = o ? o->latency_ms : 0;
 	fp->reqs = json_array();
 	fp->seen = json_object();
@@ -541,19 +543,23 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	fp_opts o = {.rate = 1, .burst = 3, .latency_ms = 20};
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			o.port = (unsigned)atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--rate"))
-			o.rate = atof(argv[i + 1]);
-		else if (!strcmp(argv[i], "--burst"))
-			o.burst = atof(argv[i + 1]);
-		else if (!strcmp(argv[i], "--latency-ms"))
-			o.latency_ms = (unsigned)atoi(argv[i + 1]);
+	for (int i = 1; i < argc; i++) {
+		bool arg = i + 1 < argc;
+		if (!strcmp(argv[i], "--unlimited"))
+			o.unlimited = true;
+		else if (arg && !strcmp(argv[i], "--port"))
+			o.port = (unsigned)atoi(argv[++i]);
+		else if (arg && !strcmp(argv[i], "--rate"))
+			o.rate = atof(argv[++i]);
+		else if (arg && !strcmp(argv[i], "--burst"))
+			o.burst = atof(argv[++i]);
+		else if (arg && (!strcmp(argv[i], "--latency-ms") ||
+				 !strcmp(argv[i], "--delay-ms")))
+			o.latency_ms = (unsigned)atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: fake-platform [--port N] "
-					"[--rate R] [--burst B] "
-					"[--latency-ms MS]\n");
+					"[--rate R] [--burst B] [--unlimited] "
+					"[--latency-ms|--delay-ms MS]\n");
 			return 2;
 		}
 	}

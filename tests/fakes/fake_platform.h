@@ -17,12 +17,14 @@
  * function here is safe from any thread. Returned JSON is new.
  *
  * Built with -DFAKE_PLATFORM_MAIN it is also a standalone program
- * (bench/): fake-platform [--port N] [--rate R] [--burst B]
- * [--latency-ms MS], with GET /_stats, GET /_messages, POST /_reset and
+ * (bench/): fake-platform [--port N] [--rate R] [--burst B] [--unlimited]
+ * [--latency-ms MS] (--delay-ms is the same), with GET /_stats, GET /_messages, POST /_reset and
  * POST /_mode?mode=500|garbage|drop|hang|reject|normal&count=N.
  */
 #ifndef IM_FAKE_PLATFORM_H
 #define IM_FAKE_PLATFORM_H
+
+#include <stdbool.h>
 
 #include <jansson.h>
 
@@ -45,6 +47,7 @@ typedef struct fp_opts {
 	double rate;	     /* per channel, messages/s; 0 = 1 */
 	double burst;	     /* 0 = 3 */
 	unsigned latency_ms; /* answer delay; 0 = none */
+	bool unlimited;	     /* no rate limit: rate and burst unused */
 } fp_opts;
 
 fake_platform *fp_start(const fp_opts *o);

@@ -1,7 +1,9 @@
 /* The outbox table: claims and leases, outcomes, dead letters, restarts. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -228,6 +230,19 @@ Test(notify_outbox, lists_dead_letters_with_error_and_hint_and_requeues)
 	release(&a);
 }
 
+/* nt_outbox_events(rows) gives n events, the last about `last_subject`. */
+static void expect_events(const nt_row *rows, size_t n,
+			  const char *last_subject)
+{
+	json_t *evs;
+	cr_assert_eq(nt_outbox_events(st, rows, &evs), 0);
+	cr_expect_eq(json_array_size(evs), n);
+	cr_expect_str_eq(json_string_value(json_object_get(
+			     json_array_get(evs, n - 1), "subject")),
+			 last_subject);
+	json_decref(evs);
+}
+
 Test(notify_outbox, hands_out_the_events_in_row_order)
 {
 	declare("SEV-1");
@@ -236,12 +251,147 @@ Test(notify_outbox, hands_out_the_events_in_row_order)
 	cr_assert_eq(claim("h:1:a", true, nt_wall_ms(), &a), 4);
 	a.rows[0]->next = a.rows[2];
 	a.rows[2]->next = NULL;
-	json_t *evs;
-	cr_assert_eq(nt_outbox_events(st, a.rows[0], &evs), 0);
-	cr_expect_eq(json_array_size(evs), 2);
-	cr_expect_str_eq(json_string_value(json_object_get(
-			     json_array_get(evs, 1), "subject")),
-			 "INC-2");
-	json_decref(evs);
+	expect_events(a.rows[0], 2, "INC-2");
+	release(&a);
+}
+
+/* Claims above an id (the dispatcher's claims on new rows): in id order,
+ * never a row at or below it, never one leased already; rows below it
+ * come back only through a claim from the start. */
+Test(notify_outbox, claims_above_an_id_without_skipping_or_twice)
+{
+	declare("SEV-1");
+	declare("SEV-1");
+	declare("SEV-1"); /* 6 rows: 2 channels each */
+	long long now = nt_wall_ms(), top = 0;
+	nt_claim_req req = {.owner = "h:1:a",
+			    .critical = true,
+			    .now_ms = now,
+			    .lease_until = now + 60000,
+			    .limit = 2};
+	got a = {0}, b = {0};
+	cr_assert_eq(nt_lease_claim(st, &req, collect, &a, &top), 2);
+	cr_expect_eq(top, a.rows[1]->id, "the highest id claimed");
+	cr_expect_lt(a.rows[0]->id, a.rows[1]->id, "in id order");
+	req.after = top;
+	req.limit = 64;
+	cr_assert_eq(nt_lease_claim(st, &req, collect, &a, &top), 4);
+	for (int i = 1; i < a.n; i++)
+		cr_expect_lt(a.rows[i - 1]->id, a.rows[i]->id,
+			     "no row twice, none left out");
+	cr_expect_eq(top, a.rows[5]->id);
+	req.after = top;
+	cr_expect_eq(nt_lease_claim(st, &req, collect, &b, &top), 0);
+	/* Declared later: above the top, so a claim above it finds it. */
+	declare("SEV-1");
+	cr_expect_eq(nt_lease_claim(st, &req, collect, &b, &top), 2);
+	cr_expect_gt(b.rows[0]->id, a.rows[5]->id);
+	release(&b);
+	req.after = top;
+	/* Given back (below the top): only a claim from the start sees it. */
+	cr_expect_eq(nt_outbox_release(st, "h:1:a"), 8);
+	req.owner = "h:1:b";
+	cr_expect_eq(nt_lease_claim(st, &req, collect, &b, &top), 0,
+		     "nothing above the top");
+	req.after = 0;
+	cr_expect_eq(nt_lease_claim(st, &req, collect, &b, &top), 8);
+	cr_expect_eq(b.rows[0]->id, a.rows[0]->id);
+	release(&a);
+	release(&b);
+}
+
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+} waiter;
+
+static void on_recorded(void *ud, int rc)
+{
+	waiter *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits (at most 30 s, a bound, not a timing check) for on_recorded. */
+static bool wait_recorded(waiter *w)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&w->mu);
+	while (!w->done &&
+	       pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
+		;
+	bool done = w->done;
+	pthread_mutex_unlock(&w->mu);
+	return done;
+}
+
+Test(notify_outbox, records_an_outcome_queued_on_the_writer)
+{
+	declare("SEV-1");
+	got a = {0};
+	cr_assert_eq(claim("h:1:a", true, nt_wall_ms(), &a), 2);
+	a.rows[0]->next = NULL;
+	a.rows[1]->next = NULL;
+	waiter w1 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+		     0},
+	       w2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+		     0};
+	nt_outcome ok = {.verdict = IM_SEND_OK,
+			 .message_id = "m7",
+			 .incident = a.rows[0]->incident};
+	nt_outcome dead = {.verdict = IM_SEND_PERMANENT,
+			   .http_status = 404,
+			   .error = "channel_not_found"};
+	cr_assert_eq(nt_outbox_done_async(st, a.rows[0], "tc", "C1", &ok,
+					  on_recorded, &w1),
+		     0);
+	cr_assert_eq(nt_outbox_done_async(st, a.rows[1], "tc", "C2", &dead,
+					  on_recorded, &w2),
+		     0);
+	cr_assert(wait_recorded(&w1));
+	cr_assert(wait_recorded(&w2));
+	cr_expect_eq(w1.rc, 0);
+	cr_expect_eq(w2.rc, 0);
+	char mid[128], tid[128];
+	cr_expect_eq(nt_outbox_message(st, 1, "tc", "C1", mid, tid), 0);
+	cr_expect_str_eq(mid, "m7");
+	json_t *pending = nt_outbox_list(st, false, 10);
+	cr_expect_eq(json_array_size(pending), 1, "the dead letter only");
+	json_t *deadl = nt_outbox_list(st, true, 10);
+	cr_expect_eq(json_array_size(deadl), 1);
+	cr_expect_eq(json_integer_value(
+			 json_object_get(json_array_get(deadl, 0), "id")),
+		     a.rows[1]->id);
+	json_decref(pending);
+	json_decref(deadl);
+	release(&a);
+}
+
+/* A delivery thread keeps the last event it read: the same event again,
+ * another one when the row is of another event, several in order. */
+Test(notify_outbox, keeps_the_last_event_without_mixing_them_up)
+{
+	declare("SEV-1");
+	declare("SEV-1");
+	got a = {0};
+	cr_assert_eq(claim("h:1:a", true, nt_wall_ms(), &a), 4);
+	for (int i = 0; i < 4; i++)
+		a.rows[i]->next = NULL;
+	nt_outbox_events_keep(true);
+	const char *want[] = {"INC-1", "INC-1", "INC-2", "INC-2", "INC-1"};
+	int row[] = {0, 1, 2, 3, 0};
+	for (int i = 0; i < 5; i++)
+		expect_events(a.rows[row[i]], 1, want[i]);
+	a.rows[1]->next = a.rows[2];
+	expect_events(a.rows[1], 2, "INC-2");
+	nt_outbox_events_keep(false);
+	a.rows[1]->next = NULL;
 	release(&a);
 }
