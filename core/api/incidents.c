@@ -86,7 +86,7 @@ static int answer_write(im_http_response *resp, int rc, im_write *w,
 
 /* Writes are answered when their batch is on disk (the store's group
  * writer), so the HTTP worker never waits for an fsync: the answer is
- * deferred and sent from the store's completion thread. */
+ * deferred and sent from the writer thread. */
 static void write_answered(void *ud, int rc, im_write *w, const im_err *err)
 {
 	static const char *const replayed[] = {"Idempotent-Replayed", "true",

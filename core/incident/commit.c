@@ -312,12 +312,8 @@ static void job_done(void *ud, int rc)
 			}
 		}
 	}
-}
-
-/* On the store's completion thread: the answer needs no commit order. */
-static void job_after(void *ud, int rc)
-{
-	wjob *j = ud;
+	if (!j->then.cb)
+		return;
 	j->then.cb(j->then.ud, rc, j->out, j->err);
 	job_free(j);
 }
@@ -389,8 +385,7 @@ int repo_commit(op *o, const char *idem, const char *scope, apply_fn apply,
 	}
 	int rc = ok ? 0 : IM_ENOMEM;
 	if (rc == 0)
-		rc = then ? im_store_submit_after(j->o.st, job_apply, job_done,
-					       job_after, j)
+		rc = then ? im_store_submit(j->o.st, job_apply, job_done, j)
 			  : im_store_write(j->o.st, job_apply, job_done, j);
 	if (rc != 0 && err->status == 0) {
 		if (rc == IM_ENOMEM)

@@ -88,10 +88,9 @@ void im_repo_set_outbox_hook(im_repo_outbox_fn fn);
 /* Writes for callers that must not wait for the disk (an HTTP worker):
  * the _async forms check their input like the others, then queue the
  * write and return 0 at once; the answer comes through cb, exactly once,
- * on the store's completion thread, when the write is durable (rc 0) or
- * has failed (rc and err), after its events were published. Answers of
- * different writes keep no order among themselves. cb may take w's
- * references (setting them NULL) and should not block long. Bad input: an error with err filled and cb never
+ * on the store's writer thread, when the write is durable (rc 0) or has
+ * failed (rc and err). cb may take w's references (setting them NULL)
+ * and must not block. Bad input: an error with err filled and cb never
  * runs. */
 typedef void (*im_write_cb)(void *ud, int rc, im_write *w,
 			    const im_err *err);

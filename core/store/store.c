@@ -18,7 +18,6 @@
 
 #include <im/types.h>
 
-#include "checkpoint.h"
 #include "migrations.h"
 #include "writer.h"
 
@@ -41,7 +40,6 @@ struct im_store {
 	sqlite3_stmt *kv_get;
 	sqlite3_stmt *kv_del;
 	im_writer *writer; /* group commit */
-	im_ckpt *ckpt;     /* WAL checkpoints off the writer's path */
 };
 
 __attribute__((format(printf, 3, 4))) static void
@@ -397,7 +395,6 @@ void im_store_stmt_done(sqlite3_stmt *s)
 static void store_free(im_store *st)
 {
 	im_writer_free(st->writer);
-	im_ckpt_stop(st->ckpt);
 	for (int i = 0; i < st->n_idle; i++)
 		close_db(st->readers[i]);
 	pthread_mutex_destroy(&st->rmu);
@@ -475,8 +472,6 @@ im_store *im_store_open_with(const char *path,
 		goto fail;
 	if (migrate(st, migrations, n, path, err, errlen) != 0)
 		goto fail;
-	if (!memory)
-		st->ckpt = im_ckpt_start(st->db, path);
 	return st;
 
 fail:
@@ -572,25 +567,13 @@ void im_store_unlock(im_store *st)
 int im_store_submit(im_store *st, im_store_apply_fn apply,
 		    im_store_done_fn done, void *ud)
 {
-	return im_writer_submit(st->writer, apply, done, NULL, ud, false);
-}
-
-int im_store_submit_after(im_store *st, im_store_apply_fn apply,
-			  im_store_done_fn done, im_store_done_fn after,
-			  void *ud)
-{
-	return im_writer_submit(st->writer, apply, done, after, ud, false);
+	return im_writer_submit(st->writer, apply, done, ud, false);
 }
 
 int im_store_write(im_store *st, im_store_apply_fn apply,
 		   im_store_done_fn done, void *ud)
 {
-	return im_writer_submit(st->writer, apply, done, NULL, ud, true);
-}
-
-long im_store_checkpoints(im_store *st)
-{
-	return im_ckpt_count(st->ckpt);
+	return im_writer_submit(st->writer, apply, done, ud, true);
 }
 
 void im_store_writer_stats_get(im_store *st, im_store_writer_stats *out)

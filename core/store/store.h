@@ -74,16 +74,6 @@ typedef void (*im_store_done_fn)(void *ud, int rc);
  * after im_store_close began (done() is not called then). */
 int im_store_submit(im_store *st, im_store_apply_fn apply,
 		    im_store_done_fn done, void *ud);
-/* The same with a third step: after(ud, rc) runs once done() has, on the
- * store's completion thread, with the same rc; jobs' after()s keep no
- * promised order among themselves. It takes what need not be in commit
- * order off the writer's path (answering a client, freeing the job), so
- * the writer goes on with the next batch meanwhile. after() may block
- * briefly and may write the store, waiting included. Every queued job's
- * after() runs, also while the store closes. */
-int im_store_submit_after(im_store *st, im_store_apply_fn apply,
-			  im_store_done_fn done, im_store_done_fn after,
-			  void *ud);
 /* Queues a job and waits until its batch is durable: the job's result.
  * Called on the writer thread itself (from a done()), it runs the job at
  * once in a transaction of its own. */
@@ -96,10 +86,6 @@ typedef struct im_store_writer_stats {
 	long long max_batch;
 } im_store_writer_stats;
 void im_store_writer_stats_get(im_store *st, im_store_writer_stats *out);
-/* WAL checkpoints run by the store's checkpoint thread (checkpoint.h):
- * commits never copy the WAL back themselves unless it grew 16 times
- * past SQLite's 1,000-page mark. */
-long im_store_checkpoints(im_store *st);
 
 /* Key-value table, namespaced (a plugin instance uses its id). Values are
  * opaque bytes. get: *val is malloc'd (caller frees), IM_ENOTFOUND when

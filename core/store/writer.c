@@ -9,11 +9,6 @@
  * batch. While a batch is on its way to disk the next one gathers, so the
  * batch grows with the load and a lone write still goes out at once.
  *
- * The writer runs each job's done() in commit order right after the
- * commit (publishing must keep that order); a job's after() (answering
- * its client, freeing it) needs no order, so a second thread runs it
- * while the writer gathers and commits the next batch.
- *
  * A job whose apply() fails is rolled back to its savepoint and the rest
  * of the batch commits. If SQLite itself ended the transaction (disk
  * full, I/O error) or COMMIT fails, every job of the batch fails with
@@ -46,7 +41,6 @@ typedef struct job {
 	struct job *next;
 	im_store_apply_fn apply;
 	im_store_done_fn done;
-	im_store_done_fn after;
 	void *ud;
 	int rc;
 	bool waited;   /* lives on the caller's stack; it frees nothing */
@@ -63,12 +57,6 @@ struct im_writer {
 	pthread_t thread;
 	long long batches, jobs, max_batch;
 	sqlite3_stmt *stmt[S_N]; /* writer thread only, store lock held */
-	/* The completion thread and the jobs whose after() is due. */
-	pthread_mutex_t amu;
-	pthread_cond_t acv;
-	job *ahead, *atail;
-	bool astarted, astopping;
-	pthread_t athread;
 };
 
 /* The writer this thread runs, if it is one. */
@@ -128,15 +116,15 @@ static void observe(int n, double seconds)
 	static im_metric_memo size_memo, secs_memo;
 	im_metric_observe(
 	    im_metrics_memo(&size_memo, "im_store_write_batch_size",
-			      "Writes committed together in one transaction",
-			      IM_METRIC_HISTOGRAM, NULL, sizes,
-			      sizeof(sizes) / sizeof(sizes[0])),
+			    "Writes committed together in one transaction",
+			    IM_METRIC_HISTOGRAM, NULL, sizes,
+			    sizeof(sizes) / sizeof(sizes[0])),
 	    NULL, n);
 	im_metric_observe(
 	    im_metrics_memo(&secs_memo, "im_store_write_batch_seconds",
-			      "Time of one write transaction, fsync included",
-			      IM_METRIC_HISTOGRAM, NULL, secs,
-			      sizeof(secs) / sizeof(secs[0])),
+			    "Time of one write transaction, fsync included",
+			    IM_METRIC_HISTOGRAM, NULL, secs,
+			    sizeof(secs) / sizeof(secs[0])),
 	    NULL, seconds);
 }
 
@@ -171,95 +159,20 @@ static void run_batch(im_writer *w, job *list, int n)
 			j->done(j->ud, j->rc);
 }
 
-int im_store_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	int rc = pthread_create(t, &a, fn, arg);
-	pthread_attr_destroy(&a);
-	return rc;
-}
-
-static void *after_main(void *arg)
-{
-	im_writer *w = arg;
-	pthread_setname_np(pthread_self(), "im-store-after");
-	pthread_mutex_lock(&w->amu);
-	for (;;) {
-		while (!w->ahead && !w->astopping)
-			pthread_cond_wait(&w->acv, &w->amu);
-		job *j = w->ahead;
-		if (!j)
-			break;
-		w->ahead = w->atail = NULL;
-		pthread_mutex_unlock(&w->amu);
-		while (j) {
-			job *next = j->next;
-			j->after(j->ud, j->rc);
-			free(j);
-			j = next;
-		}
-		pthread_mutex_lock(&w->amu);
-	}
-	pthread_mutex_unlock(&w->amu);
-	return NULL;
-}
-
-static bool start_after_locked(im_writer *w)
-{
-	if (!w->astarted)
-		w->astarted = im_store_thread(&w->athread, after_main, w) == 0;
-	return w->astarted;
-}
-
-/* Hands the chain head..tail to the completion thread; without one (it
- * could not start) runs it here rather than never. */
-static void hand_after(im_writer *w, job *head, job *tail)
-{
-	pthread_mutex_lock(&w->amu);
-	bool ok = start_after_locked(w);
-	if (ok) {
-		if (w->atail)
-			w->atail->next = head;
-		else
-			w->ahead = head;
-		w->atail = tail;
-		pthread_cond_signal(&w->acv);
-	}
-	pthread_mutex_unlock(&w->amu);
-	while (!ok && head) {
-		job *next = head->next;
-		head->after(head->ud, head->rc);
-		free(head);
-		head = next;
-	}
-}
-
 static void finish(im_writer *w, job *list, int n)
 {
-	job *ahead = NULL, *atail = NULL;
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < n; i++) {
 		job *next = list->next;
 		if (list->waited) {
 			list->finished = true;
 			pthread_cond_signal(&list->cv);
-		} else if (list->after) {
-			list->next = NULL;
-			if (atail)
-				atail->next = list;
-			else
-				ahead = list;
-			atail = list;
 		} else {
 			free(list);
 		}
 		list = next;
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (ahead)
-		hand_after(w, ahead, atail);
 }
 
 static void *writer_main(void *arg)
@@ -303,8 +216,6 @@ im_writer *im_writer_new(im_store *st)
 	w->st = st;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	pthread_mutex_init(&w->amu, NULL);
-	pthread_cond_init(&w->acv, NULL);
 	return w;
 }
 
@@ -319,16 +230,6 @@ void im_writer_free(im_writer *w)
 	pthread_mutex_unlock(&w->mu);
 	if (started)
 		pthread_join(w->thread, NULL);
-	/* The writer is gone, so nothing more is handed over: drain. */
-	pthread_mutex_lock(&w->amu);
-	w->astopping = true;
-	pthread_cond_signal(&w->acv);
-	started = w->astarted;
-	pthread_mutex_unlock(&w->amu);
-	if (started)
-		pthread_join(w->athread, NULL);
-	pthread_cond_destroy(&w->acv);
-	pthread_mutex_destroy(&w->amu);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -348,7 +249,12 @@ static int start_locked(im_writer *w)
 {
 	if (w->started)
 		return 0;
-	if (im_store_thread(&w->thread, writer_main, w) != 0) {
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	int rc = pthread_create(&w->thread, &a, writer_main, w);
+	pthread_attr_destroy(&a);
+	if (rc != 0) {
 		LOG_ERROR("store", "cannot start the writer thread");
 		return IM_ENOMEM;
 	}
@@ -357,8 +263,7 @@ static int start_locked(im_writer *w)
 }
 
 int im_writer_submit(im_writer *w, im_store_apply_fn apply,
-		     im_store_done_fn done, im_store_done_fn after, void *ud,
-		     bool wait)
+		     im_store_done_fn done, void *ud, bool wait)
 {
 	job here = {.apply = apply, .done = done, .ud = ud, .waited = true};
 	if (wait && self == w)
@@ -367,8 +272,7 @@ int im_writer_submit(im_writer *w, im_store_apply_fn apply,
 	if (!j)
 		return IM_ENOMEM;
 	if (!wait)
-		*j = (job){
-		    .apply = apply, .done = done, .after = after, .ud = ud};
+		*j = (job){.apply = apply, .done = done, .ud = ud};
 	else
 		pthread_cond_init(&j->cv, NULL);
 	pthread_mutex_lock(&w->mu);

@@ -6,7 +6,6 @@
 #ifndef IM_CORE_STORE_WRITER_H
 #define IM_CORE_STORE_WRITER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
 #include "store.h"
@@ -14,16 +13,10 @@
 typedef struct im_writer im_writer;
 
 im_writer *im_writer_new(im_store *st);
-/* Commits what is queued, runs every after(), stops the threads and
- * frees. */
+/* Commits what is queued, stops the thread and frees. */
 void im_writer_free(im_writer *w);
-/* after: NULL for a waited job. */
 int im_writer_submit(im_writer *w, im_store_apply_fn apply,
-		     im_store_done_fn done, im_store_done_fn after, void *ud,
-		     bool wait);
+		     im_store_done_fn done, void *ud, bool wait);
 void im_writer_stats(im_writer *w, im_store_writer_stats *out);
-/* Starts one of the store's threads (256 KiB of stack): pthread_create's
- * result. */
-int im_store_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

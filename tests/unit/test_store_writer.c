@@ -16,6 +16,7 @@
 #include <im/types.h>
 
 #include "../tmpdir.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 static char tmpdir[256];
@@ -260,157 +261,19 @@ Test(store_writer, lets_a_done_callback_write_without_deadlock)
 	cr_assert_eq(count_rows("k = 42"), 1);
 }
 
-/* --- after(): the unordered third step on the completion thread --------- */
-
-typedef struct later {
-	ins in;
-	pthread_t done_thread, after_thread;
-	int done_rc, after_rc;
-	bool done_seen, after_seen, after_saw_done, wrote;
-} later;
-
-static int n_after;
-
-static void done_later(void *ud, int rc)
+Test(store_writer, counts_batches_and_their_writes_in_metrics)
 {
-	later *l = ud;
-	l->done_thread = pthread_self();
-	l->done_rc = rc;
-	__atomic_store_n(&l->done_seen, true, __ATOMIC_RELEASE);
-}
-
-static void after_later(void *ud, int rc)
-{
-	later *l = ud;
-	pthread_mutex_lock(&mu);
-	l->after_saw_done = __atomic_load_n(&l->done_seen, __ATOMIC_ACQUIRE);
-	l->after_rc = rc;
-	l->after_thread = pthread_self();
-	l->after_seen = true;
-	n_after++;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-}
-
-static void wait_after(int want)
-{
-	pthread_mutex_lock(&mu);
-	while (n_after < want)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
-}
-
-Test(store_writer, runs_after_once_done_ran_off_the_writer_thread)
-{
-	enum { N = 20 };
-	static later jobs[N];
-	n_after = 0;
-	gate_open = gate_reached = false;
-	static ins gate = {.k = 1000};
-	cr_assert_eq(im_store_submit(st, apply_gate, NULL, &gate), 0);
-	wait_gate_reached();
-	for (int i = 0; i < N; i++) {
-		jobs[i] = (later){.in = {.k = i + 1, .fail = i == 7}};
-		cr_assert_eq(im_store_submit_after(st, apply_ins, done_later,
-						   after_later, &jobs[i]),
-			     0);
-	}
-	open_gate();
-	wait_after(N);
-	for (int i = 0; i < N; i++) {
-		cr_assert(jobs[i].after_saw_done, "after() follows done()");
-		cr_assert_eq(jobs[i].after_rc, jobs[i].done_rc);
-		cr_assert_eq(jobs[i].after_rc, i == 7 ? IM_ECONFLICT : 0);
-		cr_assert(!pthread_equal(jobs[i].done_thread,
-					 jobs[i].after_thread),
-			  "done() on the writer, after() on another thread");
-	}
-	cr_assert_eq(count_rows("k <= 20"), N - 1);
-}
-
-static void after_writes_and_waits(void *ud, int rc)
-{
-	later *l = ud;
-	(void)rc;
-	static int order[1];
-	static int n;
-	ins next = {.k = l->in.k + 1, .order = order, .n_order = &n};
-	/* The writer does not wait for this thread: no deadlock. */
-	l->wrote = im_store_write(st, apply_ins, NULL, &next) == 0;
-	after_later(ud, rc);
-}
-
-Test(store_writer, lets_an_after_callback_write_and_wait)
-{
-	static later l = {.in = {.k = 51}};
-	n_after = 0;
-	cr_assert_eq(im_store_submit_after(st, apply_ins, NULL,
-					   after_writes_and_waits, &l),
-		     0);
-	wait_after(1);
-	cr_assert(l.wrote);
-	cr_assert_eq(count_rows("k = 52"), 1);
-}
-
-Test(store_writer, runs_every_queued_after_when_the_store_closes)
-{
-	enum { N = 50 };
-	static later jobs[N];
-	n_after = 0;
-	for (int i = 0; i < N; i++) {
-		jobs[i] = (later){.in = {.k = 100 + i}};
-		cr_assert_eq(im_store_submit_after(st, apply_ins, NULL,
-						   after_later, &jobs[i]),
-			     0);
-	}
-	im_store_close(st);
-	st = NULL;
-	cr_assert_eq(n_after, N, "every after() ran before close returned");
-	for (int i = 0; i < N; i++)
-		cr_assert_eq(jobs[i].after_rc, 0);
-}
-
-/* --- checkpoints ------------------------------------------------------- */
-
-static int apply_blob(sqlite3 *db, void *ud)
-{
-	int k = *(int *)ud;
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, zeroblob(16000))",
-			       -1, &q, NULL) != SQLITE_OK)
-		return IM_EIO;
-	sqlite3_bind_int(q, 1, k);
-	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
-	sqlite3_finalize(q);
-	return rc;
-}
-
-static long long file_size(const char *suffix)
-{
-	char path[600];
-	struct stat sb;
-	snprintf(path, sizeof(path), "%s/im.db%s", tmpdir, suffix);
-	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-}
-
-Test(store_writer, checkpoints_on_its_own_thread_once_the_wal_is_large)
-{
-	cr_assert_eq(im_store_checkpoints(st), 0);
-	long long db_before = file_size("");
-	/* ~6 MB through the WAL: past SQLite's 1,000 pages (4 MiB). */
-	for (int k = 1; k <= 400; k++)
-		cr_assert_eq(im_store_write(st, apply_blob, NULL, &k), 0);
-	/* Bounded wait (10 s) for the thread; no timing is asserted. */
-	for (int i = 0; i < 1000 && im_store_checkpoints(st) == 0; i++)
-		usleep(10000);
-	cr_assert_geq(im_store_checkpoints(st), 1,
-		      "the checkpoint thread ran");
-	/* The pages reached the database file itself, not only the WAL. */
-	for (int i = 0; i < 1000 && file_size("") < db_before + (2 << 20);
-	     i++)
-		usleep(10000);
-	cr_assert_gt(file_size(""), db_before + (2 << 20),
-		     "database file %lld bytes (was %lld)", file_size(""),
-		     db_before);
-	cr_assert_eq(count_rows(NULL), 400);
+	ins a = {.k = 61};
+	im_metrics_reset();
+	cr_assert_eq(im_store_write(st, apply_ins, NULL, &a), 0);
+	im_metric *m = im_metrics_family("im_store_write_batch_size", "x",
+					 IM_METRIC_HISTOGRAM, NULL, NULL, 0);
+	cr_assert_not_null(m, "registered by the writer");
+	cr_assert_geq(im_metric_value(m, NULL), 1, "one batch observed");
+	size_t len;
+	char *out = im_metrics_render(&len);
+	cr_assert(strstr(out, "im_store_write_batch_seconds_count 1\n"), "%s",
+		  out);
+	free(out);
+	im_metrics_reset();
 }
