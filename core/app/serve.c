@@ -1,6 +1,5 @@
 /* `im serve`: start-up, the control loop, reload and shutdown. */
 #include <errno.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -396,12 +395,6 @@ int im_serve(const im_serve_opts *opts)
 {
 	im_app app;
 	memset(&app, 0, sizeof(app));
-	/* No fastbins: a request frees many small blocks and then asks for
-	 * a large one (a JSON text, a response), and glibc consolidated the
-	 * fastbins on each such request (malloc_consolidate, 2-3% of the
-	 * server's time); the per-thread tcache still serves small blocks.
-	 * Declares over REST ran faster with it (bench/README.md). */
-	mallopt(M_MXFAST, 0);
 	clock_gettime(CLOCK_MONOTONIC, &app.started);
 	snprintf(app.config_dir, sizeof(app.config_dir), "%s",
 		 opts->config_dir);
