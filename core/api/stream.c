@@ -106,10 +106,73 @@ static void set_gauges(void)
 	im_metric_set(m, ws, (double)n_ws);
 }
 
+/* Clients by id (mu): a hung-up SSE socket names its client by id, and
+ * with 10,000 of them going at once a scan per hang-up was quadratic.
+ * Chained buckets, doubled when full, freed when empty. */
+static client **ids;
+static size_t ids_cap, ids_n;
+
+static void ids_grow(void)
+{
+	size_t cap = ids_cap ? ids_cap * 2 : 1024;
+	client **t = calloc(cap, sizeof(*t));
+	if (!t)
+		return; /* the chains grow longer instead */
+	for (size_t i = 0; i < ids_cap; i++)
+		for (client *c = ids[i], *nx; c; c = nx) {
+			nx = c->id_next;
+			c->id_next = t[c->id & (cap - 1)];
+			t[c->id & (cap - 1)] = c;
+		}
+	free(ids);
+	ids = t;
+	ids_cap = cap;
+}
+
+static void ids_put(client *c)
+{
+	if (ids_n >= ids_cap)
+		ids_grow();
+	if (!ids_cap)
+		return; /* no table: found by scanning */
+	client **b = &ids[c->id & (ids_cap - 1)];
+	c->id_next = *b;
+	*b = c;
+	ids_n++;
+}
+
+static void ids_del(client *c)
+{
+	for (client **p = ids_cap ? &ids[c->id & (ids_cap - 1)] : NULL;
+	     p && *p; p = &(*p)->id_next)
+		if (*p == c) {
+			*p = c->id_next;
+			if (--ids_n == 0) {
+				free(ids);
+				ids = NULL;
+				ids_cap = 0;
+			}
+			return;
+		}
+}
+
+static client *ids_get(unsigned long long id)
+{
+	for (client *c = ids_cap ? ids[id & (ids_cap - 1)] : NULL; c;
+	     c = c->id_next)
+		if (c->id == id)
+			return c;
+	for (client *c = ids_cap ? NULL : clients; c; c = c->next)
+		if (c->id == id) /* no table (out of memory) */
+			return c;
+	return NULL;
+}
+
 static void link_locked(client *c)
 {
 	c->id = ++next_id;
 	c->watch_fd = -1;
+	ids_put(c);
 	c->prev = NULL;
 	c->next = clients;
 	if (clients)
@@ -133,6 +196,7 @@ static void unlink_locked(client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
+	ids_del(c);
 	/* The socket is still open here (closed() runs before MHD closes
 	 * it), so this cannot hit a reused descriptor. */
 	if (c->watch_fd >= 0 && ep_fd >= 0)
@@ -197,13 +261,12 @@ void hub_watch(client *c, int fd)
 static void sse_gone(unsigned long long id)
 {
 	pthread_mutex_lock(&mu);
-	for (client *c = clients; c; c = c->next)
-		if (c->kind == CLIENT_SSE && c->id == id) {
-			if (!c->aborted)
-				sse_abort(c);
-			c->aborted = true;
-			break;
-		}
+	client *c = ids_get(id);
+	if (c && c->kind == CLIENT_SSE) {
+		if (!c->aborted)
+			sse_abort(c);
+		c->aborted = true;
+	}
 	pthread_mutex_unlock(&mu);
 }
 

@@ -97,6 +97,7 @@ typedef struct client {
 	long long cut_at_ms;      /* hub only */
 	bool aborted;             /* hub only */
 	unsigned long long id;    /* hub mutex */
+	struct client *id_next;   /* the hub's id table chain; hub mutex */
 	int watch_fd;             /* SSE socket in the hub's epoll, or -1 */
 } client;
 

@@ -781,3 +781,22 @@ Test(streams, cli_events_tail_prints_events_and_stops_after_count)
 	free(bad.out);
 	free(bad.err);
 }
+
+/* Hung-up SSE clients go at once (the hub finds each by its id), not at
+ * their next keep-alive a minute later. */
+Test(streams, sse_clients_that_hang_up_are_gone_before_their_keep_alive)
+{
+	enum { N = 40 };
+	sock *k[N];
+	for (int i = 0; i < N; i++)
+		k[i] = sse("?keepalive_ms=60000", NULL);
+	cr_assert(wait_status("sse", N, 5000), "%d clients connected", N);
+	for (int i = 0; i < N; i += 2)
+		sock_close(k[i]);
+	cr_expect(wait_status("sse", N / 2, 10000),
+		  "the %d that hung up are gone (status says %lld)", N / 2,
+		  status_num("sse"));
+	for (int i = 1; i < N; i += 2)
+		sock_close(k[i]);
+	cr_expect(wait_status("sse", 0, 10000));
+}
