@@ -46,6 +46,7 @@ static int check_listen_opt(const json_t *v, char *why, size_t whylen);
 static int check_name(const json_t *v, char *why, size_t whylen);
 static int check_nonneg(const json_t *v, char *why, size_t whylen);
 static int check_budget(const json_t *v, char *why, size_t whylen);
+static int check_stream_memory(const json_t *v, char *why, size_t whylen);
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const formats[] = {"text", "json", NULL};
@@ -97,11 +98,13 @@ static const skey server_keys[] = {
 		"im_http_connections_refused_total. 0: as many as "
 		"RLIMIT_NOFILE allows (raised to its hard limit) less 512. "
 		"Needs a restart."},
-	{.name = "stream_memory", .kind = SK_SIZE, .def = "4KiB",
+	{.name = "stream_memory", .kind = SK_SIZE, .check = check_stream_memory,
+	 .def = "4KiB",
 	 .doc = "Memory libmicrohttpd keeps per event-stream connection "
 		"(`/api/v1/events`, `/api/v1/ws`); the request line and "
 		"headers of a stream request must fit in half of it (larger: "
-		"431). Other requests get 64 KiB. Needs a restart."},
+		"431). Other requests get 64 KiB. From 2KiB to 1MiB. Needs a "
+		"restart."},
 	{0},
 };
 
@@ -277,6 +280,22 @@ static int check_nonneg(const json_t *v, char *why, size_t whylen)
 		return 0;
 	imc_err(why, whylen, "expected 0 or more, got %" JSON_INTEGER_FORMAT,
 		json_integer_value(v));
+	return IM_ECONFIG;
+}
+
+/* Below 2 KiB no stream request's headers fit (every client would get
+ * 431); above 1 MiB, 10,000 clients would want gigabytes. */
+static int check_stream_memory(const json_t *v, char *why, size_t whylen)
+{
+	unsigned long long b = 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		b = (unsigned long long)json_integer_value(v);
+	else if (json_is_string(v) &&
+		 im_config_parse_size(json_string_value(v), &b) != 0)
+		return 0; /* the unit check names it */
+	if (b >= 2048 && b <= 1024 * 1024)
+		return 0;
+	imc_err(why, whylen, "must be from 2KiB to 1MiB, got %llu bytes", b);
 	return IM_ECONFIG;
 }
 

@@ -573,6 +573,8 @@ Test(config, checks_sizes_durations_and_addresses)
 		"server: {threads: -2}\n", "chatops: {command_budget: 5s}\n",
 		"chatops: {command_budget: 0}\n",
 		"server: {header_timeout: never}\n",
+		"server: {stream_memory: 512}\n",
+		"server: {stream_memory: 2MiB}\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		im_config *cfg = text(bad[i]);
@@ -583,7 +585,7 @@ Test(config, checks_sizes_durations_and_addresses)
 	}
 	im_config *cfg = text("server: {max_body: 524288, listen: '[::1]:0',"
 			      " request_timeout: 2.5, metrics_listen: '',"
-			      " header_timeout: 2s}\n"
+			      " header_timeout: 2s, stream_memory: 3KiB}\n"
 			      "chatops: {command_budget: 2500ms}\n");
 	cr_assert_eq(im_config_check_core(cfg, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(im_config_size(cfg, "server.max_body", 0), 524288);
