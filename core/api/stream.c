@@ -332,10 +332,11 @@ static void index_bus(void)
 	}
 	im_bus_stats st;
 	im_bus_stats_get(&st);
-	im_metric *m = im_metrics_family("im_events_published_total",
-					 "Events published on the bus since "
-					 "start",
-					 IM_METRIC_COUNTER, NULL, NULL, 0);
+	static im_metric_memo memo;
+	im_metric *m = im_metrics_memo(&memo, "im_events_published_total",
+				       "Events published on the bus since "
+				       "start",
+				       IM_METRIC_COUNTER, NULL, NULL, 0);
 	im_metric_set(m, NULL, (double)st.published);
 }
 
