@@ -8,6 +8,8 @@
 #ifndef IM_CORE_COMMAND_H
 #define IM_CORE_COMMAND_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include <im/im.h>
@@ -23,6 +25,14 @@ int im_reply_add_action(im_reply *r, const char *action_id, const char *label,
 /* The reply as connectors see it (im/command.h); new reference. */
 json_t *im_reply_json(const im_reply *r, const char *status);
 const char *im_reply_text(const im_reply *r);
+/* Writes answered later (im_host.incident_op_then). A reply may wait for
+ * a write only when its verb runs on the thread that received the command
+ * (allow_wait, set by dispatch); wait_on records the write it waits for,
+ * once (false when it may not wait, or already does; l NULL forgets it). */
+struct im_cmd_later;
+void im_reply_allow_wait(im_reply *r);
+bool im_reply_wait_on(im_reply *r, struct im_cmd_later *l);
+struct im_cmd_later *im_reply_later(const im_reply *r);
 
 /* --- dispatch (dispatch.c) --------------------------------------------- */
 
@@ -47,6 +57,17 @@ int im_command_dispatch(im_instance *conn, const im_invocation *inv,
 int im_command_dispatch_http(im_instance *conn, const im_invocation *inv,
 			     im_cmd_first_fn first, void *ud,
 			     int (*before_queue)(void *ud));
+/* incident_op_then's rendezvous (dispatch.c). begin: when `r` may wait,
+ * a record of the write it will wait for (then NULL: run it now). done:
+ * the write's outcome, exactly once, from any thread; then() runs once
+ * both the outcome and the command's deferred answer are there. cancel:
+ * nothing was queued after all (then() is the caller's to run). */
+typedef int (*im_reply_then_fn)(void *ud, im_reply *reply, int rc,
+				const json_t *out);
+struct im_cmd_later *im_cmd_later_begin(im_reply *r, im_reply_then_fn then,
+					void *ud);
+void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out);
+void im_cmd_later_cancel(struct im_cmd_later *l);
 /* Budget (seconds, default 1) and chatops.permissions (verb -> ids;
  * borrowed, copied). Any thread; applies to new invocations. */
 void im_command_configure(double budget_s, const json_t *permissions);
@@ -71,5 +92,15 @@ struct im_store;
 /* im_host.incident_op over the store; see im/host.h. */
 int im_incident_op(struct im_store *st, const char *op, const json_t *args,
 		   json_t **out);
+/* True for the operations that write: declare, transition, note, patch. */
+bool im_incident_op_writes(const char *op);
+/* Queues write `op` and returns 0: cb(ud, rc, out) follows exactly once on
+ * the store's writer thread once it is durable or failed (out borrowed).
+ * Input refused before anything was queued (or an op that does not
+ * write): IM_E* with *out the error answer (new), and cb never runs. */
+typedef void (*im_incident_op_cb)(void *ud, int rc, const json_t *out);
+int im_incident_op_async(struct im_store *st, const char *op,
+			 const json_t *args, im_incident_op_cb cb, void *ud,
+			 json_t **out);
 
 #endif

@@ -41,6 +41,8 @@ typedef struct job {
 	im_cmd_first_fn first;
 	void *ud;
 	struct timespec t0, deadline;
+	const char *key;             /* the verb's entry name (fast verbs) */
+	json_t *late;                /* a worker sends this as the follow-up */
 } job;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -150,9 +152,21 @@ static void job_unref(job *j)
 		free(j->strings[i]);
 	free(j->verb);
 	free(j->args);
+	json_decref(j->late);
 	im_registry_release(j->snap);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
+}
+
+/* The reply as connectors see it, after the verb returned rc; frees r. */
+static json_t *reply_done(im_reply *r, int rc)
+{
+	if (rc != 0 && r && !*im_reply_text(r))
+		im_reply_set_text(r, "Sorry, that command failed; the server "
+				     "log has the details.");
+	json_t *reply = im_reply_json(r, rc == 0 ? "ok" : "error");
+	im_reply_free(r);
+	return reply;
 }
 
 /* Gives the first answer if nobody has; false when it was given. */
@@ -297,12 +311,15 @@ static bool stuck(const char *key, double *secs)
 	return false;
 }
 
-/* Runs a fast verb here; false when it must go to the workers instead. */
+/* Runs a fast verb here; false when it must go to the workers instead.
+ * A verb whose reply waits for a write (incident_op_then) leaves it in
+ * *later: the caller defers the answer and hands it a job. */
 static bool run_inline(const im_snapshot *s, im_instance *cin,
 		       const im_command *cmd, const im_command_verb *entry,
 		       const char *found, const im_invocation *inv,
 		       const char *args, const struct timespec *t0,
-		       im_cmd_first_fn first, void *ud)
+		       im_cmd_first_fn first, void *ud,
+		       struct im_cmd_later **later)
 {
 	/* The verb's name in its table identifies it until the reload. */
 	const char *key = entry ? entry->name : NULL;
@@ -324,6 +341,7 @@ static bool run_inline(const im_snapshot *s, im_instance *cin,
 	atomic_store(&slot->start_ns, start);
 	atomic_store(&slot->key, key);
 	im_reply *r = im_reply_new();
+	im_reply_allow_wait(r);
 	im_invocation here = *inv;
 	here.text = args;
 	im_plugin_call_enter(cin->module_name, cin->id, "command", found);
@@ -334,12 +352,10 @@ static bool run_inline(const im_snapshot *s, im_instance *cin,
 	secs = (double)(mono_ns() - start) / 1e9;
 	if (secs > FAST_LIMIT_S)
 		demote(s, key, found, "took", secs);
-	if (rc != 0 && r && !*im_reply_text(r))
-		im_reply_set_text(r, "Sorry, that command failed; the server "
-				     "log has the details.");
-	json_t *reply = im_reply_json(r, rc == 0 ? "ok" : "error");
-	im_reply_free(r);
 	count_path("inline");
+	if ((*later = im_reply_later(r)) != NULL)
+		return true; /* the reply is the write's now */
+	json_t *reply = reply_done(r, rc);
 	observe_latency(inv->platform, since(t0));
 	first(ud, inv, reply);
 	json_decref(reply);
@@ -348,8 +364,32 @@ static bool run_inline(const im_snapshot *s, im_instance *cin,
 
 /* --- workers ------------------------------------------------------------ */
 
+/* A result after the budget: through the connector's follow-up path,
+ * which may block (a worker's business). */
+static void follow_up(job *j, const json_t *reply)
+{
+	pthread_mutex_lock(&mu);
+	late++;
+	pthread_mutex_unlock(&mu);
+	if (j->connector && j->connector->followup) {
+		int frc = j->connector->followup(j->conn->state, &j->inv, reply);
+		if (frc != 0)
+			LOG_WARN("command", "%s: follow-up of '%s' failed (%d)",
+				 j->conn->id, j->verb, frc);
+	} else {
+		LOG_WARN("command",
+			 "%s: '%s' finished after the budget but the "
+			 "connector has no follow-up path",
+			 j->conn->id, j->verb);
+	}
+}
+
 static void run_job(job *j)
 {
+	if (j->late) {
+		follow_up(j, j->late);
+		return;
+	}
 	count_path("worker");
 	im_reply *r = im_reply_new();
 	im_invocation inv = j->inv;
@@ -359,29 +399,9 @@ static void run_job(job *j)
 	int rc = r ? j->cmd->invoke(j->cmd_inst->state, j->verb, &inv, r)
 		   : IM_ENOMEM;
 	im_plugin_call_leave();
-	if (rc != 0 && !*im_reply_text(r))
-		im_reply_set_text(r, "Sorry, that command failed; the server "
-				     "log has the details.");
-	json_t *reply = im_reply_json(r, rc == 0 ? "ok" : "error");
-	im_reply_free(r);
-	if (!answer_first(j, reply)) {
-		pthread_mutex_lock(&mu);
-		late++;
-		pthread_mutex_unlock(&mu);
-		if (j->connector && j->connector->followup) {
-			int frc = j->connector->followup(j->conn->state, &j->inv,
-							 reply);
-			if (frc != 0)
-				LOG_WARN("command",
-					 "%s: follow-up of '%s' failed (%d)",
-					 j->conn->id, j->verb, frc);
-		} else {
-			LOG_WARN("command",
-				 "%s: '%s' finished after the budget but the "
-				 "connector has no follow-up path",
-				 j->conn->id, j->verb);
-		}
-	}
+	json_t *reply = reply_done(r, rc);
+	if (!answer_first(j, reply))
+		follow_up(j, reply);
 	json_decref(reply);
 }
 
@@ -433,6 +453,135 @@ static int spawn_worker(void)
 	if (rc == 0)
 		workers++;
 	return rc;
+}
+
+/* Queues j for a worker (mu held); a worker is started when none idles. */
+static int enqueue_locked(job *j)
+{
+	if (idle_workers == 0 && workers < MAX_WORKERS && spawn_worker() != 0 &&
+	    workers == 0)
+		return IM_ENOMEM;
+	if (queue_tail)
+		queue_tail->next = j;
+	else
+		queue_head = j;
+	queue_tail = j;
+	if (idle_workers)
+		pthread_cond_signal(&work_cv);
+	return 0;
+}
+
+/* --- writes answered later (incident_op_then) ------------------------- */
+
+/* A fast verb's write: the verb has returned, its reply waits for the
+ * write. Two events meet here, in either order: the write's outcome
+ * (done, on the writer thread) and the job that carries the command's
+ * deferred answer (attach, on the thread that received it). The second
+ * runs then() and answers, so the receiving thread never waits for the
+ * disk and no command worker is involved. then() is watched like the
+ * verb itself: one that takes longer than the fast limit demotes the
+ * verb to the workers, where incident_op_then waits in place. */
+struct im_cmd_later {
+	pthread_mutex_t mu;
+	im_reply *reply;
+	im_reply_then_fn then;
+	void *ud;
+	int rc;
+	json_t *out;
+	bool done, attached;
+	job *job; /* NULL when attached without one: nobody to answer */
+	im_snapshot *snap; /* without a job: keeps the plugin loaded */
+};
+
+struct im_cmd_later *im_cmd_later_begin(im_reply *r, im_reply_then_fn then,
+					void *ud)
+{
+	struct im_cmd_later *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (!im_reply_wait_on(r, l)) {
+		free(l);
+		return NULL;
+	}
+	pthread_mutex_init(&l->mu, NULL);
+	l->reply = r;
+	l->then = then;
+	l->ud = ud;
+	return l;
+}
+
+void im_cmd_later_cancel(struct im_cmd_later *l)
+{
+	im_reply_wait_on(l->reply, NULL);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+/* Hands a result that missed the budget to a worker. */
+static void queue_late(job *j, const json_t *reply)
+{
+	pthread_mutex_lock(&j->mu);
+	j->refs++;
+	pthread_mutex_unlock(&j->mu);
+	j->late = json_incref((json_t *)reply);
+	pthread_mutex_lock(&mu);
+	int rc = stopping ? IM_ECANCELED : enqueue_locked(j);
+	pthread_mutex_unlock(&mu);
+	if (rc != 0) {
+		LOG_WARN("command", "%s: the late result of '%s' is dropped: "
+			 "no worker to send it", j->conn->id, j->verb);
+		job_unref(j);
+	}
+}
+
+static void later_run(struct im_cmd_later *l)
+{
+	job *j = l->job;
+	long long start = mono_ns();
+	if (j)
+		im_plugin_call_enter(j->cmd_inst->module_name, j->cmd_inst->id,
+				     "command", j->verb);
+	int rc = l->then(l->ud, l->reply, l->rc, l->out);
+	if (j)
+		im_plugin_call_leave();
+	double secs = (double)(mono_ns() - start) / 1e9;
+	if (j && j->key && secs > FAST_LIMIT_S)
+		demote(j->snap, j->key, j->verb, "answered its write in",
+		       secs);
+	json_t *reply = reply_done(l->reply, rc);
+	if (j && !answer_first(j, reply))
+		queue_late(j, reply);
+	json_decref(reply);
+	json_decref(l->out);
+	im_registry_release(l->snap);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+	if (j)
+		job_unref(j);
+}
+
+void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out)
+{
+	pthread_mutex_lock(&l->mu);
+	l->rc = rc;
+	l->out = json_incref((json_t *)out);
+	l->done = true;
+	bool go = l->attached;
+	pthread_mutex_unlock(&l->mu);
+	if (go)
+		later_run(l);
+}
+
+static void later_attach(struct im_cmd_later *l, job *j, im_snapshot *snap)
+{
+	pthread_mutex_lock(&l->mu);
+	l->job = j;
+	l->snap = snap;
+	l->attached = true;
+	bool go = l->done;
+	pthread_mutex_unlock(&l->mu);
+	if (go)
+		later_run(l);
 }
 
 /* --- the budget timer --------------------------------------------------- */
@@ -690,6 +839,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	const im_command *cmd = NULL;
 	const im_command_verb *entry = NULL;
 	const char *found = NULL;
+	struct im_cmd_later *later = NULL; /* a fast verb's write under way */
 	int rc = 0;
 	if (!inv->action_id && (!*verb || strcmp(verb, "help") == 0)) {
 		count_received(inv->platform, "help");
@@ -724,7 +874,8 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 		goto done;
 	}
 	if (inline_ok && run_inline(s, cin, cmd, entry, found, inv, rest, &t0,
-				    first, ud))
+				    first, ud, &later) &&
+	    !later)
 		goto done;
 	/* The caller learns now that the answer comes later (an HTTP
 	 * request defers its response), before any worker can give it. */
@@ -738,7 +889,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 		goto done;
 	}
 	pthread_mutex_init(&j->mu, NULL);
-	j->refs = 2;
+	j->refs = 2; /* the timer's and the worker's (or the write's) */
 	copy_inv(j, inv);
 	j->verb = strdup(found);
 	j->args = rest;
@@ -749,6 +900,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	j->connector = im_instance_connector(conn);
 	j->cmd_inst = cin;
 	j->cmd = cmd;
+	j->key = entry ? entry->name : NULL;
 	j->first = first;
 	j->ud = ud;
 	j->t0 = t0;
@@ -759,8 +911,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	j->deadline.tv_sec += (time_t)(ns / 1000000000LL);
 	j->deadline.tv_nsec = (long)(ns % 1000000000LL);
 	if (start_timer_locked() != 0 ||
-	    (idle_workers == 0 && workers < MAX_WORKERS && spawn_worker() != 0 &&
-	     workers == 0)) {
+	    (!later && enqueue_locked(j) != 0)) {
 		pthread_mutex_unlock(&mu);
 		j->refs = 1;
 		job_unref(j);
@@ -776,17 +927,18 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	else
 		timer_head = j;
 	timer_tail = j;
-	if (queue_tail)
-		queue_tail->next = j;
-	else
-		queue_head = j;
-	queue_tail = j;
-	if (idle_workers)
-		pthread_cond_signal(&work_cv);
 	if (new_head)
 		pthread_cond_signal(&timer_cv);
 	pthread_mutex_unlock(&mu);
+	if (later) {
+		later_attach(later, j, NULL);
+		later = NULL;
+	}
 done:
+	if (later) { /* not answered through us after all */
+		later_attach(later, NULL, s);
+		s = NULL;
+	}
 	im_registry_release(s);
 	free(verb);
 	free(rest);

@@ -155,6 +155,44 @@ static int h_incident_op(im_instance *in, const char *op, const json_t *args,
 	return im_incident_op(st, op, args, out);
 }
 
+/* incident_op_then: a write from a verb running where the command arrived
+ * is queued, and its reply waits for it (dispatch.c); anything else runs
+ * now and then() with it. */
+static void later_written(void *ud, int rc, const json_t *out)
+{
+	im_cmd_later_done(ud, rc, out);
+}
+
+static int h_incident_op_then(im_instance *in, const char *op,
+			      const json_t *args, im_reply *reply,
+			      im_reply_then_fn then, void *ud)
+{
+	(void)in;
+	if (!then)
+		return IM_EINVAL;
+	if (!reply || im_reply_later(reply)) {
+		then(ud, NULL, IM_EINVAL, NULL);
+		return IM_EINVAL;
+	}
+	struct im_store *st = im_command_store();
+	json_t *out = NULL;
+	int rc = IM_EUNSUPPORTED;
+	struct im_cmd_later *l = st && im_incident_op_writes(op)
+					 ? im_cmd_later_begin(reply, then, ud)
+					 : NULL;
+	if (l) {
+		rc = im_incident_op_async(st, op, args, later_written, l, &out);
+		if (rc == 0)
+			return IM_EASYNC;
+		im_cmd_later_cancel(l);
+	} else if (st) {
+		rc = im_incident_op(st, op, args, &out);
+	}
+	int r = then(ud, reply, rc, out);
+	json_decref(out);
+	return r;
+}
+
 /* command_verbs: every verb of the running command components, first
  * server of a name wins (as routing does). */
 static int h_command_verbs(im_instance *in, json_t **out)
@@ -198,6 +236,7 @@ static const im_host_commands entries = {
     .reply_field = h_reply_field,
     .reply_action = h_reply_action,
     .incident_op = h_incident_op,
+    .incident_op_then = h_incident_op_then,
 };
 
 void im_command_install_host_entries(void)

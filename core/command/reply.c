@@ -9,6 +9,8 @@ struct im_reply {
 	int visibility;
 	json_t *fields;
 	json_t *actions;
+	bool may_wait;              /* a write may answer it later */
+	struct im_cmd_later *later; /* ... and one does */
 };
 
 im_reply *im_reply_new(void)
@@ -99,4 +101,27 @@ json_t *im_reply_json(const im_reply *r, const char *status)
 const char *im_reply_text(const im_reply *r)
 {
 	return r && r->text ? r->text : "";
+}
+
+void im_reply_allow_wait(im_reply *r)
+{
+	if (r)
+		r->may_wait = true;
+}
+
+bool im_reply_wait_on(im_reply *r, struct im_cmd_later *l)
+{
+	if (r && !l) {
+		r->later = NULL;
+		return true;
+	}
+	if (!r || !r->may_wait || r->later)
+		return false;
+	r->later = l;
+	return true;
+}
+
+struct im_cmd_later *im_reply_later(const im_reply *r)
+{
+	return r ? r->later : NULL;
 }

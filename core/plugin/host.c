@@ -564,6 +564,7 @@ void im_host_install_commands(const im_host_commands *c)
 		t[i]->reply_action = c->reply_action;
 		t[i]->incident_op = c->incident_op;
 		t[i]->command_verbs = c->command_verbs;
+		t[i]->incident_op_then = c->incident_op_then;
 	}
 }
 

@@ -166,6 +166,7 @@ typedef struct im_host_commands {
 	__typeof__(((im_host *)0)->reply_action) reply_action;
 	__typeof__(((im_host *)0)->incident_op) incident_op;
 	__typeof__(((im_host *)0)->command_verbs) command_verbs;
+	__typeof__(((im_host *)0)->incident_op_then) incident_op_then;
 } im_host_commands;
 void im_host_install_commands(const im_host_commands *c);
 /* Sets what the host table reaches (the store) and allows outbound HTTP;

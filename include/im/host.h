@@ -248,6 +248,31 @@ typedef struct im_host {
 	 * "verb","usage","summary"}] in load order, without duplicates.
 	 * Returns 0, or IM_E* (nothing loaded yet: an empty array). */
 	int (*command_verbs)(im_instance *inst, json_t **out);
+
+	/* --- incident writes that answer later (since 1.6) ------------- */
+	/* incident_op for a command's invoke() that should not wait for the
+	 * disk: the host may queue the write and let invoke() return, so the
+	 * thread that received the command goes on with other work, and
+	 * builds the reply once the write is durable. `reply` is invoke()'s
+	 * own. then(ud, reply, rc, out) fills the reply from what incident_op
+	 * would have given (rc and *out, borrowed for the call) and returns
+	 * what invoke() would. The host calls it exactly once:
+	 * - inside this call, when it runs the operation at once (a read, a
+	 *   verb on a command worker, input refused before anything was
+	 *   queued); this call then returns then()'s result;
+	 * - or later, on a host thread; this call then returns IM_EASYNC.
+	 * invoke() returns this call's result right away and touches neither
+	 * `reply` nor `ud` again; `ud` is the plugin's until then() runs
+	 * (free it there). then() must not block: no incident_op, no kv_*,
+	 * no network; it is watched like an IM_VERB_FAST verb. Misuse (no
+	 * `reply`, or a reply already waiting for an earlier call) calls
+	 * then(ud, NULL, IM_EINVAL, NULL) at once and returns IM_EINVAL.
+	 * Without `then` it returns IM_EINVAL and does nothing. */
+	int (*incident_op_then)(im_instance *inst, const char *op,
+				const json_t *args, im_reply *reply,
+				int (*then)(void *ud, im_reply *reply, int rc,
+					    const json_t *out),
+				void *ud);
 } im_host;
 
 /* True when the host's table includes `fn` (added at some minor version). */

@@ -31,10 +31,12 @@ extern "C" {
  *   1.4  connector actions (im_connector.action: `im connector <id>
  *        <action>`), the command catalog (command_verbs), im_send.mode.
  *   1.5  im_command_verb.flags (IM_VERB_FAST: run where it arrives).
+ *   1.6  incident_op_then (a command's write answered once durable,
+ *        without holding the thread that received the command).
  * docs/abi.md states what a 1.x host promises a plugin built against any
  * earlier 1.x. */
 #define IM_ABI_MAJOR 1
-#define IM_ABI_MINOR 5
+#define IM_ABI_MINOR 6
 
 /* First field of every plugin descriptor: "IMP1" as a little-endian word. */
 #define IM_PLUGIN_MAGIC 0x31504d49u

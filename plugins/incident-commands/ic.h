@@ -66,6 +66,17 @@ bool ic_unbind(ic_call *c, const char *id);
 
 /* --- op.c: incident operations and replies ------------------------------ */
 
+/* ic_op for a write whose reply may be built once it is durable, so the
+ * verb can run where the command arrived without waiting for the disk
+ * (host incident_op_then). done(c, out, ctx, text) builds the reply from a
+ * successful answer, inside this call or later on a host thread: there `c`
+ * holds the invocation's platform, channel, user and command only, and
+ * must not block. `ctx` is kept as is, `text` copied. Failures are told
+ * as ic_op tells them. Returns what invoke() returns. */
+typedef int (*ic_done_fn)(ic_call *c, const json_t *out, const void *ctx,
+			  const char *text);
+int ic_op_then(ic_call *c, const char *op, json_t *args, const char *what,
+	       ic_done_fn done, const void *ctx, const char *text);
 /* Runs host->incident_op with the actor added. `args` is stolen. On
  * success returns 0 and *out (caller decrefs); on failure answers the user
  * with "Could not <what>: <message>" and returns IM_E*. */

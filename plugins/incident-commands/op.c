@@ -104,30 +104,136 @@ static int relay(ic_call *c, int rc, const json_t *out, const char *what)
 		      missing ? " list` shows the open incidents." : "");
 }
 
+static bool ok_answer(int rc, const json_t *ans)
+{
+	return rc == 0 && json_is_object(ans) && !json_object_get(ans, "error");
+}
+
+/* args with the invoking user as the actor; false (args released, user
+ * told) when out of memory. */
+static bool with_actor(ic_call *c, json_t *args, const char *what)
+{
+	const im_invocation *inv = c->inv;
+	json_t *actor = args ? json_pack("{s:s?,s:s?,s:s?}", "id",
+					 inv->user_id, "name", inv->user_name,
+					 "via", inv->platform)
+			     : NULL;
+	if (!actor || json_object_set_new(args, "actor", actor) != 0) {
+		json_decref(args);
+		ic_say(c, IM_ENOMEM, IM_REPLY_EPHEMERAL,
+		       "Could not %s: out of memory.", what);
+		return false;
+	}
+	return true;
+}
+
 int ic_op(ic_call *c, const char *op, json_t *args, const char *what,
 	  json_t **out)
 {
-	const im_invocation *inv = c->inv;
 	*out = NULL;
-	if (!args)
-		return ic_say(c, IM_ENOMEM, IM_REPLY_EPHEMERAL,
-			      "Could not %s: out of memory.", what);
-	json_t *actor = json_pack("{s:s?,s:s?,s:s?}", "id", inv->user_id,
-				  "name", inv->user_name, "via",
-				  inv->platform);
-	if (!actor || json_object_set_new(args, "actor", actor) != 0) {
-		json_decref(args);
-		return ic_say(c, IM_ENOMEM, IM_REPLY_EPHEMERAL,
-			      "Could not %s: out of memory.", what);
-	}
+	if (!with_actor(c, args, what))
+		return IM_ENOMEM;
 	json_t *ans = NULL;
 	int rc = c->self->host->incident_op(c->self->inst, op, args, &ans);
 	json_decref(args);
-	if (rc == 0 && json_is_object(ans) && !json_object_get(ans, "error")) {
+	if (ok_answer(rc, ans)) {
 		*out = ans;
 		return 0;
 	}
 	rc = relay(c, rc, ans, what);
 	json_decref(ans);
+	return rc;
+}
+
+/* --- writes answered once durable (incident_op_then) -------------------- */
+
+/* What the reply needs once the write is done: the invocation is gone by
+ * then, so the parts replies use are copied. */
+typedef struct later {
+	const ic *self;
+	const im_command_verb *verb;
+	ic_done_fn done;
+	const void *ctx;
+	char *text;
+	char *strings[5]; /* platform, channel, user id, user name, command */
+	char what[96];
+} later;
+
+static void later_free(later *l)
+{
+	for (size_t i = 0; i < 5; i++)
+		free(l->strings[i]);
+	free(l->text);
+	free(l);
+}
+
+static later *later_new(ic_call *c, const char *what, ic_done_fn done,
+			const void *ctx, const char *text)
+{
+	later *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	const im_invocation *inv = c->inv;
+	const char *from[5] = {inv->platform, inv->channel, inv->user_id,
+			       inv->user_name, inv->command};
+	bool ok = true;
+	for (size_t i = 0; i < 5; i++)
+		if (from[i] && !(l->strings[i] = strdup(from[i])))
+			ok = false;
+	if (text && !(l->text = strdup(text)))
+		ok = false;
+	if (!ok) {
+		later_free(l);
+		return NULL;
+	}
+	l->self = c->self;
+	l->verb = c->verb;
+	l->done = done;
+	l->ctx = ctx;
+	snprintf(l->what, sizeof(l->what), "%s", what);
+	return l;
+}
+
+static int later_then(void *ud, im_reply *reply, int rc, const json_t *out)
+{
+	later *l = ud;
+	im_invocation inv = {.struct_size = sizeof(inv),
+			     .platform = l->strings[0],
+			     .channel = l->strings[1],
+			     .user_id = l->strings[2],
+			     .user_name = l->strings[3],
+			     .command = l->strings[4]};
+	ic_call c = {.self = l->self, .verb = l->verb, .inv = &inv,
+		     .reply = reply};
+	int r = !reply		      ? rc
+		: ok_answer(rc, out) ? l->done(&c, out, l->ctx, l->text)
+				      : relay(&c, rc, out, l->what);
+	later_free(l);
+	return r;
+}
+
+int ic_op_then(ic_call *c, const char *op, json_t *args, const char *what,
+	       ic_done_fn done, const void *ctx, const char *text)
+{
+	const im_host *h = c->self->host;
+	if (!IM_HOST_HAS(h, incident_op_then)) {
+		json_t *out = NULL;
+		int rc = ic_op(c, op, args, what, &out);
+		if (rc == 0)
+			rc = done(c, out, ctx, text);
+		json_decref(out);
+		return rc;
+	}
+	if (!with_actor(c, args, what))
+		return IM_ENOMEM;
+	later *l = later_new(c, what, done, ctx, text);
+	if (!l) {
+		json_decref(args);
+		return ic_say(c, IM_ENOMEM, IM_REPLY_EPHEMERAL,
+			      "Could not %s: out of memory.", what);
+	}
+	int rc = h->incident_op_then(c->self->inst, op, args, c->reply,
+				     later_then, l);
+	json_decref(args);
 	return rc;
 }

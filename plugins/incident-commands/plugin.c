@@ -14,24 +14,34 @@ static const im_config_key keys[] = {
     {0},
 };
 
+/* IM_VERB_FAST: reads of the store and the channel binding, and writes
+ * answered once durable (ic_op_then): they run where the command arrives.
+ * declare, close and cancel also bind or unbind the channel, a write of
+ * their own, so they run on the command workers. */
+#define FAST IM_VERB_FAST
 static const im_command_verb verbs[] = {
     IM_VERB("declare", "declare <title> [--sev SEV-n] [--service S]",
      "declare an incident (binds this channel to it)"),
-    IM_VERB("ack", "ack [INC-n]", "acknowledge an incident: someone is on it"),
-    IM_VERB("mitigate", "mitigate [INC-n]", "mark the impact as mitigated"),
-    IM_VERB("update", "update [INC-n] <text>", "add a note to the timeline"),
-    IM_VERB("resolve", "resolve [INC-n] [note]", "resolve an incident"),
+    IM_VERB_FLAGS("ack", "ack [INC-n]",
+		  "acknowledge an incident: someone is on it", FAST),
+    IM_VERB_FLAGS("mitigate", "mitigate [INC-n]",
+		  "mark the impact as mitigated", FAST),
+    IM_VERB_FLAGS("update", "update [INC-n] <text>",
+		  "add a note to the timeline", FAST),
+    IM_VERB_FLAGS("resolve", "resolve [INC-n] [note]", "resolve an incident",
+		  FAST),
     IM_VERB("close", "close [INC-n]", "close a resolved incident"),
     IM_VERB("cancel", "cancel [INC-n]", "cancel an open incident declared by "
 				 "mistake"),
-    IM_VERB("sev", "sev [INC-n] SEV-n", "change the severity (SEV-1 .. SEV-4)"),
-    IM_VERB("raise", "raise [INC-n]", "raise the severity by one level"),
-    IM_VERB("assign", "assign [INC-n] @user", "make someone incident commander"),
-    /* Reads only (the store and the channel binding): run where the
-     * command arrives. */
-    IM_VERB_FLAGS("status", "status [INC-n]", "show an incident", IM_VERB_FAST),
-    IM_VERB_FLAGS("list", "list [--sev SEV-n] [--service S]", "list open incidents",
-		  IM_VERB_FAST),
+    IM_VERB_FLAGS("sev", "sev [INC-n] SEV-n",
+		  "change the severity (SEV-1 .. SEV-4)", FAST),
+    IM_VERB_FLAGS("raise", "raise [INC-n]", "raise the severity by one level",
+		  FAST),
+    IM_VERB_FLAGS("assign", "assign [INC-n] @user",
+		  "make someone incident commander", FAST),
+    IM_VERB_FLAGS("status", "status [INC-n]", "show an incident", FAST),
+    IM_VERB_FLAGS("list", "list [--sev SEV-n] [--service S]",
+		  "list open incidents", FAST),
     {0},
 };
 

@@ -135,6 +135,24 @@ static const transition transitions[] = {
     {"cancel", "cancel", "canceled", false},
 };
 
+static int say_transition(ic_call *c, const json_t *out, const transition *t,
+			  const char *note, const char *unbound)
+{
+	const json_t *inc = json_object_get(out, "incident");
+	char link[512];
+	return ic_say(c, 0, IM_REPLY_IN_CHANNEL, "**%s: %s** %s by %s%s%s%s%s%s",
+		      ic_link(inc, link, sizeof(link)), ic_text(inc, "title"),
+		      t->done, ic_who(c), *note ? ": " : ".", note,
+		      unbound ? "\nThis channel no longer follows " : "",
+		      unbound ? unbound : "", unbound ? "." : "");
+}
+
+static int transitioned(ic_call *c, const json_t *out, const void *ctx,
+			const char *note)
+{
+	return say_transition(c, out, ctx, note ? note : "", NULL);
+}
+
 int ic_transition(ic_call *c)
 {
 	const transition *t = NULL;
@@ -156,29 +174,32 @@ int ic_transition(ic_call *c)
 	if (!note)
 		return IM_ENOMEM;
 	snprintf(what, sizeof(what), "%s %s", t->verb, id);
+	json_t *args = json_pack("{s:s,s:s,s:s*}", "id", id, "verb", t->op,
+				 "note", *note ? note : NULL);
+	/* A closed or canceled incident's channel is free again: that
+	 * needs the write's outcome here. The others answer once the
+	 * write is durable, without waiting for it. */
+	bool ends = !strcmp(t->verb, "close") || !strcmp(t->verb, "cancel");
 	json_t *out = NULL;
-	rc = ic_op(c, "transition",
-		   json_pack("{s:s,s:s,s:s*}", "id", id, "verb", t->op, "note",
-			     *note ? note : NULL),
-		   what, &out);
-	if (rc == 0) {
-		const json_t *inc = json_object_get(out, "incident");
-		/* A closed or canceled incident's channel is free again. */
-		bool ends = !strcmp(t->verb, "close") ||
-			    !strcmp(t->verb, "cancel");
-		bool unbound = ends && ic_unbind(c, id);
-		char link[512];
-		rc = ic_say(c, 0, IM_REPLY_IN_CHANNEL,
-			    "**%s: %s** %s by %s%s%s%s%s%s",
-			    ic_link(inc, link, sizeof(link)),
-			    ic_text(inc, "title"), t->done, ic_who(c),
-			    *note ? ": " : ".", note,
-			    unbound ? "\nThis channel no longer follows " : "",
-			    unbound ? id : "", unbound ? "." : "");
-	}
+	if (!ends)
+		rc = ic_op_then(c, "transition", args, what, transitioned, t,
+				note);
+	else if ((rc = ic_op(c, "transition", args, what, &out)) == 0)
+		rc = say_transition(c, out, t, note,
+				    ic_unbind(c, id) ? id : NULL);
 	free(note);
 	json_decref(out);
 	return rc;
+}
+
+static int noted(ic_call *c, const json_t *out, const void *ctx,
+		 const char *text)
+{
+	char link[512];
+	return ic_say(c, 0, IM_REPLY_IN_CHANNEL, "**%s** update from %s: %s",
+		      ic_link(json_object_get(out, "incident"), link,
+			      sizeof(link)),
+		      ic_who(c), text);
 }
 
 int ic_update(ic_call *c)
@@ -191,7 +212,6 @@ int ic_update(ic_call *c)
 	char *text = ic_args_join(&c->args, next);
 	if (!text)
 		return IM_ENOMEM;
-	json_t *out = NULL;
 	if (blank(text)) {
 		rc = ic_usage(c, "What is the update? Add the text, e.g. `%s "
 				 "update %s rolled back to v41`.",
@@ -199,19 +219,11 @@ int ic_update(ic_call *c)
 		goto done;
 	}
 	snprintf(what, sizeof(what), "add the update to %s", id);
-	rc = ic_op(c, "note", json_pack("{s:s,s:s}", "id", id, "text", text),
-		   what, &out);
-	if (rc == 0) {
-		char link[512];
-		rc = ic_say(c, 0, IM_REPLY_IN_CHANNEL,
-			    "**%s** update from %s: %s",
-			    ic_link(json_object_get(out, "incident"), link,
-				    sizeof(link)),
-			    ic_who(c), text);
-	}
+	rc = ic_op_then(c, "note",
+			json_pack("{s:s,s:s}", "id", id, "text", text), what,
+			noted, NULL, text);
 done:
 	free(text);
-	json_decref(out);
 	return rc;
 }
 

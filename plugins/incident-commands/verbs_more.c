@@ -14,35 +14,38 @@ static const char *sev_long(int sev)
 	return sev >= 1 && sev <= 4 ? sev_names[sev] : sev_names[0];
 }
 
-/* Sets the severity of `id` to `sev` and tells the channel. */
-static int set_sev(ic_call *c, const char *id, int sev, const char *verb)
+/* The channel hears of a new severity (text: "SEV-n", ctx: the verb's
+ * past tense). */
+static int sev_set(ic_call *c, const json_t *out, const void *ctx,
+		   const char *name)
 {
-	char what[64], name[8], link[512];
-	snprintf(name, sizeof(name), "SEV-%d", sev);
-	snprintf(what, sizeof(what), "change the severity of %s", id);
-	json_t *out = NULL;
-	int rc = ic_op(c, "patch",
-		       json_pack("{s:s,s:{s:s}}", "id", id, "fields",
-				 "severity", name),
-		       what, &out);
-	if (rc != 0)
-		return rc;
+	char link[512];
+	int sev = ic_sev_parse(name);
 	const json_t *inc = json_object_get(out, "incident");
 	const json_t *ev = json_object_get(out, "event");
 	const json_t *change =
 	    json_object_get(json_object_get(ev, "data"), "change");
 	if (!json_is_object(ev))
-		rc = ic_say(c, 0, IM_REPLY_EPHEMERAL,
-			    "%s is already %s; nothing changed.", id,
-			    sev_long(sev));
-	else
-		rc = ic_say(c, 0, IM_REPLY_IN_CHANNEL,
-			    "**%s: %s** %s to %s by %s (was %s).",
-			    ic_link(inc, link, sizeof(link)),
-			    ic_text(inc, "title"), verb, sev_long(sev),
-			    ic_who(c), ic_text(change, "from"));
-	json_decref(out);
-	return rc;
+		return ic_say(c, 0, IM_REPLY_EPHEMERAL,
+			      "%s is already %s; nothing changed.",
+			      ic_text(inc, "id"), sev_long(sev));
+	return ic_say(c, 0, IM_REPLY_IN_CHANNEL,
+		      "**%s: %s** %s to %s by %s (was %s).",
+		      ic_link(inc, link, sizeof(link)), ic_text(inc, "title"),
+		      (const char *)ctx, sev_long(sev), ic_who(c),
+		      ic_text(change, "from"));
+}
+
+/* Sets the severity of `id` to `sev` and tells the channel. */
+static int set_sev(ic_call *c, const char *id, int sev, const char *verb)
+{
+	char what[64], name[8];
+	snprintf(name, sizeof(name), "SEV-%d", sev);
+	snprintf(what, sizeof(what), "change the severity of %s", id);
+	return ic_op_then(c, "patch",
+			  json_pack("{s:s,s:{s:s}}", "id", id, "fields",
+				    "severity", name),
+			  what, sev_set, verb, name);
 }
 
 int ic_sev(ic_call *c)
@@ -115,9 +118,24 @@ static char *commander(ic_call *c, const char *who)
 	return strdup(who);
 }
 
+static int assigned(ic_call *c, const json_t *out, const void *ctx,
+		    const char *who)
+{
+	char link[512];
+	const json_t *inc = json_object_get(out, "incident");
+	if (!json_is_object(json_object_get(out, "event")))
+		return ic_say(c, 0, IM_REPLY_EPHEMERAL,
+			      "%s already leads %s; nothing changed.", who,
+			      ic_text(inc, "id"));
+	return ic_say(c, 0, IM_REPLY_IN_CHANNEL,
+		      "**%s: %s** is now led by %s (assigned by %s).",
+		      ic_link(inc, link, sizeof(link)), ic_text(inc, "title"),
+		      who, ic_who(c));
+}
+
 int ic_assign(ic_call *c)
 {
-	char id[32], what[64], link[512];
+	char id[32], what[64];
 	size_t next;
 	int rc = ic_target(c, 1, id, sizeof(id), &next);
 	if (rc != 0)
@@ -126,7 +144,6 @@ int ic_assign(ic_call *c)
 	if (!typed)
 		return IM_ENOMEM;
 	char *who = NULL;
-	json_t *out = NULL;
 	if (!*typed || strcmp(typed, "@") == 0) {
 		rc = ic_usage(c, "Who should lead %s? Mention them, e.g. `%s "
 				 "assign %s @ada`.",
@@ -139,24 +156,12 @@ int ic_assign(ic_call *c)
 		goto done;
 	}
 	snprintf(what, sizeof(what), "assign %s", id);
-	rc = ic_op(c, "patch",
-		   json_pack("{s:s,s:{s:s}}", "id", id, "fields", "commander",
-			     who),
-		   what, &out);
-	if (rc != 0)
-		goto done;
-	const json_t *inc = json_object_get(out, "incident");
-	if (!json_is_object(json_object_get(out, "event")))
-		rc = ic_say(c, 0, IM_REPLY_EPHEMERAL,
-			    "%s already leads %s; nothing changed.", who, id);
-	else
-		rc = ic_say(c, 0, IM_REPLY_IN_CHANNEL,
-			    "**%s: %s** is now led by %s (assigned by %s).",
-			    ic_link(inc, link, sizeof(link)),
-			    ic_text(inc, "title"), who, ic_who(c));
+	rc = ic_op_then(c, "patch",
+			json_pack("{s:s,s:{s:s}}", "id", id, "fields",
+				  "commander", who),
+			what, assigned, NULL, who);
 done:
 	free(typed);
 	free(who);
-	json_decref(out);
 	return rc;
 }

@@ -11,7 +11,7 @@
 Test(abi, version_is_1_4)
 {
 	cr_expect_eq(IM_ABI_MAJOR, 1);
-	cr_expect_eq(IM_ABI_MINOR, 5);
+	cr_expect_eq(IM_ABI_MINOR, 6);
 	cr_expect_eq(IM_PLUGIN_MAGIC, 0x31504d49u);
 }
 
@@ -92,7 +92,7 @@ Test(abi, config_key_layout_is_pinned)
 
 Test(abi, host_table_layout_is_pinned)
 {
-	cr_expect_eq(sizeof(im_host), 328);
+	cr_expect_eq(sizeof(im_host), 336);
 	cr_expect_eq(offsetof(im_host, struct_size), 0);
 	cr_expect_eq(offsetof(im_host, abi_major), 4);
 	cr_expect_eq(offsetof(im_host, abi_minor), 6);
@@ -136,6 +136,7 @@ Test(abi, host_table_layout_is_pinned)
 	cr_expect_eq(offsetof(im_host, ws_close), 304);
 	cr_expect_eq(offsetof(im_host, ws_release), 312);
 	cr_expect_eq(offsetof(im_host, command_verbs), 320);
+	cr_expect_eq(offsetof(im_host, incident_op_then), 328);
 }
 
 Test(abi, ws_call_layout_is_pinned)

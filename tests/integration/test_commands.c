@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -420,4 +421,114 @@ Test(commands, a_fast_verb_stuck_now_sends_the_next_call_to_the_workers)
 	char *log = srv_log(&s);
 	cr_expect(strstr(log, "has been running for"), "%s", log);
 	free(log);
+}
+
+/* A write verb (ack) runs where it arrives too: its write is queued and
+ * the answer goes out once it is on disk, with no command worker. */
+static json_t *incident(const char *id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/api/v1/incidents/%s", id);
+	reply r = http(&s, false, "GET", path, NULL, 0, NULL);
+	json_t *o = json_loads(r.body, 0, NULL);
+	cr_assert(o, "%ld %s", r.status, r.body);
+	reply_free(&r);
+	return o;
+}
+
+static void declare_rest(const char *title)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "{\"title\":\"%s\"}", title);
+	static const char *const json[] = {"Content-Type: application/json",
+					   NULL};
+	reply r = http(&s, false, "POST", "/api/v1/incidents", body, (size_t)n,
+		       json);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	reply_free(&r);
+}
+
+Test(commands, a_write_verb_answers_once_durable_without_a_worker)
+{
+	declare_rest("Checkout down");
+	long st;
+	json_t *o = invoke("{\"text\":\"ack INC-1\",\"user_id\":\"U1\","
+			   "\"user_name\":\"ada\"}",
+			   &st);
+	cr_expect_eq(st, 200);
+	cr_expect_str_eq(reply_status(o), "ok");
+	cr_expect(strstr(reply_text(o), "Checkout down** acknowledged by ada."),
+		  "%s", reply_text(o));
+	json_decref(o);
+	json_t *inc = incident("INC-1");
+	cr_expect_str_eq(sfield(inc, "status"), "acknowledged");
+	json_decref(inc);
+	cr_expect_eq(metric_value(INLINE), 1);
+	cr_expect_eq(metric_value(WORKER), -1, "no worker ran anything");
+	/* Refused by the repository after it was queued: the reason,
+	 * with the legal next states, still from the same path. */
+	o = invoke("{\"text\":\"ack INC-1\",\"user_id\":\"U1\"}", &st);
+	cr_expect_str_eq(reply_status(o), "error");
+	cr_expect(strstr(reply_text(o), "Could not ack INC-1:") &&
+		      strstr(reply_text(o), "mitigate"),
+		  "%s", reply_text(o));
+	json_decref(o);
+	/* Refused before anything was queued (no such incident). */
+	o = invoke("{\"text\":\"update INC-9 rolled back\",\"user_id\":\"U1\"}",
+		   &st);
+	cr_expect_str_eq(reply_status(o), "error");
+	cr_expect(strstr(reply_text(o), "Could not add the update to INC-9"),
+		  "%s", reply_text(o));
+	json_decref(o);
+	o = invoke("{\"text\":\"sev INC-1 SEV-1\",\"user_id\":\"U1\","
+		   "\"user_name\":\"ada\"}",
+		   &st);
+	cr_expect(strstr(reply_text(o), "set to SEV-1 (critical) by ada (was "
+					"SEV-3"),
+		  "%s", reply_text(o));
+	json_decref(o);
+	cr_expect_eq(metric_value(INLINE), 4);
+	cr_expect_eq(metric_value(WORKER), -1, "no worker ran anything");
+}
+
+/* The disk is slow (another process holds the database's write lock):
+ * the first answer says "working" within the budget, and the result
+ * follows through the connector's follow-up path once the write is
+ * durable. */
+Test(commands, a_write_slower_than_the_budget_follows_up)
+{
+	declare_rest("Queue stuck");
+	char path[200];
+	snprintf(path, sizeof(path), "%s/var/im.db", s.dir);
+	sqlite3 *db = NULL;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	long st;
+	double t0 = now_s();
+	json_t *o = invoke("{\"text\":\"ack INC-1\",\"user_id\":\"U1\","
+			   "\"user_name\":\"ada\"}",
+			   &st);
+	double first = now_s() - t0;
+	cr_expect_eq(st, 200);
+	cr_expect_str_eq(reply_status(o), "working");
+	cr_expect_lt(first, 1.2, "first answer after %.3f s", first);
+	json_decref(o);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	bool got = false;
+	for (int i = 0; i < 100 && !got; i++) {
+		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
+			       NULL);
+		got = strstr(r.body, "Queue stuck** acknowledged by ada.") !=
+		      NULL;
+		reply_free(&r);
+		if (!got)
+			sleep_ms(50);
+	}
+	cr_expect(got, "the result came through the follow-up path");
+	json_t *inc = incident("INC-1");
+	cr_expect_str_eq(sfield(inc, "status"), "acknowledged");
+	json_decref(inc);
+	cr_expect_eq(metric_value(WORKER), -1, "the follow-up is not a run");
 }
