@@ -43,6 +43,7 @@ typedef struct job {
 	struct timespec t0, deadline;
 	const char *key;             /* the verb's entry name (fast verbs) */
 	json_t *late;                /* a worker sends this as the follow-up */
+	struct im_cmd_later *answer; /* a worker answers this durable write */
 } job;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -384,8 +385,16 @@ static void follow_up(job *j, const json_t *reply)
 	}
 }
 
+static void later_answer(struct im_cmd_later *l);
+
 static void run_job(job *j)
 {
+	if (j->answer) {
+		struct im_cmd_later *l = j->answer;
+		j->answer = NULL;
+		later_answer(l);
+		return;
+	}
 	if (j->late) {
 		follow_up(j, j->late);
 		return;
@@ -455,17 +464,23 @@ static int spawn_worker(void)
 	return rc;
 }
 
+static void push_locked(job *j)
+{
+	j->next = NULL; /* it may have been queued before */
+	if (queue_tail)
+		queue_tail->next = j;
+	else
+		queue_head = j;
+	queue_tail = j;
+}
+
 /* Queues j for a worker (mu held); a worker is started when none idles. */
 static int enqueue_locked(job *j)
 {
 	if (idle_workers == 0 && workers < MAX_WORKERS && spawn_worker() != 0 &&
 	    workers == 0)
 		return IM_ENOMEM;
-	if (queue_tail)
-		queue_tail->next = j;
-	else
-		queue_head = j;
-	queue_tail = j;
+	push_locked(j);
 	if (idle_workers)
 		pthread_cond_signal(&work_cv);
 	return 0;
@@ -534,7 +549,9 @@ static void queue_late(job *j, const json_t *reply)
 	}
 }
 
-static void later_run(struct im_cmd_later *l)
+/* then() and the first answer, on a command worker (the writer thread
+ * only queues them) or on the thread that received the command. */
+static void later_answer(struct im_cmd_later *l)
 {
 	job *j = l->job;
 	long long start = mono_ns();
@@ -556,8 +573,29 @@ static void later_run(struct im_cmd_later *l)
 	im_registry_release(l->snap);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
-	if (j)
-		job_unref(j);
+}
+
+/* The write is durable, on the writer thread: a worker answers it, so
+ * the writer goes on with the next batch and a plugin's then() never
+ * holds it. The writer's answers of one batch wake one worker: a worker
+ * already awake drains the queue (the budget timer starts another if
+ * none is left to). */
+static void later_hand_over(struct im_cmd_later *l)
+{
+	job *j = l->job;
+	if (!j) {
+		later_answer(l); /* nobody to answer: then() frees ud */
+		return;
+	}
+	j->answer = l;
+	pthread_mutex_lock(&mu);
+	bool wake = queue_head == NULL;
+	push_locked(j);
+	if (wake && idle_workers)
+		pthread_cond_signal(&work_cv);
+	else if (wake && workers == running && workers < MAX_WORKERS)
+		spawn_worker();
+	pthread_mutex_unlock(&mu);
 }
 
 void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out)
@@ -569,9 +607,10 @@ void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out)
 	bool go = l->attached;
 	pthread_mutex_unlock(&l->mu);
 	if (go)
-		later_run(l);
+		later_hand_over(l);
 }
 
+/* The write finished before its command was deferred: answered here. */
 static void later_attach(struct im_cmd_later *l, job *j, im_snapshot *snap)
 {
 	pthread_mutex_lock(&l->mu);
@@ -580,11 +619,16 @@ static void later_attach(struct im_cmd_later *l, job *j, im_snapshot *snap)
 	l->attached = true;
 	bool go = l->done;
 	pthread_mutex_unlock(&l->mu);
-	if (go)
-		later_run(l);
+	if (go) {
+		later_answer(l);
+		if (j)
+			job_unref(j);
+	}
 }
 
 /* --- the budget timer --------------------------------------------------- */
+
+#define TIMER_LATE_NS 20000000L /* 20 ms */
 
 static void *timer_main(void *arg)
 {
@@ -601,7 +645,15 @@ static void *timer_main(void *arg)
 		if (now.tv_sec < j->deadline.tv_sec ||
 		    (now.tv_sec == j->deadline.tv_sec &&
 		     now.tv_nsec < j->deadline.tv_nsec)) {
-			pthread_cond_timedwait(&timer_cv, &mu, &j->deadline);
+			/* Wake a little late, for every job due by then: one
+			 * wake-up per TIMER_LATE_NS, not one per command. */
+			struct timespec wake = j->deadline;
+			wake.tv_nsec += TIMER_LATE_NS;
+			if (wake.tv_nsec >= 1000000000L) {
+				wake.tv_sec++;
+				wake.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&timer_cv, &mu, &wake);
 			continue;
 		}
 		timer_head = j->tnext;
@@ -625,6 +677,11 @@ static void *timer_main(void *arg)
 		}
 		job_unref(j);
 		pthread_mutex_lock(&mu);
+		/* Answers queued while every worker is stuck (a then()
+		 * that blocks): one more worker takes them. */
+		if (pending && queue_head && idle_workers == 0 &&
+		    workers < MAX_WORKERS)
+			spawn_worker();
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;

@@ -212,6 +212,21 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Polls the test connector's follow-ups (5 s) for one containing text. */
+static bool followup_has(const char *text)
+{
+	bool got = false;
+	for (int i = 0; i < 100 && !got; i++) {
+		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
+			       NULL);
+		got = strstr(r.body, text) != NULL;
+		reply_free(&r);
+		if (!got)
+			sleep_ms(50);
+	}
+	return got;
+}
+
 Test(commands, answers_still_working_then_follows_up)
 {
 	long st;
@@ -222,15 +237,7 @@ Test(commands, answers_still_working_then_follows_up)
 	cr_expect_str_eq(reply_status(o), "working");
 	cr_expect_lt(first, 1.2, "first answer after %.3f s", first);
 	json_decref(o);
-	bool got = false;
-	for (int i = 0; i < 100 && !got; i++) {
-		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
-			       NULL);
-		got = strstr(r.body, "slept 1500 ms") != NULL;
-		reply_free(&r);
-		if (!got)
-			sleep_ms(50);
-	}
+	bool got = followup_has("slept 1500 ms");
 	cr_expect(got, "the result came through the follow-up path");
 }
 
@@ -516,19 +523,54 @@ Test(commands, a_write_slower_than_the_budget_follows_up)
 	json_decref(o);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
-	bool got = false;
-	for (int i = 0; i < 100 && !got; i++) {
-		reply r = http(&s, false, "GET", "/hooks/tc/followups", NULL, 0,
-			       NULL);
-		got = strstr(r.body, "Queue stuck** acknowledged by ada.") !=
-		      NULL;
-		reply_free(&r);
-		if (!got)
-			sleep_ms(50);
-	}
+	bool got = followup_has("Queue stuck** acknowledged by ada.");
 	cr_expect(got, "the result came through the follow-up path");
 	json_t *inc = incident("INC-1");
 	cr_expect_str_eq(sfield(inc, "status"), "acknowledged");
 	json_decref(inc);
 	cr_expect_eq(metric_value(WORKER), -1, "the follow-up is not a run");
+}
+
+/* A then() that blocks holds one command worker, never the store's
+ * writer: other writes are answered meanwhile, and the verb is demoted
+ * to the workers like a fast verb that overran. */
+static void *dawdle_long(void *arg)
+{
+	long st;
+	json_decref(invoke("{\"text\":\"dawdle 1500\",\"user_id\":\"U1\"}",
+			   &st));
+	return arg;
+}
+
+Test(commands, a_then_that_blocks_holds_neither_the_writer_nor_others)
+{
+	declare_rest("Before");
+	pthread_t t;
+	pthread_create(&t, NULL, dawdle_long, NULL);
+	sleep_ms(300);
+	long st;
+	json_t *o = invoke("{\"text\":\"ack INC-1\",\"user_id\":\"U1\","
+			   "\"user_name\":\"ada\"}",
+			   &st);
+	cr_expect_str_eq(reply_status(o), "ok",
+			 "answered within the budget: %s", reply_text(o));
+	cr_expect(strstr(reply_text(o), "acknowledged by ada"), "%s",
+		  reply_text(o));
+	json_decref(o);
+	pthread_join(t, NULL);
+	bool got = followup_has("declared INC-2, then dawdled 1500 ms");
+	cr_expect(got, "the slow then() still answered, as a follow-up");
+	cr_expect_eq(metric_value("chatops_fast_verb_overruns_total{command="
+				  "\"dawdle\"} "),
+		     1);
+	char *log = srv_log(&s);
+	cr_expect(strstr(log, "verb 'dawdle' is declared fast but answered "
+			      "its write in"),
+		  "%s", log);
+	free(log);
+	o = invoke("{\"text\":\"dawdle 0\",\"user_id\":\"U1\"}", &st);
+	cr_expect(strstr(reply_text(o), "declared INC-3, then dawdled 0 ms"),
+		  "%s", reply_text(o));
+	json_decref(o);
+	cr_expect_eq(metric_value(WORKER), 1, "demoted to the workers");
 }

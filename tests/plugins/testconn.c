@@ -136,10 +136,52 @@ static int status(void *state, json_t **out)
 	return 0;
 }
 
+/* dawdle <ms>: a fast verb that writes (declares an incident through
+ * incident_op_then) and whose then() sleeps `ms` before it answers. */
+typedef struct dawdle {
+	const im_host *host;
+	long ms;
+} dawdle;
+
+static int dawdled(void *ud, im_reply *reply, int rc, const json_t *out)
+{
+	dawdle *d = ud;
+	struct timespec ts = {d->ms / 1000, (d->ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	char text[160];
+	const char *id = json_string_value(
+	    json_object_get(json_object_get(out, "incident"), "id"));
+	snprintf(text, sizeof(text), "declared %s, then dawdled %ld ms",
+		 rc == 0 && id ? id : "nothing", d->ms);
+	if (reply)
+		d->host->reply_text(reply, text);
+	free(d);
+	return rc;
+}
+
+static int dawdle_cmd(tc *t, const im_invocation *inv, im_reply *reply)
+{
+	dawdle *d = malloc(sizeof(*d));
+	if (!d)
+		return IM_ENOMEM;
+	d->host = t->host;
+	d->ms = inv->text ? strtol(inv->text, NULL, 10) : 0;
+	if (d->ms < 0 || d->ms > 60000)
+		d->ms = 0;
+	json_t *args = json_pack("{s:{s:s},s:{s:s}}", "fields", "title",
+				 "dawdle", "actor", "id", "U-test");
+	int rc = t->host->incident_op_then(t->inst, "declare", args, reply,
+					   dawdled, d);
+	json_decref(args);
+	return rc;
+}
+
 static int sleep_cmd(void *state, const char *verb, const im_invocation *inv,
 		     im_reply *reply)
 {
 	tc *t = state;
+	if (strcmp(verb, "dawdle") == 0)
+		return dawdle_cmd(t, inv, reply);
 	long ms = inv->text ? strtol(inv->text, NULL, 10) : 0;
 	if (ms < 0 || ms > 60000)
 		ms = 0;
@@ -347,6 +389,9 @@ static const im_command_verb verbs[] = {
      * nap 300 is a "fast" verb that blocks anyway (the watchdog's case). */
     IM_VERB_FLAGS("nap", "nap <ms>", "sleep, declared fast (for tests)",
 		  IM_VERB_FAST),
+    /* A fast verb that writes, whose then() sleeps (ABI 1.6). */
+    IM_VERB_FLAGS("dawdle", "dawdle <ms>",
+		  "declare, then sleep in then() (for tests)", IM_VERB_FAST),
     {0},
 };
 
