@@ -171,30 +171,89 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	return rc;
 }
 
-static int row_save(sqlite3 *db, const inc_row *r, bool insert)
+/* The columns an update sets. Only those are written, so an index whose
+ * columns it does not set (status, severity, service) is left alone: an
+ * ack rewrites the status index, not all three. */
+enum {
+	COL_TITLE = 1 << 0,
+	COL_DESC = 1 << 1,
+	COL_SEV = 1 << 2,
+	COL_STATUS = 1 << 3,
+	COL_SERVICE = 1 << 4,
+	COL_COMMANDER = 1 << 5,
+	COL_DUP = 1 << 6,
+	COL_UPDATED = 1 << 7,
+	COL_ALL = (1 << 8) - 1,
+};
+
+static const char *const col_names[] = {
+    "title", "description", "severity", "status", "service",
+    "commander", "duplicate_of", "updated_at"};
+
+static void bind_col(sqlite3_stmt *st, int i, int col, const inc_row *r)
 {
-	const char *sql =
-	    insert ? "INSERT INTO incidents(title, description, severity, "
-		     "status, service, commander, duplicate_of, created_at, "
-		     "updated_at, number) VALUES (?,?,?,?,?,?,?,?,?,?)"
-		   : "UPDATE incidents SET title=?, description=?, severity=?, "
-		     "status=?, service=?, commander=?, duplicate_of=?, "
-		     "created_at=?, updated_at=? WHERE number=?";
+	switch (col) {
+	case COL_TITLE:
+		sqlite3_bind_text(st, i, r->title, -1, SQLITE_STATIC);
+		break;
+	case COL_DESC:
+		sqlite3_bind_text(st, i, r->description ? r->description : "",
+				  -1, SQLITE_STATIC);
+		break;
+	case COL_SEV:
+		sqlite3_bind_int(st, i, r->sev);
+		break;
+	case COL_STATUS:
+		sqlite3_bind_text(st, i, im_inc_state_name(r->status), -1,
+				  SQLITE_STATIC);
+		break;
+	case COL_SERVICE:
+		sqlite3_bind_text(st, i, r->service, -1, SQLITE_STATIC);
+		break;
+	case COL_COMMANDER:
+		sqlite3_bind_text(st, i, r->commander, -1, SQLITE_STATIC);
+		break;
+	case COL_DUP:
+		sqlite3_bind_text(st, i, r->duplicate_of, -1, SQLITE_STATIC);
+		break;
+	default:
+		sqlite3_bind_int64(st, i, r->updated);
+	}
+}
+
+/* INSERT (cols ignored) or UPDATE of the columns in `cols`. */
+static int row_save(sqlite3 *db, const inc_row *r, bool insert, int cols)
+{
+	char sql[256];
+	if (insert) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO incidents(title, description, severity, "
+			 "status, service, commander, duplicate_of, "
+			 "updated_at, created_at, number) VALUES "
+			 "(?,?,?,?,?,?,?,?,?,?)");
+		cols = COL_ALL;
+	} else {
+		size_t n = (size_t)snprintf(sql, sizeof(sql),
+					    "UPDATE incidents SET ");
+		for (int c = 0; c < 8; c++)
+			if (cols & (1 << c))
+				n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+						      "%s%s=?",
+						      sql[n - 1] == ' ' ? ""
+									: ", ",
+						      col_names[c]);
+		snprintf(sql + n, sizeof(sql) - n, " WHERE number=?");
+	}
 	sqlite3_stmt *st = im_store_stmt(db, sql);
 	if (!st)
 		return IM_EIO;
-	sqlite3_bind_text(st, 1, r->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, r->description ? r->description : "", -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, r->sev);
-	sqlite3_bind_text(st, 4, im_inc_state_name(r->status), -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, r->service, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, r->commander, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, r->duplicate_of, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, r->created);
-	sqlite3_bind_int64(st, 9, r->updated);
-	sqlite3_bind_int64(st, 10, r->num);
+	int i = 1;
+	for (int c = 0; c < 8; c++)
+		if (cols & (1 << c))
+			bind_col(st, i++, 1 << c, r);
+	if (insert)
+		sqlite3_bind_int64(st, i++, r->created);
+	sqlite3_bind_int64(st, i, r->num);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
 	im_store_stmt_done(st);
 	return rc;
@@ -235,7 +294,7 @@ static int apply_declare(sqlite3 *db, op *o, im_write *out, im_err *err)
 	    .status = IM_INC_OPEN,
 	};
 	row.created = row.updated = now_ms();
-	int rc = row_save(db, &row, true);
+	int rc = row_save(db, &row, true, COL_ALL);
 	if (rc == 0)
 		rc = append_event(db, o, &row, "declare", NULL, out);
 	if (rc != 0)
@@ -350,7 +409,8 @@ static int apply_transition(sqlite3 *db, op *o, im_write *out, im_err *err)
 	if (rc == 0) {
 		row.status = o->to;
 		row.updated = now_ms();
-		rc = row_save(db, &row, false);
+		rc = row_save(db, &row, false,
+			      COL_STATUS | COL_DUP | COL_UPDATED);
 		if (rc == 0)
 			rc = append_event(db, o, &row, im_inc_verb(o->to),
 					  json_incref(change), out);
@@ -419,7 +479,7 @@ static int apply_note(sqlite3 *db, op *o, im_write *out, im_err *err)
 	if (rc != 0)
 		return rc;
 	row.updated = now_ms();
-	rc = row_save(db, &row, false);
+	rc = row_save(db, &row, false, COL_UPDATED);
 	if (rc == 0)
 		rc = append_event(db, o, &row, "note",
 				  json_pack("{s:s}", "text", o->text), out);
@@ -526,23 +586,30 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 	if (rc != 0)
 		return rc;
 	json_t *upd = json_object();
-	if ((o->set & F_TITLE) && !str_eq(row.title, o->title))
+	int cols = COL_UPDATED;
+	if ((o->set & F_TITLE) && !str_eq(row.title, o->title)) {
 		change_str(upd, "title", &row.title, o->title);
-	if ((o->set & F_DESC) && !str_eq(row.description, o->description))
+		cols |= COL_TITLE;
+	}
+	if ((o->set & F_DESC) && !str_eq(row.description, o->description)) {
 		change_str(upd, "description", &row.description,
 			   o->description);
-	if ((o->set & F_SERVICE) && !str_eq(row.service, o->service))
+		cols |= COL_DESC;
+	}
+	if ((o->set & F_SERVICE) && !str_eq(row.service, o->service)) {
 		change_str(upd, "service", &row.service, o->service);
+		cols |= COL_SERVICE;
+	}
 	row.updated = now_ms();
 	if (json_object_size(upd))
-		rc = row_save(db, &row, false) ||
+		rc = row_save(db, &row, false, cols) ||
 		     append_event(db, o, &row, "update", json_incref(upd), out);
 	if (rc == 0 && (o->set & F_SEV) && row.sev != o->sev) {
 		json_t *c = json_pack("{s:s,s:s}", "from",
 				      im_inc_sev_name(row.sev), "to",
 				      im_inc_sev_name(o->sev));
 		row.sev = o->sev;
-		rc = row_save(db, &row, false) ||
+		rc = row_save(db, &row, false, COL_SEV | COL_UPDATED) ||
 		     append_event(db, o, &row, "severity", c, out);
 	}
 	if (rc == 0 && (o->set & F_COMMANDER) &&
@@ -551,7 +618,7 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 		change_str(c, "commander", &row.commander, o->commander);
 		json_t *cc = json_incref(json_object_get(c, "commander"));
 		json_decref(c);
-		rc = row_save(db, &row, false) ||
+		rc = row_save(db, &row, false, COL_COMMANDER | COL_UPDATED) ||
 		     append_event(db, o, &row, "assign", cc, out);
 	}
 	if (rc != 0)
