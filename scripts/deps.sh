@@ -4,7 +4,7 @@
 set -euo pipefail
 need=(meson ninja-build pkg-config gcc make libc6-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev
-      libsodium-dev libwslay-dev nettle-dev libcjose-dev)
+      libsodium-dev libwslay-dev nettle-dev libcjose-dev libjemalloc-dev)
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl) ;;
   bench) need+=(libcriterion-dev curl wrk procps) ;;
