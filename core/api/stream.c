@@ -472,11 +472,15 @@ static void io(struct epoll_event *evs, int n, bool *woken)
 		client *c = evs[i].data.ptr;
 		if (!c) {
 			uint64_t v;
-			/* Cleared before the read, so a wake after it writes
-			 * again and none is lost. */
-			atomic_store(&wake_pending, false);
+			/* Read, then clear: a wake between the two writes
+			 * nothing, and the hub looks at the bus after this
+			 * anyway. Cleared first, the read could swallow the
+			 * write of a wake that came in between and leave the
+			 * flag set with the counter at zero: every later wake
+			 * skipped, events out only at the 15 s keep-alive. */
 			if (read(wake_fd, &v, sizeof(v)) < 0)
 				(void)0; /* nothing pending after all */
+			atomic_store(&wake_pending, false);
 			*woken = true;
 			continue;
 		}
