@@ -58,7 +58,7 @@ extern int mallctl(const char *name, void *oldp, size_t *oldlenp,
 static void *run(void *arg)
 {
 	worker *me = arg;
-	/* Delivery threads are many (64 by default) and mostly wait on the
+	/* Delivery threads are many (32 by default) and mostly wait on the
 	 * network: their own thread caches cost ~4.5 MB of peak RSS in
 	 * bench/notify_fast.sh B (31 -> 26.7 MB) for no measurable speed. */
 	bool off = false;
