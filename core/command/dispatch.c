@@ -587,8 +587,14 @@ static void later_hand_over(struct im_cmd_later *l)
 		later_answer(l); /* nobody to answer: then() frees ud */
 		return;
 	}
-	j->answer = l;
 	pthread_mutex_lock(&mu);
+	if (stopping) { /* no worker to start: answered here */
+		pthread_mutex_unlock(&mu);
+		later_answer(l);
+		job_unref(j);
+		return;
+	}
+	j->answer = l;
 	bool wake = queue_head == NULL;
 	push_locked(j);
 	if (wake && idle_workers)
