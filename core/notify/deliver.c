@@ -2,6 +2,7 @@
  * this (delivery) thread, classify the answer and record it in the outbox
  * before the dispatcher hears of it, so a crash after this point never
  * loses the outcome and a crash before it only repeats the send. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,7 +86,21 @@ void nt_metrics_depth(const json_t *counts)
 			im_metric_set(m_depth, v,
 				      (double)json_integer_value(n));
 	}
-	json_decref(by);
+	/* A platform listed before and gone now (its connectors removed, or
+	 * "unknown" rows of a removed instance drained) loses its series
+	 * instead of keeping its last count. */
+	static pthread_mutex_t shown_mu = PTHREAD_MUTEX_INITIALIZER;
+	static json_t *shown;
+	pthread_mutex_lock(&shown_mu);
+	json_object_foreach(shown, id, n)
+	{
+		const char *v[] = {id, NULL};
+		if (m_depth && !json_object_get(by, id))
+			im_metric_remove(m_depth, v);
+	}
+	json_decref(shown);
+	shown = by; /* ours now */
+	pthread_mutex_unlock(&shown_mu);
 	if (m_dead)
 		im_metric_set(m_dead, NULL,
 			      (double)json_integer_value(

@@ -10,6 +10,7 @@
 
 #include "bus/bus.h"
 #include "incident/repo.h"
+#include "metrics/metrics.h"
 #include "notify/internal.h"
 
 static char dir[64];
@@ -394,4 +395,30 @@ Test(notify_outbox, keeps_the_last_event_without_mixing_them_up)
 	nt_outbox_events_keep(false);
 	a.rows[1]->next = NULL;
 	release(&a);
+}
+
+/* Rows of a removed connector instance count as platform "unknown"; once
+ * they are gone, so is that series (it kept its last count before). */
+static bool depth_listed(const char *series)
+{
+	size_t len = 0;
+	char *text = im_metrics_render(&len);
+	bool found = text && strstr(text, series) != NULL;
+	free(text);
+	return found;
+}
+
+Test(outbox, a_drained_platform_loses_its_queue_depth_series)
+{
+	nt_metrics_register();
+	json_t *c = json_pack("{s:{s:i},s:i}", "pending", "removed-chat", 5,
+			      "dead", 0);
+	nt_metrics_depth(c);
+	json_decref(c);
+	cr_expect(depth_listed("im_notify_queue_depth{platform=\"unknown\"} 5"));
+	c = json_pack("{s:{},s:i}", "pending", "dead", 0);
+	nt_metrics_depth(c);
+	json_decref(c);
+	cr_expect(!depth_listed("im_notify_queue_depth{platform=\"unknown\"}"),
+		  "the drained platform's series is gone");
 }
