@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/streams.h"
+#include "clock/clock.h"
 #include "log/log.h"
 
 /* Kernel send buffer per SSE socket: bounds what a client that stopped
@@ -83,7 +84,7 @@ static bool out_cut(sse *s)
 static void keepalive_later(sse *s)
 {
 	atomic_store(&s->base.next_ka_ms,
-		     stream_now_ms() + s->base.keepalive_ms);
+		     im_mono_ms() + s->base.keepalive_ms);
 }
 
 /* Formats the next frame; false when there is nothing to send now. */
@@ -125,7 +126,7 @@ static bool fill(sse *s)
 		s->ending = true;
 		return false;
 	}
-	if (stream_now_ms() >= atomic_load(&s->base.next_ka_ms)) {
+	if (im_mono_ms() >= atomic_load(&s->base.next_ka_ms)) {
 		keepalive_later(s);
 		return out_printf(s, ": keep-alive\n\n");
 	}
@@ -142,7 +143,7 @@ static long sse_produce(void *ud, char *buf, size_t max)
 		n = max;
 	memcpy(buf, s->out + s->out_off, n);
 	s->out_off += n;
-	atomic_store(&s->base.progress_ms, stream_now_ms());
+	atomic_store(&s->base.progress_ms, im_mono_ms());
 	return (long)n;
 }
 
@@ -185,7 +186,7 @@ int sse_handler(void *ud, const im_http_request *req, im_http_response *resp)
 				    &rc);
 	if (!s)
 		return rc;
-	atomic_store(&s->base.progress_ms, stream_now_ms());
+	atomic_store(&s->base.progress_ms, im_mono_ms());
 	keepalive_later(s);
 	im_http_stream_ops ops = {.produce = sse_produce,
 				  .closed = sse_closed,

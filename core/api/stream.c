@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/streams.h"
+#include "clock/clock.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 
@@ -54,13 +55,6 @@ static struct {
 } cum[CUM_N];
 static long long cum_last;  /* highest sequence indexed */
 static long long cum_total; /* bytes indexed so far */
-
-long long stream_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 client *client_open(size_t size, client_kind kind, im_api_ctx *ctx,
 		    stream_params *p, im_http_response *resp, int *rc)
@@ -516,9 +510,9 @@ static void shutdown_all(void)
 
 static void *hub_main(void *arg)
 {
-	long long next = stream_now_ms() + 60000;
+	long long next = im_mono_ms() + 60000;
 	for (;;) {
-		long long now = stream_now_ms();
+		long long now = im_mono_ms();
 		int wait = next > now ? (int)(next - now) : 0;
 		struct epoll_event evs[64];
 		int n = epoll_wait(ep_fd, evs, 64, wait);
@@ -533,7 +527,7 @@ static void *hub_main(void *arg)
 		bool published = woken && im_bus_last_seq() != cum_last;
 		if (published)
 			index_bus();
-		now = stream_now_ms();
+		now = im_mono_ms();
 		/* A socket event alone needs no pass over everyone. */
 		if (woken || now >= next || n == 0) {
 			/* A client added during the pass may be missed by it:

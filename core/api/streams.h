@@ -101,7 +101,6 @@ typedef struct client {
 	int watch_fd;             /* SSE socket in the hub's epoll, or -1 */
 } client;
 
-long long stream_now_ms(void);
 /* The part of opening a stream SSE and WebSocket share: refuses with 503
  * while the hub shuts down (answering `resp`; NULL returned, *rc set),
  * else allocates `size` bytes whose first member is a client and starts

@@ -18,6 +18,7 @@
 #include <wslay/wslay.h>
 
 #include "api/streams.h"
+#include "clock/clock.h"
 #include "log/log.h"
 
 #define WS_QUEUE (64 * 1024)
@@ -228,7 +229,7 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
 	int more = (flags & WSLAY_MSG_MORE) ? MSG_MORE : 0;
 	ssize_t r = send(w->fd, data, len, MSG_NOSIGNAL | more);
 	if (r >= 0) {
-		atomic_store(&w->base.progress_ms, stream_now_ms());
+		atomic_store(&w->base.progress_ms, im_mono_ms());
 		return r;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -279,7 +280,7 @@ static void queue_close(ws *w, uint16_t code, const char *reason)
 {
 	if (w->closing_at)
 		return;
-	w->closing_at = stream_now_ms();
+	w->closing_at = im_mono_ms();
 	wslay_event_queue_close(w->wctx, code, (const uint8_t *)reason,
 				strlen(reason));
 }
@@ -305,7 +306,7 @@ static void cut_msg(ws *w)
 /* Moves events from the feed into wslay while its queue is short. */
 static void fill(ws *w)
 {
-	long long now = stream_now_ms();
+	long long now = im_mono_ms();
 	while (!w->failed && !w->closing_at &&
 	       wslay_event_get_queued_msg_length(w->wctx) < WS_QUEUE) {
 		feed_ev ev;
@@ -353,8 +354,8 @@ void ws_start(client *c, int epfd)
 	    .on_msg_recv_callback = on_msg,
 	};
 	w->epfd = epfd;
-	atomic_store(&c->progress_ms, stream_now_ms());
-	atomic_store(&c->next_ka_ms, stream_now_ms() + c->keepalive_ms);
+	atomic_store(&c->progress_ms, im_mono_ms());
+	atomic_store(&c->next_ka_ms, im_mono_ms() + c->keepalive_ms);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = w};
 	if (wslay_event_context_server_init(&w->wctx, &cb, w) != 0 ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0) {
@@ -412,7 +413,7 @@ bool ws_done(client *c)
 	    !wslay_event_want_write(w->wctx))
 		return true;
 	return w->closing_at &&
-	       stream_now_ms() - w->closing_at > WS_CLOSE_WAIT_MS;
+	       im_mono_ms() - w->closing_at > WS_CLOSE_WAIT_MS;
 }
 
 void ws_destroy(client *c)

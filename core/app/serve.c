@@ -19,6 +19,7 @@
 #include "app/app.h"
 #include "app/internal.h"
 #include "bus/bus.h"
+#include "clock/clock.h"
 #include "command/command.h"
 #include "incident/repo.h"
 #include "log/log.h"
@@ -68,14 +69,6 @@ static void notify_systemd(const char *fmt, ...)
 		LOG_DEBUG("serve", "NOTIFY_SOCKET %s: %s", path,
 			  strerror(errno));
 	close(fd);
-}
-
-static unsigned long long monotonic_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ULL +
-	       (unsigned long long)ts.tv_nsec / 1000ULL;
 }
 
 /* Stopping waits for running chat commands and platform calls to let go
@@ -271,7 +264,7 @@ static void control_loop(im_app *app, int sfd)
 					LOG_INFO("serve", "SIGHUP: reloading");
 					notify_systemd("RELOADING=1\n"
 						       "MONOTONIC_USEC=%llu",
-						       monotonic_usec());
+						       (unsigned long long)(im_mono_ns() / 1000));
 					json_t *res = im_app_reload(app);
 					const char *e = json_string_value(
 					    json_object_get(res, "error"));

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "buf/buf.h"
+#include "clock/clock.h"
 #include "command/command.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -224,13 +225,6 @@ static _Atomic(const char *) demoted[MAX_DEMOTED];
 static atomic_int n_demoted;
 static atomic_ulong demoted_gen;
 
-static long long mono_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 /* counter{label=value} += 1 */
 static void count_one(const char *family, const char *help,
 		      const char *label, const char *value)
@@ -299,7 +293,7 @@ static void demote(const im_snapshot *s, const char *key, const char *verb,
 /* A call of `key` that has been running inline for too long, anywhere. */
 static bool stuck(const char *key, double *secs)
 {
-	long long now = mono_ns();
+	long long now = im_mono_ns();
 	for (int i = 0; i < INLINE_SLOTS; i++) {
 		if (atomic_load(&slots[i].key) != key)
 			continue;
@@ -338,7 +332,7 @@ static bool run_inline(const im_snapshot *s, im_instance *cin,
 		my_slot = (int)n;
 	}
 	inline_slot *slot = &slots[my_slot];
-	long long start = mono_ns();
+	long long start = im_mono_ns();
 	atomic_store(&slot->start_ns, start);
 	atomic_store(&slot->key, key);
 	im_reply *r = im_reply_new();
@@ -350,7 +344,7 @@ static bool run_inline(const im_snapshot *s, im_instance *cin,
 	im_plugin_call_leave();
 	atomic_store(&slot->key, NULL);
 	atomic_store(&slot->start_ns, 0);
-	secs = (double)(mono_ns() - start) / 1e9;
+	secs = (double)(im_mono_ns() - start) / 1e9;
 	if (secs > FAST_LIMIT_S)
 		demote(s, key, found, "took", secs);
 	count_path("inline");
@@ -554,14 +548,14 @@ static void queue_late(job *j, const json_t *reply)
 static void later_answer(struct im_cmd_later *l)
 {
 	job *j = l->job;
-	long long start = mono_ns();
+	long long start = im_mono_ns();
 	if (j)
 		im_plugin_call_enter(j->cmd_inst->module_name, j->cmd_inst->id,
 				     "command", j->verb);
 	int rc = l->then(l->ud, l->reply, l->rc, l->out);
 	if (j)
 		im_plugin_call_leave();
-	double secs = (double)(mono_ns() - start) / 1e9;
+	double secs = (double)(im_mono_ns() - start) / 1e9;
 	if (j && j->key && secs > FAST_LIMIT_S)
 		demote(j->snap, j->key, j->verb, "answered its write in",
 		       secs);

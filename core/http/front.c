@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "http/internal.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -65,13 +66,6 @@ struct im_front {
 	bool accept_paused;
 	long long resume_ms;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void count_refused(const char *why)
 {
@@ -228,7 +222,7 @@ static void take(im_front *f, int fd, const struct sockaddr_storage *sa,
 		close(fd);
 		return;
 	}
-	*p = (pend){.fd = fd, .refuse = refuse, .at_ms = now_ms(),
+	*p = (pend){.fd = fd, .refuse = refuse, .at_ms = im_mono_ms(),
 		    .sa = *sa, .len = len, .prev = f->tail};
 	if (f->tail)
 		f->tail->next = p;
@@ -254,7 +248,7 @@ static void pause_accept(im_front *f)
 	if (f->accept_paused)
 		return;
 	f->accept_paused = true;
-	f->resume_ms = now_ms() + 100;
+	f->resume_ms = im_mono_ms() + 100;
 	epoll_ctl(f->ep, EPOLL_CTL_DEL, f->lfd, NULL);
 }
 
@@ -290,7 +284,7 @@ static void *run(void *arg)
 	im_front *f = arg;
 	struct epoll_event evs[64];
 	for (;;) {
-		long long now = now_ms();
+		long long now = im_mono_ms();
 		int timeout = -1;
 		if (f->head) {
 			long long due = f->head->at_ms + FRONT_WAIT_MS - now;
@@ -318,7 +312,7 @@ static void *run(void *arg)
 		}
 		if (incoming)
 			accept_some(f);
-		now = now_ms();
+		now = im_mono_ms();
 		while (f->head && now - f->head->at_ms >= FRONT_WAIT_MS)
 			expire(f, f->head);
 		if (f->accept_paused && now >= f->resume_ms) {

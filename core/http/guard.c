@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "http/internal.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -33,13 +34,6 @@ struct guard_conn {
 	bool receiving;        /* between requests or in one not yet read */
 	bool first;            /* no request finished on it yet */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool same_addr(const struct sockaddr_storage *a,
 		      const struct sockaddr_storage *b)
@@ -103,7 +97,7 @@ static void *reaper(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-		long long now = now_ms();
+		long long now = im_mono_ms();
 		for (struct guard_conn *e = g->head; e; e = e->next)
 			if (e->receiving && e->deadline_ms &&
 			    now >= e->deadline_ms)
@@ -198,7 +192,7 @@ void im_guard_notify(void *cls, struct MHD_Connection *conn, void **ctx,
 		bool whole = whole_get(e->fd);
 		e->receiving = !whole;
 		pthread_mutex_lock(&g->mu);
-		e->deadline_ms = whole ? 0 : now_ms() + g->first_ms;
+		e->deadline_ms = whole ? 0 : im_mono_ms() + g->first_ms;
 		e->next = g->head;
 		if (g->head)
 			g->head->prev = e;
@@ -252,7 +246,7 @@ void im_guard_headers_done(im_guard *g, struct MHD_Connection *conn)
 	pthread_mutex_lock(&g->mu);
 	/* The body has the rest of the request time. */
 	if (e->receiving)
-		e->deadline_ms = now_ms() + g->request_ms;
+		e->deadline_ms = im_mono_ms() + g->request_ms;
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -279,6 +273,6 @@ void im_guard_next_request(im_guard *g, struct MHD_Connection *conn)
 		g->n_receiving++;
 	e->receiving = true;
 	e->first = false;
-	e->deadline_ms = now_ms() + g->request_ms;
+	e->deadline_ms = im_mono_ms() + g->request_ms;
 	pthread_mutex_unlock(&g->mu);
 }

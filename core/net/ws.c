@@ -50,6 +50,7 @@
 #include <openssl/x509v3.h>
 #include <wslay/wslay.h>
 
+#include "clock/clock.h"
 #include "ws_int.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -142,13 +143,6 @@ struct ws_hub {
 	unsigned cap_fds;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void ws_unref(im_ws *w)
 {
 	if (atomic_fetch_sub(&w->refs, 1) != 1)
@@ -239,7 +233,7 @@ static bool parse_url(const char *url, ws_url *u)
 static int wait_fd(im_ws *w, int fd, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - im_mono_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd pf[2] = {{.fd = fd, .events = events},
@@ -608,7 +602,7 @@ static bool handshake(im_ws *w, long long deadline)
 static void *connect_main(void *arg)
 {
 	im_ws *w = arg;
-	long long deadline = now_ms() + w->connect_timeout_ms;
+	long long deadline = im_mono_ms() + w->connect_timeout_ms;
 	bool ok = connect_tcp(w, deadline) &&
 		  (!w->url.tls || start_tls(w, deadline)) &&
 		  handshake(w, deadline);
@@ -636,13 +630,13 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		n = n < len ? n : len;
 		memcpy(buf, w->pre + w->pre_off, n);
 		w->pre_off += n;
-		w->heard_ms = now_ms();
+		w->heard_ms = im_mono_ms();
 		return (ssize_t)n;
 	}
 	short want;
 	ssize_t n = tr_read(w, buf, len, &want);
 	if (n > 0) {
-		w->heard_ms = now_ms();
+		w->heard_ms = im_mono_ms();
 		w->ping_ms_at = 0;
 		return n;
 	}
@@ -791,7 +785,7 @@ static void start_close(im_ws *w, int code, const char *reason)
 	w->local_code = code;
 	snprintf(w->local_reason, sizeof(w->local_reason), "%s",
 		 reason ? reason : "");
-	w->close_at = now_ms() + WS_CLOSE_WAIT_MS;
+	w->close_at = im_mono_ms() + WS_CLOSE_WAIT_MS;
 	wslay_event_queue_close(w->ctx, (uint16_t)code,
 				(const uint8_t *)w->local_reason,
 				strlen(w->local_reason));
@@ -826,7 +820,7 @@ static void became_connected(struct ws_hub *h, im_ws *w)
 	}
 	wslay_event_config_set_max_recv_msg_length(w->ctx, w->max_message);
 	w->state = W_OPEN;
-	w->heard_ms = now_ms();
+	w->heard_ms = im_mono_ms();
 	if (w->on_open)
 		CALLBACK(w, w->on_open(w->ud, w));
 }
@@ -863,7 +857,7 @@ static void service(struct ws_hub *h, im_ws *w)
 	if (code)
 		start_close(w, code, reason);
 
-	long long now = now_ms();
+	long long now = im_mono_ms();
 	if (w->ping_ms && !w->close_started) {
 		if (w->ping_ms_at && now - w->ping_ms_at >= w->ping_ms) {
 			finish(h, w, 1006, "no answer to ping");
@@ -950,7 +944,7 @@ struct curl_waitfd *ws_hub_fds(struct ws_hub *h, unsigned *n, int *timeout_ms)
 			h->cap_fds = count;
 		}
 	}
-	long long now = now_ms();
+	long long now = im_mono_ms();
 	unsigned i = 0;
 	for (im_ws *w = h->links; w && i < h->cap_fds; w = w->next) {
 		if (w->state != W_OPEN)

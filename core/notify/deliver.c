@@ -144,9 +144,9 @@ static int call_send(attempt *a, im_instance *in, const im_connector *c,
 {
 	memset(&a->res, 0, sizeof(a->res));
 	a->res.struct_size = sizeof(a->res);
-	double t0 = nt_mono();
+	double t0 = im_mono_s();
 	int rc = c->send(in->state, msg, &a->res);
-	a->took = nt_mono() - t0;
+	a->took = im_mono_s() - t0;
 	a->res.error[sizeof(a->res.error) - 1] = '\0';
 	a->res.hint[sizeof(a->res.hint) - 1] = '\0';
 	a->res.message_id[sizeof(a->res.message_id) - 1] = '\0';
@@ -380,7 +380,7 @@ static void recorded(void *ud, int rc)
 		for (nt_row *r = job->rows; r; r = r->next)
 			r->attempts++;
 	job->verdict = a->verdict;
-	job->finished = nt_mono();
+	job->finished = im_mono_s();
 	free(a);
 	nt_pool_finish(job);
 }
@@ -393,7 +393,7 @@ void nt_deliver(nt_job *job)
 	if (!a) {
 		job->verdict = IM_SEND_RETRY;
 		job->wait_s = 1;
-		job->finished = nt_mono();
+		job->finished = im_mono_s();
 		nt_pool_finish(job);
 		return;
 	}

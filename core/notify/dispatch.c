@@ -105,7 +105,7 @@ static nt_inst *get_inst(const char *id)
 	const im_connector *c = im_instance_connector(im_snapshot_find(s, id));
 	nt_settings_rates(id, c, &in->per_channel, &in->burst, &in->global);
 	im_registry_release(s);
-	nt_bucket_init(&in->bucket, in->global, in->global, nt_mono());
+	nt_bucket_init(&in->bucket, in->global, in->global, im_mono_s());
 	in->next = D.insts;
 	D.insts = in;
 	return in;
@@ -131,7 +131,7 @@ static nt_lane *get_lane(const char *instance, const char *channel)
 	}
 	nt_lane_init(l);
 	l->inst = in;
-	nt_bucket_init(&l->bucket, in->per_channel, in->burst, nt_mono());
+	nt_bucket_init(&l->bucket, in->per_channel, in->burst, im_mono_s());
 	l->hnext = D.table[k];
 	D.table[k] = l;
 	D.n_lanes++;
@@ -337,7 +337,7 @@ static void refresh_rates(void)
 {
 	nt_settings_clear(&D.set);
 	nt_settings_get(&D.set);
-	double now = nt_mono();
+	double now = im_mono_s();
 	for (nt_inst *in = D.insts; in; in = in->next) {
 		im_snapshot *s = im_registry_acquire();
 		const im_connector *c =
@@ -393,7 +393,7 @@ static void tick(void)
 {
 	bool woken = __atomic_exchange_n(&D.new_rows, 0, __ATOMIC_ACQ_REL);
 	bool all = __atomic_exchange_n(&D.all_rows, 0, __ATOMIC_ACQ_REL);
-	double now = nt_mono();
+	double now = im_mono_s();
 	long long wall = nt_wall_ms();
 	for (nt_job *j = nt_pool_done(), *next; j; j = next) {
 		next = j->next;
@@ -435,7 +435,7 @@ static void *run(void *arg)
 	D.new_rows = 1;
 	tick();
 	while (!__atomic_load_n(&D.stop, __ATOMIC_ACQUIRE)) {
-		int n = poll(&p, 1, timeout_ms(nt_mono()));
+		int n = poll(&p, 1, timeout_ms(im_mono_s()));
 		if (n > 0 && (p.revents & POLLIN)) {
 			uint64_t v;
 			if (read(D.wake_fd, &v, sizeof(v)) < 0)

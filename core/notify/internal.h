@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "clock/clock.h"
 #include "config/config.h"
 #include "notify/notify.h"
 #include "plugin/plugin.h"
@@ -29,13 +30,12 @@
 
 /* --- clocks (limit.c) ---------------------------------------------------- */
 
-double nt_mono(void);	    /* CLOCK_MONOTONIC, seconds */
 long long nt_wall_ms(void); /* CLOCK_REALTIME, milliseconds */
 
 /* --- token bucket and backoff (limit.c) ---------------------------------- */
 
 /* A token bucket: `rate` tokens per second up to `burst`. rate <= 0 means
- * no limit. Times are nt_mono() seconds. */
+ * no limit. Times are im_mono_s() seconds. */
 typedef struct nt_bucket {
 	double rate, burst;
 	double tokens;
@@ -304,7 +304,7 @@ typedef struct nt_job {
 	int verdict;	 /* im_send_verdict */
 	double wait_s;	 /* RETRY / RATE_LIMITED: delay before the next try */
 	bool global;	 /* the limit is the instance's, not the channel's */
-	double finished; /* nt_mono() */
+	double finished; /* im_mono_s() */
 } nt_job;
 
 /* dispatch.c (control thread, except wake/poke: any thread) */

@@ -5,13 +5,6 @@
 
 #include "notify/internal.h"
 
-double nt_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 long long nt_wall_ms(void)
 {
 	struct timespec ts;

@@ -74,7 +74,7 @@ static void *run(void *arg)
 			P.idle--;
 			continue;
 		}
-		me->busy_since = nt_mono();
+		me->busy_since = im_mono_s();
 		P.unfinished++;
 		pthread_mutex_unlock(&P.mu);
 		nt_deliver(j); /* its nt_pool_finish may come later */
@@ -163,7 +163,7 @@ nt_job *nt_pool_done(void)
 
 void nt_pool_check_stuck(void)
 {
-	double now = nt_mono();
+	double now = im_mono_s();
 	pthread_mutex_lock(&P.mu);
 	int stuck = 0;
 	for (int i = 0; i < P.n; i++)

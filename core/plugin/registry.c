@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -572,13 +573,6 @@ static void route_work(void *ud, im_http_response *out)
 	}
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count_slow(const im_instance *in)
 {
 	im_metrics_count("im_plugin_slow_routes_total",
@@ -608,11 +602,11 @@ static int run_route(im_snapshot *s, im_instance *in, const im_route *r,
 				       ROUTE_DEADLINE_S, route_work, j,
 				       route_job_free);
 	}
-	long long t0 = mono_ms();
+	long long t0 = im_mono_ms();
 	im_plugin_call_enter(in->module_name, in->id, "route", req->url);
 	int rc = r->fn(in->state, req, resp);
 	im_plugin_call_leave();
-	long long ms = mono_ms() - t0;
+	long long ms = im_mono_ms() - t0;
 	if (ms >= SLOW_ROUTE_MS &&
 	    !__atomic_exchange_n(&in->slow_routes, true, __ATOMIC_RELAXED)) {
 		LOG_WARN("registry", "plugin %s (instance %s) held an HTTP "

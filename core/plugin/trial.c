@@ -19,17 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "log/log.h"
 #include "plugin/plugin.h"
 
 #define TRIAL_MS 10000
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void child(int wfd, const im_config *cfg, const im_plugin_dirs *dirs,
 		  const json_t *entries)
@@ -95,10 +89,10 @@ json_t *im_plugin_trial(const im_config *cfg, const im_plugin_dirs *dirs,
 	size_t got = 0;
 	bool done = false;
 	int status = 0;
-	long long end = now_ms() + TRIAL_MS;
+	long long end = im_mono_ms() + TRIAL_MS;
 	for (;;) {
 		struct pollfd pf = {.fd = p[0], .events = POLLIN};
-		long long left = end - now_ms();
+		long long left = end - im_mono_ms();
 		if (left <= 0)
 			break;
 		if (poll(&pf, 1, (int)(left < 50 ? left : 50)) == 1) {

@@ -22,6 +22,7 @@
 
 #include <im/types.h>
 
+#include "clock/clock.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 
@@ -99,13 +100,6 @@ static void fail_all(job *list, int n)
 			list->rc = IM_EIO;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Batch size and transaction time, once per batch. */
 static void observe(int n, double seconds)
 {
@@ -132,7 +126,7 @@ static void run_batch(im_writer *w, job *list, int n)
 {
 	sqlite3 *db = im_store_db(w->st);
 	bool ok;
-	double t0 = now_s();
+	double t0 = im_mono_s();
 	im_store_lock(w->st);
 	ok = exec(w, db, S_BEGIN);
 	if (!ok)
@@ -152,7 +146,7 @@ static void run_batch(im_writer *w, job *list, int n)
 		fail_all(list, n);
 	}
 	im_store_unlock(w->st);
-	observe(n, now_s() - t0);
+	observe(n, im_mono_s() - t0);
 	j = list;
 	for (int i = 0; i < n; i++, j = j->next)
 		if (j->done)
