@@ -56,7 +56,9 @@ struct im_front {
 	im_mhd_slot *main;
 	unsigned n_main, next_main;
 	struct MHD_Daemon *streams;
-	const char *const *paths;
+	/* "GET <path>" of each stream path, made once; n_wants of them. */
+	char (*wants)[FRONT_PEEK];
+	size_t *want_len, n_wants;
 	unsigned max_conns;
 	char name[32];
 	atomic_long *live; /* handed to MHD and not closed yet */
@@ -156,19 +158,36 @@ typedef enum { ROUTE_MORE, ROUTE_MAIN, ROUTE_STREAM } route;
 static route classify(const im_front *f, const char *b, size_t n)
 {
 	route r = ROUTE_MAIN;
-	for (const char *const *pp = f->paths; pp && *pp; pp++) {
-		char want[FRONT_PEEK];
-		int wl = snprintf(want, sizeof(want), "GET %s", *pp);
-		if (wl <= 0 || (size_t)wl >= sizeof(want) - 1)
-			continue;
-		size_t l = (size_t)wl;
+	for (size_t i = 0; i < f->n_wants; i++) {
+		size_t l = f->want_len[i];
 		if (n <= l) {
-			if (!memcmp(b, want, n))
+			if (!memcmp(b, f->wants[i], n))
 				r = ROUTE_MORE;
-		} else if (!memcmp(b, want, l) && (b[l] == ' ' || b[l] == '?'))
+		} else if (!memcmp(b, f->wants[i], l) &&
+			   (b[l] == ' ' || b[l] == '?'))
 			return ROUTE_STREAM;
 	}
 	return r;
+}
+
+/* The request-line prefixes of the stream paths; paths too long for a
+ * peek are left out (they go to the main daemon). */
+static bool make_wants(im_front *f, const char *const *paths)
+{
+	size_t n = 0;
+	for (const char *const *pp = paths; pp && *pp; pp++)
+		n++;
+	f->wants = calloc(n ? n : 1, sizeof(*f->wants));
+	f->want_len = calloc(n ? n : 1, sizeof(*f->want_len));
+	if (!f->wants || !f->want_len)
+		return false;
+	for (const char *const *pp = paths; pp && *pp; pp++) {
+		int wl = snprintf(f->wants[f->n_wants], FRONT_PEEK, "GET %s",
+				  *pp);
+		if (wl > 0 && (size_t)wl < FRONT_PEEK - 1)
+			f->want_len[f->n_wants++] = (size_t)wl;
+	}
+	return true;
 }
 
 /* Decides where `p` goes if its bytes tell; false while they do not. */
@@ -355,15 +374,15 @@ im_front *im_front_start(const im_front_opts *o)
 	f->main = o->main;
 	f->n_main = o->n_main;
 	f->streams = o->streams;
-	f->paths = o->stream_paths;
 	f->max_conns = o->max_conns;
 	f->live = o->live;
 	snprintf(f->name, sizeof(f->name), "%s", o->name ? o->name : "http");
 	f->ep = epoll_create1(EPOLL_CLOEXEC);
 	f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	bool wants = make_wants(f, o->stream_paths);
 	struct epoll_event el = {.events = EPOLLIN, .data.ptr = &f->lfd},
 			   es = {.events = EPOLLIN, .data.ptr = &f->stopfd};
-	if (f->ep < 0 || f->stopfd < 0 ||
+	if (!wants || f->ep < 0 || f->stopfd < 0 ||
 	    epoll_ctl(f->ep, EPOLL_CTL_ADD, f->lfd, &el) != 0 ||
 	    epoll_ctl(f->ep, EPOLL_CTL_ADD, f->stopfd, &es) != 0 ||
 	    pthread_create(&f->thread, NULL, run, f) != 0) {
@@ -371,6 +390,8 @@ im_front *im_front_start(const im_front_opts *o)
 			close(f->ep);
 		if (f->stopfd >= 0)
 			close(f->stopfd);
+		free(f->wants);
+		free(f->want_len);
 		free(f);
 		return NULL;
 	}
@@ -390,5 +411,7 @@ void im_front_stop(im_front *f)
 	close(f->stopfd);
 	close(f->ep);
 	close(f->lfd);
+	free(f->wants);
+	free(f->want_len);
 	free(f);
 }
