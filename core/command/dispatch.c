@@ -171,6 +171,14 @@ static json_t *reply_done(im_reply *r, int rc)
 	return reply;
 }
 
+static struct timespec ts_plus(struct timespec t, long long ns)
+{
+	ns += t.tv_nsec;
+	t.tv_sec += (time_t)(ns / 1000000000LL);
+	t.tv_nsec = (long)(ns % 1000000000LL);
+	return t;
+}
+
 /* Gives the first answer if nobody has; false when it was given. */
 static bool answer_first(job *j, const json_t *reply)
 {
@@ -485,10 +493,11 @@ static int enqueue_locked(job *j)
 /* A fast verb's write: the verb has returned, its reply waits for the
  * write. Two events meet here, in either order: the write's outcome
  * (done, on the writer thread) and the job that carries the command's
- * deferred answer (attach, on the thread that received it). The second
- * runs then() and answers, so the receiving thread never waits for the
- * disk and no command worker is involved. then() is watched like the
- * verb itself: one that takes longer than the fast limit demotes the
+ * deferred answer (attach, on the thread that received it). Whichever
+ * comes second has then() run and the answer given: on a command worker
+ * when it is the writer (later_hand_over), in place when it is the
+ * receiving thread. No thread waits for the disk. then() is watched like
+ * the verb itself: one that takes longer than the fast limit demotes the
  * verb to the workers, where incident_op_then waits in place. */
 struct im_cmd_later {
 	pthread_mutex_t mu;
@@ -647,12 +656,8 @@ static void *timer_main(void *arg)
 		     now.tv_nsec < j->deadline.tv_nsec)) {
 			/* Wake a little late, for every job due by then: one
 			 * wake-up per TIMER_LATE_NS, not one per command. */
-			struct timespec wake = j->deadline;
-			wake.tv_nsec += TIMER_LATE_NS;
-			if (wake.tv_nsec >= 1000000000L) {
-				wake.tv_sec++;
-				wake.tv_nsec -= 1000000000L;
-			}
+			struct timespec wake = ts_plus(j->deadline,
+						       TIMER_LATE_NS);
 			pthread_cond_timedwait(&timer_cv, &mu, &wake);
 			continue;
 		}
@@ -964,12 +969,12 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	pthread_mutex_lock(&mu);
 	double b = budget_s;
 	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
-	long long ns = j->deadline.tv_nsec + (long long)(b * 1e9);
-	j->deadline.tv_sec += (time_t)(ns / 1000000000LL);
-	j->deadline.tv_nsec = (long)(ns % 1000000000LL);
+	j->deadline = ts_plus(j->deadline, (long long)(b * 1e9));
 	if (start_timer_locked() != 0 ||
 	    (!later && enqueue_locked(j) != 0)) {
 		pthread_mutex_unlock(&mu);
+		s = j->snap; /* back to us: a write under way keeps it below */
+		j->snap = NULL;
 		j->refs = 1;
 		job_unref(j);
 		rc = IM_ENOMEM;
