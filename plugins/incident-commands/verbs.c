@@ -125,14 +125,15 @@ typedef struct transition {
 	const char *op;   /* the repository's */
 	const char *done; /* past tense */
 	bool note;        /* takes a note */
+	bool ends;        /* the incident is over: its channel is free again */
 } transition;
 
 static const transition transitions[] = {
-    {"ack", "acknowledge", "acknowledged", false},
-    {"mitigate", "mitigate", "mitigated", false},
-    {"resolve", "resolve", "resolved", true},
-    {"close", "close", "closed", false},
-    {"cancel", "cancel", "canceled", false},
+    {"ack", "acknowledge", "acknowledged", false, false},
+    {"mitigate", "mitigate", "mitigated", false, false},
+    {"resolve", "resolve", "resolved", true, false},
+    {"close", "close", "closed", false, true},
+    {"cancel", "cancel", "canceled", false, true},
 };
 
 static int say_transition(ic_call *c, const json_t *out, const transition *t,
@@ -176,12 +177,11 @@ int ic_transition(ic_call *c)
 	snprintf(what, sizeof(what), "%s %s", t->verb, id);
 	json_t *args = json_pack("{s:s,s:s,s:s*}", "id", id, "verb", t->op,
 				 "note", *note ? note : NULL);
-	/* A closed or canceled incident's channel is free again: that
-	 * needs the write's outcome here. The others answer once the
-	 * write is durable, without waiting for it. */
-	bool ends = !strcmp(t->verb, "close") || !strcmp(t->verb, "cancel");
+	/* Freeing the channel of an incident that is over needs the
+	 * write's outcome here; the others answer once the write is
+	 * durable, without waiting for it. */
 	json_t *out = NULL;
-	if (!ends)
+	if (!t->ends)
 		rc = ic_op_then(c, "transition", args, what, transitioned, t,
 				note);
 	else if ((rc = ic_op(c, "transition", args, what, &out)) == 0)
