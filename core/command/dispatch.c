@@ -233,18 +233,6 @@ static _Atomic(const char *) demoted[MAX_DEMOTED];
 static atomic_int n_demoted;
 static atomic_ulong demoted_gen;
 
-/* counter{label=value} += 1 */
-static void count_one(const char *family, const char *help,
-		      const char *label, const char *value)
-{
-	const char *const labels[] = {label, NULL};
-	im_metric *m = im_metrics_family(family, help, IM_METRIC_COUNTER,
-					 labels, NULL, 0);
-	const char *v[] = {value, NULL};
-	if (m)
-		im_metric_add(m, v, 1);
-}
-
 static void count_path(const char *path)
 {
 	static const char *const labels[] = {"path", NULL};
@@ -287,10 +275,11 @@ static void demote(const im_snapshot *s, const char *key, const char *verb,
 	pthread_mutex_unlock(&demote_mu);
 	if (!fresh)
 		return;
-	count_one("chatops_fast_verb_overruns_total",
-		  "Verbs declared fast (IM_VERB_FAST) that ran longer than the "
-		  "fast limit; they run on the workers until the next reload",
-		  "command", verb);
+	im_metrics_count("chatops_fast_verb_overruns_total",
+			 "Verbs declared fast (IM_VERB_FAST) that ran longer "
+			 "than the fast limit; they run on the workers until "
+			 "the next reload",
+			 "command", verb);
 	LOG_WARN("command",
 		 "verb '%s' is declared fast but %s %.0f ms (limit %.0f ms): "
 		 "it runs on the command workers until the next reload; fix "
