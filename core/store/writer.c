@@ -18,7 +18,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <im/types.h>
 
