@@ -263,8 +263,8 @@ static void control_loop(im_app *app, int sfd)
 				if (si.ssi_signo == SIGHUP) {
 					LOG_INFO("serve", "SIGHUP: reloading");
 					notify_systemd("RELOADING=1\n"
-						       "MONOTONIC_USEC=%llu",
-						       (unsigned long long)(im_mono_ns() / 1000));
+						       "MONOTONIC_USEC=%lld",
+						       im_mono_ns() / 1000);
 					json_t *res = im_app_reload(app);
 					const char *e = json_string_value(
 					    json_object_get(res, "error"));
