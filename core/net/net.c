@@ -1,7 +1,8 @@
 /*
  * core/net/net.c - outbound HTTP: one network thread driving a libcurl
  * multi handle. Other threads hand calls over through a mutex-protected
- * queue and wake the thread with curl_multi_wakeup().
+ * queue and wake the thread with curl_multi_wakeup(). Blocking calls run
+ * on their callers' threads instead (im_net_send_sync).
  */
 #include "net.h"
 
@@ -47,6 +48,7 @@ struct req {
 	size_t resp_len, resp_cap;
 	bool too_large;
 	bool oom;
+	bool borrowed; /* easy is the calling thread's (send_sync) */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -55,7 +57,9 @@ struct im_net {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	struct req *queue_head, *queue_tail; /* under mu */
-	bool stopping;                       /* under mu */
+	bool stopping;                       /* set under mu, read atomically */
+	int in_sync;   /* transfers running on their callers' threads */
+	pthread_cond_t sync_cv; /* signalled when in_sync drops to 0 */
 	struct req *active; /* network thread only */
 	struct ws_hub *ws;  /* WebSocket links (ws.c) */
 };
@@ -76,7 +80,7 @@ static void req_free(struct req *r)
 {
 	if (!r)
 		return;
-	if (r->easy)
+	if (r->easy && !r->borrowed)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->method);
@@ -270,8 +274,9 @@ static int add_header(struct curl_slist **list, const char *name,
 	return 0;
 }
 
-/* Builds a fully configured easy handle with private copies of the call. */
-static int req_new(const im_http_call *call, im_http_done_fn done,
+/* Builds a fully configured easy handle with private copies of the call:
+ * a new handle, or `easy` reset (a thread's own, see im_net_send_sync). */
+static int req_new(const im_http_call *call, CURL *easy, im_http_done_fn done,
 		   void *userdata, struct req **out)
 {
 	*out = NULL;
@@ -311,7 +316,11 @@ static int req_new(const im_http_call *call, im_http_done_fn done,
 	r->userdata = userdata;
 	r->method = strdup(call->method ? call->method : "GET");
 	r->url = strdup(call->url);
-	r->easy = curl_easy_init();
+	if (easy) {
+		curl_easy_reset(easy); /* keeps its connections */
+		r->borrowed = true;
+	}
+	r->easy = easy ? easy : curl_easy_init();
 	if (!r->method || !r->url || !r->easy)
 		goto nomem;
 	bool with_body = call->body != NULL;
@@ -598,6 +607,7 @@ int im_net_start(im_net **out)
 		return IM_ENOMEM;
 	}
 	pthread_mutex_init(&net->mu, NULL);
+	pthread_cond_init(&net->sync_cv, NULL);
 
 	/* The network thread takes no asynchronous signals (they belong to
 	 * the main thread), and a SIGPIPE from a TLS write on a closed socket
@@ -611,6 +621,7 @@ int im_net_start(im_net **out)
 		ws_hub_free(net->ws);
 		curl_multi_cleanup(net->multi);
 		pthread_mutex_destroy(&net->mu);
+		pthread_cond_destroy(&net->sync_cv);
 		free(net);
 		return IM_ENOMEM;
 	}
@@ -623,10 +634,16 @@ void im_net_stop(im_net *net)
 	if (!net)
 		return;
 	pthread_mutex_lock(&net->mu);
-	net->stopping = true;
+	__atomic_store_n(&net->stopping, true, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&net->mu);
 	curl_multi_wakeup(net->multi);
 	pthread_join(net->thread, NULL);
+	/* Blocking calls on other threads end at their next progress call. */
+	pthread_mutex_lock(&net->mu);
+	while (net->in_sync)
+		pthread_cond_wait(&net->sync_cv, &net->mu);
+	pthread_mutex_unlock(&net->mu);
+	pthread_cond_destroy(&net->sync_cv);
 	ws_hub_free(net->ws);
 	curl_multi_cleanup(net->multi);
 	pthread_mutex_destroy(&net->mu);
@@ -639,7 +656,7 @@ int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
 	if (!net)
 		return IM_EINVAL;
 	struct req *r = NULL;
-	int rc = req_new(call, done, userdata, &r);
+	int rc = req_new(call, NULL, done, userdata, &r);
 	if (rc != 0)
 		return rc;
 
@@ -721,22 +738,51 @@ static im_http_result *result_dup(const im_http_result *src)
 	return d;
 }
 
-struct sync_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	im_http_result *res;
-};
+/* A blocking call runs on its caller's thread, on an easy handle that
+ * thread keeps: its connections stay open from call to call, and no call
+ * is handed to the network thread and back (two thread wake-ups each).
+ * The delivery threads make these calls, one after another. */
+static pthread_key_t sync_key;
+static bool sync_key_ok;
+static pthread_once_t sync_once = PTHREAD_ONCE_INIT;
+
+static void sync_easy_free(void *easy)
+{
+	curl_easy_cleanup(easy);
+}
+
+static void sync_key_init(void)
+{
+	sync_key_ok = pthread_key_create(&sync_key, sync_easy_free) == 0;
+}
+
+static CURL *thread_easy(void)
+{
+	pthread_once(&sync_once, sync_key_init);
+	if (!sync_key_ok)
+		return NULL;
+	CURL *e = pthread_getspecific(sync_key);
+	if (!e && (e = curl_easy_init()) &&
+	    pthread_setspecific(sync_key, e) != 0) {
+		curl_easy_cleanup(e);
+		e = NULL;
+	}
+	return e;
+}
+
+/* Ends a blocking transfer once im_net_stop has begun (curl calls this at
+ * least once a second, also while it waits). */
+static int sync_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+			 curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	im_net *net = ud;
+	return __atomic_load_n(&net->stopping, __ATOMIC_RELAXED);
+}
 
 static void sync_done(void *ud, const im_http_result *res)
 {
-	struct sync_wait *w = ud;
-	im_http_result *copy = result_dup(res);
-	pthread_mutex_lock(&w->mu);
-	w->res = copy;
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	*(im_http_result **)ud = result_dup(res);
 }
 
 int im_net_send_sync(im_net *net, const im_http_call *call,
@@ -748,26 +794,42 @@ int im_net_send_sync(im_net *net, const im_http_call *call,
 	if (!net)
 		return IM_EINVAL;
 	if (pthread_equal(pthread_self(), net->thread))
-		return IM_EINVAL; /* would wait for itself forever */
+		return IM_EINVAL; /* its transfers would stall meanwhile */
+	CURL *easy = thread_easy();
+	if (!easy)
+		return IM_ENOMEM;
+	im_http_result *res = NULL;
+	struct req *r = NULL;
+	int rc = req_new(call, easy, sync_done, &res, &r);
+	if (rc != 0)
+		return rc;
+	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, sync_progress);
+	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, net);
 
-	struct sync_wait w = {.done = false};
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	int rc = im_net_send(net, call, sync_done, &w);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.mu);
-		while (!w.done)
-			pthread_cond_wait(&w.cv, &w.mu);
-		pthread_mutex_unlock(&w.mu);
-		if (!w.res)
-			rc = IM_ENOMEM;
-		else
-			rc = w.res->error;
-		*out = w.res;
+	pthread_mutex_lock(&net->mu);
+	bool stopping = net->stopping;
+	if (!stopping)
+		net->in_sync++;
+	pthread_mutex_unlock(&net->mu);
+	if (stopping) {
+		req_free(r);
+		return IM_ECANCELED;
 	}
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
-	return rc;
+	CURLcode code = curl_easy_perform(easy);
+	if (code == CURLE_ABORTED_BY_CALLBACK && !r->too_large && !r->oom)
+		cancel(r);
+	else {
+		finish(r, code);
+		req_free(r);
+	}
+	pthread_mutex_lock(&net->mu);
+	if (--net->in_sync == 0)
+		pthread_cond_broadcast(&net->sync_cv);
+	pthread_mutex_unlock(&net->mu);
+
+	*out = res;
+	return res ? res->error : IM_ENOMEM;
 }
 
 const char *im_http_result_header(const im_http_result *res, const char *name)

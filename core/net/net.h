@@ -27,7 +27,10 @@ void im_net_stop(im_net *net);
 int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
 		void *userdata);
 
-/* Blocking helper built on im_net_send for the CLI and tests; never call it
+/* A blocking call (the CLI, host->http_fetch, so the delivery threads):
+ * it runs on the calling thread, on a libcurl handle that thread keeps, so
+ * its connections are reused from call to call; im_net_stop ends calls
+ * under way (IM_ECANCELED) within about a second and waits for them. Never
  * from the network thread. *out is a deep copy owned by the caller. */
 int im_net_send_sync(im_net *net, const im_http_call *call,
 		     im_http_result **out);

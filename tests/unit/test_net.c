@@ -561,6 +561,66 @@ Test(net, reuses_the_connection_for_sequential_requests)
 	im_net_stop(net);
 }
 
+struct blocking {
+	im_net *net;
+	const char *path;
+	int calls, rc;
+	long status;
+};
+
+static void *call_blocking(void *arg)
+{
+	struct blocking *b = arg;
+	for (int i = 0; i < b->calls; i++) {
+		im_http_call call = get_call(b->path);
+		im_http_result *res = NULL;
+		b->rc = im_net_send_sync(b->net, &call, &res);
+		b->status = res ? res->status : -1;
+		im_net_result_free(res);
+		if (b->rc != 0)
+			break;
+	}
+	return NULL;
+}
+
+/* A blocking call runs on its caller's thread, which keeps its own
+ * connection from call to call. */
+Test(net, blocking_calls_keep_one_connection_per_calling_thread)
+{
+	im_net *net = start_net();
+	pthread_t th[3];
+	struct blocking b[3];
+	for (int i = 0; i < 3; i++) {
+		b[i] = (struct blocking){net, "/ok", 4, -1, 0};
+		cr_assert_eq(pthread_create(&th[i], NULL, call_blocking, &b[i]),
+			     0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(b[i].rc, 0);
+		cr_assert_eq(b[i].status, 200);
+	}
+	cr_assert_eq(atomic_load(&connections_opened), 3);
+	im_net_stop(net);
+}
+
+/* /slow answers after 2 s: a stop that waited for the answer would see
+ * 200; the call is ended instead, and stop returns once it has. */
+Test(net, stopping_ends_a_blocking_call_under_way)
+{
+	im_net *net = start_net();
+	struct blocking b = {net, "/slow", 1, -1, -1};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, call_blocking, &b), 0);
+	for (int i = 0; i < 200 && atomic_load(&slow_started) < 1; i++)
+		usleep(10 * 1000);
+	cr_assert_eq(atomic_load(&slow_started), 1);
+	im_net_stop(net);
+	pthread_join(th, NULL);
+	cr_assert_eq(b.rc, IM_ECANCELED, "rc %d", b.rc);
+	cr_assert_eq(b.status, 0);
+}
+
 struct sender {
 	im_net *net;
 	struct tally *t;
