@@ -19,6 +19,7 @@
 #include <im/types.h>
 
 #include "migrations.h"
+#include "walbuf.h"
 #include "writer.h"
 
 #define IM_STORE_BUSY_TIMEOUT_MS 5000
@@ -448,10 +449,12 @@ im_store *im_store_open_with(const char *path,
 		goto fail;
 	}
 
+	/* The write connection's WAL commits go out as one write each
+	 * (walbuf.h); the readers never write the WAL. */
 	int rc = sqlite3_open_v2(path, &st->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_FULLMUTEX,
-				 NULL);
+				 im_walbuf_vfs());
 	if (rc != SQLITE_OK) {
 		if (!memory && access(path, R_OK | W_OK) != 0)
 			not_ours(path, err, errlen);

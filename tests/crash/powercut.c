@@ -77,21 +77,27 @@ static void drop_pending(pstate *s)
 	s->head = s->tail = NULL;
 }
 
-/* Writes the first `keep` pending writes (all when keep < 0) through. */
-static int flush(pc_file *f, long keep)
+/* Writes the pending writes through in order, all of them when keep < 0,
+ * else only their first `keep` bytes (the last one cut part way: a disk
+ * tears a large write at sector boundaries). */
+static int flush(pc_file *f, sqlite3_int64 keep)
 {
 	int rc = SQLITE_OK;
 	for (pending *p = f->ps->head; p && keep != 0 && rc == SQLITE_OK;
-	     p = p->next, keep--)
-		rc = f->real->pMethods->xWrite(f->real, p->data, p->n, p->off);
+	     p = p->next) {
+		int n = keep >= 0 && keep < p->n ? (int)keep : p->n;
+		rc = f->real->pMethods->xWrite(f->real, p->data, n, p->off);
+		if (keep > 0)
+			keep -= n;
+	}
 	return rc;
 }
 
-static long n_pending(const pstate *s)
+static sqlite3_int64 pending_bytes(const pstate *s)
 {
-	long n = 0;
+	sqlite3_int64 n = 0;
 	for (const pending *p = s->head; p; p = p->next)
-		n++;
+		n += p->n;
 	return n;
 }
 
@@ -183,9 +189,11 @@ static int pc_sync(sqlite3_file *file, int flags)
 		return f->real->pMethods->xSync(f->real, flags);
 	pthread_mutex_lock(&mu);
 	if (cut_now()) {
-		/* Torn: a prefix of the pending writes made it. */
-		long n = n_pending(f->ps);
-		flush(f, n ? (long)(rand_r(&seed) % (unsigned)(n + 1)) : 0);
+		/* Torn: a prefix of the pending bytes made it, in whole
+		 * 512-byte sectors. */
+		sqlite3_int64 sectors = pending_bytes(f->ps) / 512;
+		flush(f, 512 * (sqlite3_int64)(rand_r(&seed) %
+					       (unsigned)(sectors + 1)));
 		_exit(POWERCUT_EXIT);
 	}
 	int rc = flush(f, -1);

@@ -7,8 +7,9 @@
  * gone, as if the machine had lost power, and what was synced is on disk.
  * A crash point can be armed: the Nth write or sync (counted over all
  * files) ends the process with _exit(POWERCUT_EXIT) instead; a sync cut
- * that way first lets a random prefix of its pending writes reach the
- * disk (a sync torn part way through).
+ * that way first lets a random prefix of its pending bytes, in whole
+ * 512-byte sectors, reach the disk (a sync torn part way through, also
+ * inside one large write: im's store writes a WAL commit as one).
  */
 #ifndef IM_TESTS_POWERCUT_H
 #define IM_TESTS_POWERCUT_H

@@ -242,7 +242,9 @@ Test(crash, loses_no_acknowledged_write_and_duplicates_none_at_random_cuts)
 	run cal, r, again;
 	run_writer("full", 0, "cal", 0, &cal);
 	cr_assert_eq(cal.acks, KEYS);
-	cr_assert_gt(cal.io, KEYS, "the power-cut VFS saw the writes");
+	/* At least a write and a sync per batch of (at most) THREADS keys:
+	 * a WAL commit reaches the file as one write (core/store/walbuf.h). */
+	cr_assert_geq(cal.io, KEYS / 2, "the power-cut VFS saw the writes");
 	unsigned rs = seed;
 	int cuts = 0, acked_at_cut = 0;
 	for (int round = 0; round < 12; round++) {
