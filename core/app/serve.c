@@ -364,6 +364,8 @@ static int start(im_app *app)
 	}
 	/* Streams and the pipeline continue the stored timeline. */
 	im_bus_set_start(im_events_last_seq(app->store));
+	/* A batch's events wake the bus's watchers once. */
+	im_store_set_batch_hooks(im_bus_hold, im_bus_release);
 	im_host_bind(app->store);
 	im_command_bind_store(app->store);
 	im_app_configure_commands(app);

@@ -2,6 +2,7 @@
  * Readers pull from their own cursor, so nothing a reader does can slow
  * the publisher. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,18 @@ void im_bus_reset(void)
 	pthread_mutex_unlock(&mu);
 }
 
+/* Under mu, so a watcher being removed is never called after
+ * im_bus_watch_remove returns; wake functions only signal. */
+static void wake_locked(void)
+{
+	for (im_bus_watch *w = watchers; w; w = w->next)
+		w->fn(w->ud);
+}
+
+/* im_bus_hold's state, per thread. */
+static _Thread_local int held;
+static _Thread_local bool held_publish;
+
 void im_bus_publish(long long seq, const char *type, const char *subject,
 		    const json_t *event)
 {
@@ -124,11 +137,26 @@ void im_bus_publish_text(long long seq, const char *type,
 	*slot = ev;
 	last_seq = seq;
 	published++;
-	/* Wake under the lock so a watcher being removed is never called
-	 * after im_bus_watch_remove returns; wake functions only signal. */
-	for (im_bus_watch *w = watchers; w; w = w->next)
-		w->fn(w->ud);
+	if (held)
+		held_publish = true;
+	else
+		wake_locked();
 	pthread_mutex_unlock(&mu);
+}
+
+void im_bus_hold(void)
+{
+	held++;
+}
+
+void im_bus_release(void)
+{
+	if (held > 0 && --held == 0 && held_publish) {
+		held_publish = false;
+		pthread_mutex_lock(&mu);
+		wake_locked();
+		pthread_mutex_unlock(&mu);
+	}
 }
 
 static long long first_locked(void)

@@ -64,6 +64,13 @@ typedef void (*im_bus_wake_fn)(void *ud);
 typedef struct im_bus_watch im_bus_watch;
 im_bus_watch *im_bus_watch_add(im_bus_wake_fn fn, void *ud);
 void im_bus_watch_remove(im_bus_watch *w);
+/* Holds the wake-ups of this thread's publishes until the matching
+ * im_bus_release (holds nest); then every watcher runs once if anything
+ * was published meanwhile. The store's writer holds them over a batch's
+ * answers, so 16 events wake the stream hub and the dispatcher once, not
+ * 16 times. */
+void im_bus_hold(void);
+void im_bus_release(void);
 
 /* Glob match for type filters: '*' matches any run (also across dots).
  * "im.incident.*" matches "im.incident.declare". */

@@ -80,6 +80,13 @@ int im_store_submit(im_store *st, im_store_apply_fn apply,
 int im_store_write(im_store *st, im_store_apply_fn apply,
 		   im_store_done_fn done, void *ud);
 
+/* Process-wide, set once at start-up (NULL for none): run on the writer
+ * thread before and after the done() calls of each batch. The server
+ * holds the event bus's wake-ups there (im_bus_hold/release). */
+typedef void (*im_store_batch_fn)(void);
+void im_store_set_batch_hooks(im_store_batch_fn before_done,
+			      im_store_batch_fn after_done);
+
 typedef struct im_store_writer_stats {
 	long long batches;  /* transactions committed or failed */
 	long long jobs;     /* jobs run */

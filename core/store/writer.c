@@ -121,6 +121,15 @@ static void observe(int n, double seconds)
 	    NULL, seconds);
 }
 
+static im_store_batch_fn hook_before, hook_after;
+
+void im_store_set_batch_hooks(im_store_batch_fn before_done,
+			      im_store_batch_fn after_done)
+{
+	__atomic_store_n(&hook_before, before_done, __ATOMIC_RELEASE);
+	__atomic_store_n(&hook_after, after_done, __ATOMIC_RELEASE);
+}
+
 static void run_batch(im_writer *w, job *list, int n)
 {
 	sqlite3 *db = im_store_db(w->st);
@@ -146,10 +155,16 @@ static void run_batch(im_writer *w, job *list, int n)
 	}
 	im_store_unlock(w->st);
 	observe(n, im_mono_s() - t0);
+	im_store_batch_fn before = __atomic_load_n(&hook_before, __ATOMIC_ACQUIRE);
+	im_store_batch_fn after = __atomic_load_n(&hook_after, __ATOMIC_ACQUIRE);
+	if (before)
+		before();
 	j = list;
 	for (int i = 0; i < n; i++, j = j->next)
 		if (j->done)
 			j->done(j->ud, j->rc);
+	if (after)
+		after();
 }
 
 static void finish(im_writer *w, job *list, int n)

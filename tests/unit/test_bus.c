@@ -89,6 +89,43 @@ Test(bus, wakes_watchers_on_every_publish_until_removed)
 	cr_expect_eq(atomic_load(&n), 2);
 }
 
+static void *publish_on_another_thread(void *arg)
+{
+	publish(5);
+	(void)arg;
+	return NULL;
+}
+
+Test(bus, holds_a_threads_wake_ups_until_released_then_wakes_once)
+{
+	atomic_int n = 0;
+	im_bus_watch *w = im_bus_watch_add(count_wake, &n);
+	im_bus_hold();
+	im_bus_hold(); /* nested */
+	publish(1);
+	publish(2);
+	im_bus_release();
+	publish(3);
+	cr_expect_eq(atomic_load(&n), 0, "woken while held");
+	/* Readers see the events at once; only the wake-up waits. */
+	cr_expect_eq(im_bus_last_seq(), 3);
+	/* Another thread's publish is not held. */
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, publish_on_another_thread, NULL),
+		     0);
+	pthread_join(th, NULL);
+	cr_expect_eq(atomic_load(&n), 1);
+	im_bus_release();
+	cr_expect_eq(atomic_load(&n), 2, "one wake for the held publishes");
+	im_bus_hold();
+	im_bus_release(); /* nothing published: no wake */
+	im_bus_release(); /* unbalanced: ignored */
+	cr_expect_eq(atomic_load(&n), 2);
+	publish(6);
+	cr_expect_eq(atomic_load(&n), 3);
+	im_bus_watch_remove(w);
+}
+
 Test(bus, starts_after_the_stored_timeline)
 {
 	im_bus_set_start(41);

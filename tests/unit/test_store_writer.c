@@ -167,6 +167,52 @@ Test(store_writer, commits_what_queued_during_a_batch_in_one_transaction)
 	cr_assert_eq(count_rows(NULL), N);
 }
 
+/* The batch hooks: `hooked` counts hook calls, `in_batch` is set between
+ * them; done_in_batch records whether each done() ran inside. */
+static int hooked, in_batch, dones_inside;
+static void before_done(void)
+{
+	hooked++;
+	in_batch = 1;
+}
+static void after_done(void)
+{
+	hooked++;
+	in_batch = 0;
+}
+static void done_in_batch(void *ud, int rc)
+{
+	dones_inside += in_batch;
+	done_ins(ud, rc);
+}
+
+Test(store_writer, runs_the_batch_hooks_around_each_batchs_answers)
+{
+	enum { N = 20 };
+	static ins jobs[N];
+	static int order[N];
+	int n_order = 0;
+	gate_open = gate_reached = false;
+	im_store_set_batch_hooks(before_done, after_done);
+	for (int i = 0; i < N; i++)
+		jobs[i] = (ins){.k = i + 1, .order = order, .n_order = &n_order};
+	cr_assert_eq(im_store_submit(st, apply_gate, done_in_batch, &jobs[0]),
+		     0);
+	wait_gate_reached();
+	for (int i = 1; i < N; i++)
+		cr_assert_eq(
+		    im_store_submit(st, apply_ins, done_in_batch, &jobs[i]), 0);
+	open_gate();
+	wait_done(&n_order, N);
+	im_store_close(st); /* joins the writer: the last hook has run */
+	st = NULL;
+	im_store_set_batch_hooks(NULL, NULL);
+	cr_assert_eq(dones_inside, N, "every done() between the hooks");
+	cr_assert_eq(hooked, 4, "two batches, two hook calls each: %d",
+		     hooked);
+	cr_assert_eq(in_batch, 0);
+}
+
 Test(store_writer, undoes_only_the_failing_job_of_a_batch)
 {
 	static ins jobs[4];
