@@ -285,6 +285,8 @@ static void job_free(wjob *j)
 static void job_done(void *ud, int rc)
 {
 	wjob *j = ud;
+	/* Before anybody hears of the write: no cached row from before it. */
+	inc_cache_committed();
 	if (rc != 0) {
 		im_write_clear(j->out);
 		drop_texts(&j->o);

@@ -24,6 +24,19 @@ void row_from_stmt(sqlite3_stmt *st, inc_row *out);
 	"duplicate_of, created_at, updated_at"
 json_t *row_json(const inc_row *r);
 
+/* cache.c: incident rows by number for im_inc_get (see there). */
+unsigned long inc_cache_gen(void);
+/* true with a copy of the row (row_free it) when `store` has it cached. */
+bool inc_cache_get(unsigned long long store, long long num, inc_row *out);
+/* Keeps a copy of a row read since inc_cache_gen() gave `since`, unless a
+ * write came in between. */
+void inc_cache_put(unsigned long long store, unsigned long since,
+		   const inc_row *r);
+/* The writer thread: `num` is written in its open transaction; the
+ * transaction committed or ended (what it wrote is forgotten). */
+void inc_cache_written(long long num);
+void inc_cache_committed(void);
+
 /* A growing text buffer for JSON written by hand (query.c lists). */
 typedef struct textbuf {
 	char *p;

@@ -247,6 +247,7 @@ static int row_save(sqlite3 *db, const inc_row *r, bool insert, int cols)
 	sqlite3_stmt *st = im_store_stmt(db, sql);
 	if (!st)
 		return IM_EIO;
+	inc_cache_written(r->num);
 	int i = 1;
 	for (int c = 0; c < 8; c++)
 		if (cols & (1 << c))

@@ -41,7 +41,13 @@ struct im_store {
 	sqlite3_stmt *kv_get;
 	sqlite3_stmt *kv_del;
 	im_writer *writer; /* group commit */
+	unsigned long long serial;
 };
+
+unsigned long long im_store_serial(const im_store *st)
+{
+	return st->serial;
+}
 
 __attribute__((format(printf, 3, 4))) static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -442,6 +448,8 @@ im_store *im_store_open_with(const char *path,
 	pthread_mutex_init(&st->rmu, NULL);
 	pthread_cond_init(&st->rcv, NULL);
 	st->memory = memory;
+	static unsigned long long serials;
+	st->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	st->path = strdup(path);
 	st->writer = im_writer_new(st);
 	if (!st->path || !st->writer) {

@@ -38,6 +38,9 @@ int im_store_latest_version(void);
 
 /* The shared connection; hold the lock while using it. */
 sqlite3 *im_store_db(im_store *st);
+/* A number no other store of this process had or will have (caches key
+ * their entries with it). */
+unsigned long long im_store_serial(const im_store *st);
 void im_store_lock(im_store *st);
 void im_store_unlock(im_store *st);
 

@@ -1,4 +1,5 @@
 /* Incidents and their timeline on a real SQLite file. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,4 +417,102 @@ Test(repo, forgets_idempotency_keys_after_they_expire)
 			 "INC-2");
 	im_write_clear(&w);
 	json_decref(f);
+}
+
+/* im_inc_get keeps rows it read (core/incident/cache.c): a write that
+ * returned is seen by the next read, whatever was cached before it. */
+Test(repo, reads_an_incident_as_the_last_answered_write_left_it)
+{
+	json_decref(declare("cache", "SEV-3"));
+	static const char *sevs[] = {"SEV-1", "SEV-2", "SEV-3", "SEV-4"};
+	for (int i = 0; i < 40; i++) {
+		json_t *before;
+		im_err err;
+		cr_assert_eq(im_inc_get(st, "INC-1", &before, &err), 0);
+		json_decref(before); /* now cached */
+		json_t *f = json_pack("{s:s}", "severity", sevs[i % 4]);
+		im_write w;
+		cr_assert_eq(im_inc_patch(st, "INC-1", f, &who, NULL, &w, &err),
+			     0, "%s", err.message);
+		json_decref(f);
+		im_write_clear(&w);
+		json_t *after;
+		cr_assert_eq(im_inc_get(st, "INC-1", &after, &err), 0);
+		cr_assert_str_eq(str(after, "severity"), sevs[i % 4],
+				 "round %d", i);
+		json_decref(after);
+	}
+}
+
+/* Readers on other threads keep filling the cache while the writes go
+ * on; still every write that returned is what the next read sees. */
+static volatile int readers_stop;
+static void *read_all_the_time(void *arg)
+{
+	(void)arg;
+	while (!readers_stop) {
+		json_t *inc;
+		im_err err;
+		if (im_inc_get(st, "INC-1", &inc, &err) == 0)
+			json_decref(inc);
+	}
+	return NULL;
+}
+
+Test(repo, a_cached_row_never_outlives_a_write_under_concurrent_reads)
+{
+	json_decref(declare("busy", "SEV-3"));
+	readers_stop = 0;
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, read_all_the_time, NULL), 0);
+	char title[32];
+	int stale = 0;
+	for (int i = 0; i < 300; i++) {
+		snprintf(title, sizeof(title), "title %d", i);
+		json_t *f = json_pack("{s:s}", "title", title);
+		im_write w;
+		im_err err;
+		cr_assert_eq(im_inc_patch(st, "INC-1", f, &who, NULL, &w, &err),
+			     0, "%s", err.message);
+		json_decref(f);
+		im_write_clear(&w);
+		json_t *inc;
+		cr_assert_eq(im_inc_get(st, "INC-1", &inc, &err), 0);
+		stale += strcmp(str(inc, "title"), title) != 0;
+		json_decref(inc);
+	}
+	readers_stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(stale, 0, "%d reads returned a title from before the "
+			       "write that had returned", stale);
+}
+
+/* Two stores in one process share the cache's slots, not their rows. */
+Test(repo, keeps_the_rows_of_two_stores_apart)
+{
+	json_decref(declare("first store", "SEV-3"));
+	json_t *inc;
+	im_err err;
+	cr_assert_eq(im_inc_get(st, "INC-1", &inc, &err), 0);
+	json_decref(inc);
+	char path[128], e[512];
+	snprintf(path, sizeof(path), "%s/other.db", dir);
+	im_store *other = im_store_open(path, e, sizeof(e));
+	cr_assert(other, "%s", e);
+	json_t *f = json_pack("{s:s,s:s}", "title", "second store",
+			      "severity", "SEV-2");
+	im_write w;
+	cr_assert_eq(im_inc_declare(other, f, &who, NULL, &w, &err), 0);
+	json_decref(f);
+	im_write_clear(&w);
+	cr_assert_eq(im_inc_get(other, "INC-1", &inc, &err), 0);
+	cr_expect_str_eq(str(inc, "title"), "second store");
+	json_decref(inc);
+	cr_assert_eq(im_inc_get(st, "INC-1", &inc, &err), 0);
+	cr_expect_str_eq(str(inc, "title"), "first store");
+	json_decref(inc);
+	im_store_close(other);
 }
