@@ -31,7 +31,9 @@ int im_net_send(im_net *net, const im_http_call *call, im_http_done_fn done,
  * it runs on the calling thread, on a libcurl handle that thread keeps, so
  * its connections are reused from call to call; im_net_stop ends calls
  * under way (IM_ECANCELED) within about a second and waits for them. Never
- * from the network thread. *out is a deep copy owned by the caller. */
+ * from the network thread. The process must ignore SIGPIPE (serve and the
+ * CLI do): a TLS write to a closed connection raises it on the calling
+ * thread. *out is a deep copy owned by the caller. */
 int im_net_send_sync(im_net *net, const im_http_call *call,
 		     im_http_result **out);
 void im_net_result_free(im_http_result *res);
