@@ -23,7 +23,7 @@ static int text_answer(slk *s, im_http_response *resp, int status,
 
 static int json_answer(slk *s, im_http_response *resp, json_t *o)
 {
-	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *body = slk_json_text(o);
 	json_decref(o);
 	if (!body)
 		return IM_ENOMEM;
@@ -257,7 +257,7 @@ static char *followup_body(const json_t *reply)
 	if (!msg)
 		return NULL;
 	json_object_set_new(msg, "replace_original", json_false());
-	char *body = json_dumps(msg, JSON_COMPACT);
+	char *body = slk_json_text(msg);
 	json_decref(msg);
 	return body;
 }

@@ -249,3 +249,113 @@ json_t *slk_render_reply(const json_t *reply)
 	json_object_set_new(msg, "blocks", blocks);
 	return msg;
 }
+
+/* --- compact JSON text ---------------------------------------------------- */
+
+/* A string as json_dumps writes it without flags: UTF-8 kept; quotes,
+ * backslashes and control characters escaped (\b \f \n \r \t, else
+ * \u00XX in capitals). */
+static void put_json_string(sb *b, const char *s, size_t n)
+{
+	put(b, "\"", 1);
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(b, s + run, i - run);
+		run = i + 1;
+		char esc[8];
+		const char *e = c == '"'    ? "\\\""
+				: c == '\\' ? "\\\\"
+				: c == '\b' ? "\\b"
+				: c == '\f' ? "\\f"
+				: c == '\n' ? "\\n"
+				: c == '\r' ? "\\r"
+				: c == '\t' ? "\\t"
+					    : NULL;
+		if (!e) {
+			static const char hex[] = "0123456789ABCDEF";
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			esc[6] = '\0';
+			e = esc;
+		}
+		put(b, e, strlen(e));
+	}
+	put(b, s + run, n - run);
+	put(b, "\"", 1);
+}
+
+static void put_json(sb *b, const json_t *v)
+{
+	char num[32];
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		put(b, "{", 1);
+		const char *k;
+		const json_t *x;
+		bool first = true;
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (!first)
+				put(b, ",", 1);
+			first = false;
+			put_json_string(b, k, strlen(k));
+			put(b, ":", 1);
+			put_json(b, x);
+		}
+		put(b, "}", 1);
+		break;
+	}
+	case JSON_ARRAY: {
+		put(b, "[", 1);
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				put(b, ",", 1);
+			put_json(b, json_array_get(v, i));
+		}
+		put(b, "]", 1);
+		break;
+	}
+	case JSON_STRING:
+		put_json_string(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		put(b, num,
+		    (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+				     json_integer_value(v)));
+		break;
+	case JSON_TRUE:
+		put(b, "true", 4);
+		break;
+	case JSON_FALSE:
+		put(b, "false", 5);
+		break;
+	case JSON_NULL:
+		put(b, "null", 4);
+		break;
+	default: { /* a real: jansson's own formatting */
+		char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (t)
+			put(b, t, strlen(t));
+		else
+			b->failed = true;
+		free(t);
+	}
+	}
+}
+
+char *slk_json_text(const json_t *v)
+{
+	if (!v)
+		return NULL;
+	sb b = {0};
+	put_json(&b, v);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

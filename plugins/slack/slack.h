@@ -59,6 +59,13 @@ char *slk_mrkdwn(const char *markdown);
 /* A command reply (im/command.h JSON, borrowed) as a Slack message body
  * {"response_type","text","blocks"} (new). */
 json_t *slk_render_reply(const json_t *reply);
+/* `v` as compact JSON text, the same bytes as json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) but without its loop check, which formats and hashes
+ * every object's address (15 % of answering a status command). Every body
+ * this plugin sends is written with it. The tree must have no loops (ours
+ * are built fresh or parsed). malloc'd; NULL when `v` is NULL or out of
+ * memory. */
+char *slk_json_text(const json_t *v);
 
 /* --- recently seen event ids (dedup.c) ---------------------------------- */
 

@@ -128,7 +128,7 @@ static void ack(slk_socket *k, unsigned long gen, const char *envelope_id,
 	json_t *a = json_pack("{s:s}", "envelope_id", envelope_id);
 	if (a && payload)
 		json_object_set(a, "payload", payload);
-	enqueue(k, gen, a ? json_dumps(a, JSON_COMPACT) : NULL);
+	enqueue(k, gen, slk_json_text(a));
 	json_decref(a);
 }
 

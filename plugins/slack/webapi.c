@@ -78,7 +78,7 @@ int slk_api_call(slk *s, const char *method, const char *token,
 	char url[1024], auth[1024];
 	snprintf(url, sizeof(url), "%s/%s", s->api_base, method);
 	snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
-	char *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+	char *body = slk_json_text(json);
 	if (json && !body)
 		return IM_ENOMEM;
 	im_http_header h[2] = {

@@ -250,3 +250,103 @@ Test(slack_delivery, permanent_errors_say_what_to_do)
 	cr_expect(strstr(r.hint, "SLACK_BOT_TOKEN"), "%s", r.hint);
 	cr_expect_str_eq(r.error, "invalid_auth");
 }
+
+/* --- slk_json_text: the bytes json_dumps writes -------------------------- */
+
+static unsigned jt_seed;
+static unsigned jt_rand(void)
+{
+	return (unsigned)rand_r(&jt_seed);
+}
+
+/* A random string: ASCII of every kind (controls, quotes, backslashes,
+ * DEL), 2- to 4-byte UTF-8, and NUL inside. */
+static json_t *jt_string(void)
+{
+	static const char *const pieces[] = {
+	    "a", "Z", " ", "\"", "\\", "/", "\b", "\f", "\n", "\r", "\t",
+	    "\x01", "\x1f", "\x7f", "é", "→", "😀", "<!channel>", "&amp;"};
+	char buf[256];
+	size_t n = 0, parts = jt_rand() % 12;
+	for (size_t i = 0; i < parts; i++) {
+		const char *p = pieces[jt_rand() % (sizeof(pieces) /
+						      sizeof(pieces[0]))];
+		size_t l = strlen(p);
+		if (n + l + 1 >= sizeof(buf))
+			break;
+		memcpy(buf + n, p, l);
+		n += l;
+		if (jt_rand() % 10 == 0 && n + 1 < sizeof(buf))
+			buf[n++] = '\0';
+	}
+	return json_stringn(buf, n);
+}
+
+static json_t *jt_value(int depth)
+{
+	switch (jt_rand() % (depth > 3 ? 6 : 8)) {
+	case 0:
+		return jt_string();
+	case 1:
+		return json_integer((json_int_t)jt_rand() -
+				    (json_int_t)jt_rand() * 65536);
+	case 2:
+		return json_real((double)jt_rand() / 7.0);
+	case 3:
+		return json_true();
+	case 4:
+		return jt_rand() % 2 ? json_false() : json_null();
+	case 5:
+		return json_string("plain");
+	case 6: {
+		json_t *a = json_array();
+		for (unsigned i = jt_rand() % 5; i > 0; i--)
+			json_array_append_new(a, jt_value(depth + 1));
+		return a;
+	}
+	default: {
+		json_t *o = json_object();
+		for (unsigned i = jt_rand() % 5; i > 0; i--) {
+			json_t *k = jt_string();
+			char key[64];
+			snprintf(key, sizeof(key), "%u%s", i,
+				 json_string_value(k));
+			json_decref(k);
+			json_object_set_new(o, key, jt_value(depth + 1));
+		}
+		return o;
+	}
+	}
+}
+
+Test(slack_json, writes_the_bytes_json_dumps_writes)
+{
+	jt_seed = (unsigned)time(NULL);
+	unsigned first = jt_seed;
+	for (int i = 0; i < 2000; i++) {
+		json_t *v = jt_value(0);
+		char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *got = slk_json_text(v);
+		cr_assert_not_null(want);
+		cr_assert_not_null(got);
+		cr_assert_str_eq(got, want, "tree %d (seed %u)", i, first);
+		free(want);
+		free(got);
+		json_decref(v);
+	}
+	/* And a real reply, as the status command answers. */
+	json_t *reply = json_pack(
+	    "{s:s,s:[{s:s,s:s}],s:[{s:s,s:s,s:s}]}", "text",
+	    "*INC-7* \"db\" is <open>\n", "fields", "label", "Severity",
+	    "value", "SEV-1", "actions", "id", "ack", "label", "Acknowledge",
+	    "value", "ack INC-7");
+	json_t *msg = slk_render_reply(reply);
+	char *want = json_dumps(msg, JSON_COMPACT);
+	char *got = slk_json_text(msg);
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	json_decref(msg);
+	json_decref(reply);
+	cr_assert_null(slk_json_text(NULL));
+}
