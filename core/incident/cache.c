@@ -14,8 +14,6 @@
  * Direct-mapped, CACHE_SLOTS rows per process, keyed by store (its
  * serial: a store opened later never matches) and number. */
 #include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "incident/internal.h"
 
@@ -42,62 +40,34 @@ static slot *slot_of(long long num)
 	return &slots[(unsigned long long)num % CACHE_SLOTS];
 }
 
-static char *dup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* false when out of memory (out is left empty). */
-static bool row_copy(const inc_row *r, inc_row *out)
-{
-	*out = *r;
-	out->title = dup(r->title);
-	out->description = dup(r->description);
-	out->service = dup(r->service);
-	out->commander = dup(r->commander);
-	out->duplicate_of = dup(r->duplicate_of);
-	if ((r->title && !out->title) ||
-	    (r->description && !out->description) ||
-	    (r->service && !out->service) ||
-	    (r->commander && !out->commander) ||
-	    (r->duplicate_of && !out->duplicate_of)) {
-		row_free(out);
-		return false;
-	}
-	return true;
-}
-
 unsigned long inc_cache_gen(void)
 {
 	return __atomic_load_n(&gen, __ATOMIC_ACQUIRE);
 }
 
-bool inc_cache_get(unsigned long long store, long long num, inc_row *out)
+json_t *inc_cache_json(unsigned long long store, long long num)
 {
 	slot *s = slot_of(num);
 	pthread_mutex_lock(&mu);
-	bool hit = s->store == store && s->row.num == num &&
-		   row_copy(&s->row, out);
+	json_t *inc = s->store == store && s->row.num == num
+			  ? row_json(&s->row)
+			  : NULL;
 	pthread_mutex_unlock(&mu);
-	return hit;
+	return inc;
 }
 
-void inc_cache_put(unsigned long long store, unsigned long since,
-		   const inc_row *r)
+void inc_cache_put(unsigned long long store, unsigned long since, inc_row *r)
 {
-	inc_row copy;
-	if (!store || !row_copy(r, &copy))
-		return;
 	slot *s = slot_of(r->num);
 	pthread_mutex_lock(&mu);
-	if (__atomic_load_n(&gen, __ATOMIC_ACQUIRE) == since) {
+	if (store && __atomic_load_n(&gen, __ATOMIC_ACQUIRE) == since) {
 		row_free(&s->row);
 		s->store = store;
-		s->row = copy;
-		copy = (inc_row){0};
+		s->row = *r;
+		*r = (inc_row){0};
 	}
 	pthread_mutex_unlock(&mu);
-	row_free(&copy);
+	row_free(r);
 }
 
 static void forget(long long num)

@@ -26,12 +26,11 @@ json_t *row_json(const inc_row *r);
 
 /* cache.c: incident rows by number for im_inc_get (see there). */
 unsigned long inc_cache_gen(void);
-/* true with a copy of the row (row_free it) when `store` has it cached. */
-bool inc_cache_get(unsigned long long store, long long num, inc_row *out);
-/* Keeps a copy of a row read since inc_cache_gen() gave `since`, unless a
- * write came in between. */
-void inc_cache_put(unsigned long long store, unsigned long since,
-		   const inc_row *r);
+/* The row as row_json() when `store` has it cached (new), else NULL. */
+json_t *inc_cache_json(unsigned long long store, long long num);
+/* Keeps a row read since inc_cache_gen() gave `since` (takes it: *r is
+ * freed and emptied either way), unless a write came in between. */
+void inc_cache_put(unsigned long long store, unsigned long since, inc_row *r);
 /* The writer thread: `num` is written in its open transaction; the
  * transaction committed or ended (what it wrote is forgotten). */
 void inc_cache_written(long long num);

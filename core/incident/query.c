@@ -16,25 +16,22 @@ int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
 		set_not_found(err, id ? id : "");
 		return IM_ENOTFOUND;
 	}
-	inc_row row;
 	unsigned long long sid = im_store_serial(st);
-	if (inc_cache_get(sid, num, &row)) {
-		*out = row_json(&row);
-		row_free(&row);
+	if ((*out = inc_cache_json(sid, num)))
 		return 0;
-	}
+	inc_row row;
 	unsigned long since = inc_cache_gen();
 	sqlite3 *db = im_store_read_begin(st);
 	int rc = row_load(db, num, &row);
 	if (rc == IM_EIO)
 		set_db_err(err, db, "load");
 	im_store_read_end(st, db);
-	if (rc == 0)
-		inc_cache_put(sid, since, &row);
 	if (rc == IM_ENOTFOUND)
 		set_not_found(err, id);
 	if (rc == 0)
 		*out = row_json(&row);
+	if (rc == 0)
+		inc_cache_put(sid, since, &row); /* takes the row */
 	row_free(&row);
 	return rc;
 }
