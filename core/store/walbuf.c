@@ -38,10 +38,9 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static wb_file *wal_files;
 static int n_pending; /* atomic: WAL files holding buffered writes */
 
-static const sqlite3_io_methods *real_m(const wb_file *f)
-{
-	return f->real->pMethods;
-}
+/* The wrapped file and its methods. */
+#define REAL(file) (((wb_file *)(file))->real)
+#define REAL_M(file) (REAL(file)->pMethods)
 
 /* Under f->mu. On failure the data stays buffered for the next try, and
  * the caller's operation reports the error. */
@@ -51,7 +50,7 @@ static int flush(wb_file *f)
 	size_t done = 0;
 	while (rc == SQLITE_OK && done < f->len) {
 		size_t n = f->len - done < WB_PIECE ? f->len - done : WB_PIECE;
-		rc = real_m(f)->xWrite(f->real, f->buf + done, (int)n,
+		rc = REAL_M(f)->xWrite(f->real, f->buf + done, (int)n,
 				       f->off + (sqlite3_int64)done);
 		if (rc == SQLITE_OK)
 			done += n;
@@ -106,7 +105,7 @@ static int wb_write(sqlite3_file *file, const void *data, int n,
 {
 	wb_file *f = (wb_file *)file;
 	if (!f->wal)
-		return real_m(f)->xWrite(f->real, data, n, off);
+		return REAL_M(f)->xWrite(f->real, data, n, off);
 	pthread_mutex_lock(&f->mu);
 	int rc = SQLITE_OK;
 	size_t un = (size_t)n;
@@ -130,7 +129,7 @@ static int wb_write(sqlite3_file *file, const void *data, int n,
 	} else if ((rc = flush(f)) == SQLITE_OK) {
 		/* Larger than a piece (SQLite's own writes never are), or no
 		 * memory to hold it: straight through. */
-		rc = real_m(f)->xWrite(f->real, data, n, off);
+		rc = REAL_M(f)->xWrite(f->real, data, n, off);
 	}
 out:
 	pthread_mutex_unlock(&f->mu);
@@ -141,7 +140,7 @@ static int wb_read(sqlite3_file *file, void *out, int n, sqlite3_int64 off)
 {
 	wb_file *f = (wb_file *)file;
 	int rc = flush_locked(f);
-	return rc == SQLITE_OK ? real_m(f)->xRead(f->real, out, n, off) : rc;
+	return rc == SQLITE_OK ? REAL_M(f)->xRead(f->real, out, n, off) : rc;
 }
 
 static int wb_close(sqlite3_file *file)
@@ -162,35 +161,35 @@ static int wb_close(sqlite3_file *file)
 		pthread_mutex_destroy(&f->mu);
 		free(f->buf);
 	}
-	return real_m(f)->xClose(f->real);
+	return REAL_M(f)->xClose(f->real);
 }
 
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
 	wb_file *f = (wb_file *)file;
 	int rc = flush_locked(f);
-	return rc == SQLITE_OK ? real_m(f)->xTruncate(f->real, size) : rc;
+	return rc == SQLITE_OK ? REAL_M(f)->xTruncate(f->real, size) : rc;
 }
 
 static int wb_sync(sqlite3_file *file, int flags)
 {
 	wb_file *f = (wb_file *)file;
 	int rc = flush_locked(f);
-	return rc == SQLITE_OK ? real_m(f)->xSync(f->real, flags) : rc;
+	return rc == SQLITE_OK ? REAL_M(f)->xSync(f->real, flags) : rc;
 }
 
 static int wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
 	wb_file *f = (wb_file *)file;
 	int rc = flush_locked(f);
-	return rc == SQLITE_OK ? real_m(f)->xFileSize(f->real, size) : rc;
+	return rc == SQLITE_OK ? REAL_M(f)->xFileSize(f->real, size) : rc;
 }
 
 static int wb_fcntl(sqlite3_file *file, int op, void *arg)
 {
 	wb_file *f = (wb_file *)file;
 	int rc = flush_locked(f);
-	return rc == SQLITE_OK ? real_m(f)->xFileControl(f->real, op, arg)
+	return rc == SQLITE_OK ? REAL_M(f)->xFileControl(f->real, op, arg)
 			       : rc;
 }
 
@@ -198,57 +197,56 @@ static int wb_shm_lock(sqlite3_file *file, int off, int n, int flags)
 {
 	flush_all();
 	wb_file *f = (wb_file *)file;
-	return real_m(f)->xShmLock(f->real, off, n, flags);
+	return REAL_M(f)->xShmLock(f->real, off, n, flags);
 }
 
 static void wb_shm_barrier(sqlite3_file *file)
 {
 	flush_all();
 	wb_file *f = (wb_file *)file;
-	real_m(f)->xShmBarrier(f->real);
+	REAL_M(f)->xShmBarrier(f->real);
 }
 
 /* The rest passes through. */
-#define REAL(file) (((wb_file *)(file))->real)
 static int wb_lock(sqlite3_file *file, int l)
 {
-	return REAL(file)->pMethods->xLock(REAL(file), l);
+	return REAL_M(file)->xLock(REAL(file), l);
 }
 static int wb_unlock(sqlite3_file *file, int l)
 {
-	return REAL(file)->pMethods->xUnlock(REAL(file), l);
+	return REAL_M(file)->xUnlock(REAL(file), l);
 }
 static int wb_reserved(sqlite3_file *file, int *out)
 {
-	return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
+	return REAL_M(file)->xCheckReservedLock(REAL(file), out);
 }
 static int wb_sector(sqlite3_file *file)
 {
-	return REAL(file)->pMethods->xSectorSize(REAL(file));
+	return REAL_M(file)->xSectorSize(REAL(file));
 }
 static int wb_devchar(sqlite3_file *file)
 {
-	return REAL(file)->pMethods->xDeviceCharacteristics(REAL(file));
+	return REAL_M(file)->xDeviceCharacteristics(REAL(file));
 }
 static int wb_shm_map(sqlite3_file *file, int pg, int sz, int ext,
 		      void volatile **pp)
 {
-	return REAL(file)->pMethods->xShmMap(REAL(file), pg, sz, ext, pp);
+	return REAL_M(file)->xShmMap(REAL(file), pg, sz, ext, pp);
 }
 static int wb_shm_unmap(sqlite3_file *file, int del)
 {
-	return REAL(file)->pMethods->xShmUnmap(REAL(file), del);
+	return REAL_M(file)->xShmUnmap(REAL(file), del);
 }
 static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp)
 {
 	int rc = flush_locked((wb_file *)file);
 	return rc == SQLITE_OK
-		   ? REAL(file)->pMethods->xFetch(REAL(file), off, n, pp)
+		   ? REAL_M(file)->xFetch(REAL(file), off, n, pp)
 		   : rc;
 }
 static int wb_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
 {
-	return REAL(file)->pMethods->xUnfetch(REAL(file), off, p);
+	return REAL_M(file)->xUnfetch(REAL(file), off, p);
 }
 
 static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file,
@@ -261,10 +259,10 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file,
 	int rc = base_vfs->xOpen(base_vfs, name, f->real, flags, out_flags);
 	if (rc != SQLITE_OK) {
 		if (f->real->pMethods)
-			f->real->pMethods->xClose(f->real);
+			REAL_M(f)->xClose(f->real);
 		return rc; /* base.pMethods stays NULL: no xClose */
 	}
-	int v = f->real->pMethods->iVersion;
+	int v = REAL_M(f)->iVersion;
 	v = v < 1 ? 1 : v > 3 ? 3 : v;
 	if (flags & SQLITE_OPEN_WAL) {
 		f->wal = true;
