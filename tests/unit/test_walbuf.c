@@ -150,6 +150,15 @@ static void exec(sqlite3 *db, const char *sql)
 		     "%s: %s (%d, errno %d)", sql, msg ? msg : "?", sqlite3_extended_errcode(db), sqlite3_system_errno(db));
 }
 
+/* A store with the test's table t(id, b). */
+static im_store *open_with_table(sqlite3 **db)
+{
+	im_store *st = open_store();
+	*db = im_store_db(st);
+	exec(*db, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+	return st;
+}
+
 /* rows blobs of `size` bytes, one transaction. */
 static void insert(sqlite3 *db, int rows, int size)
 {
@@ -192,9 +201,8 @@ static void check_intact(sqlite3 *db)
 
 Test(walbuf, a_commit_of_many_pages_is_one_write_before_its_sync)
 {
-	im_store *st = open_store();
-	sqlite3 *db = im_store_db(st);
-	exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+	sqlite3 *db;
+	im_store *st = open_with_table(&db);
 	int w0 = wal_writes, s0 = wal_syncs;
 	/* 20 pages and more, two writes each without the buffer; about
 	 * 90 KiB, less than one piece (124 KiB) of the wrapped VFS. */
@@ -214,10 +222,9 @@ Test(walbuf, a_commit_of_many_pages_is_one_write_before_its_sync)
 
 Test(walbuf, a_commit_without_a_sync_is_written_before_readers_see_it)
 {
-	im_store *st = open_store();
-	sqlite3 *db = im_store_db(st);
+	sqlite3 *db;
+	im_store *st = open_with_table(&db);
 	exec(db, "PRAGMA synchronous=NORMAL");
-	exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
 	int s0 = wal_syncs;
 	for (int i = 1; i <= 5; i++) {
 		insert(db, 20, 2000);
@@ -233,9 +240,8 @@ Test(walbuf, a_commit_without_a_sync_is_written_before_readers_see_it)
 
 Test(walbuf, spilled_rewritten_and_oversized_commits_read_back_intact)
 {
-	im_store *st = open_store();
-	sqlite3 *db = im_store_db(st);
-	exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+	sqlite3 *db;
+	im_store *st = open_with_table(&db);
 	/* A tiny page cache spills frames before the commit and reads them
 	 * back; updating rows of this transaction rewrites their frames. */
 	exec(db, "PRAGMA cache_size=8");
