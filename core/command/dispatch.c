@@ -171,14 +171,6 @@ static json_t *reply_done(im_reply *r, int rc)
 	return reply;
 }
 
-static struct timespec ts_plus(struct timespec t, long long ns)
-{
-	ns += t.tv_nsec;
-	t.tv_sec += (time_t)(ns / 1000000000LL);
-	t.tv_nsec = (long)(ns % 1000000000LL);
-	return t;
-}
-
 /* Gives the first answer if nobody has; false when it was given. */
 static bool answer_first(job *j, const json_t *reply)
 {
@@ -645,7 +637,7 @@ static void *timer_main(void *arg)
 		     now.tv_nsec < j->deadline.tv_nsec)) {
 			/* Wake a little late, for every job due by then: one
 			 * wake-up per TIMER_LATE_NS, not one per command. */
-			struct timespec wake = ts_plus(j->deadline,
+			struct timespec wake = im_ts_plus(j->deadline,
 						       TIMER_LATE_NS);
 			pthread_cond_timedwait(&timer_cv, &mu, &wake);
 			continue;
@@ -958,7 +950,7 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	pthread_mutex_lock(&mu);
 	double b = budget_s;
 	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
-	j->deadline = ts_plus(j->deadline, (long long)(b * 1e9));
+	j->deadline = im_ts_plus(j->deadline, (long long)(b * 1e9));
 	if (start_timer_locked() != 0 ||
 	    (!later && enqueue_locked(j) != 0)) {
 		pthread_mutex_unlock(&mu);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "buf/buf.h"
+#include "clock/clock.h"
 #include "http/internal.h"
 #include "log/log.h"
 
@@ -221,12 +222,7 @@ int im_deferred_wait(im_http_deferred *d, long ms, im_http_response *out)
 {
 	struct timespec end;
 	clock_gettime(CLOCK_REALTIME, &end);
-	end.tv_sec += ms / 1000;
-	end.tv_nsec += (ms % 1000) * 1000000L;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
+	end = im_ts_plus(end, (long long)ms * 1000000LL);
 	pthread_mutex_lock(&d->mu);
 	while (!d->completed &&
 	       pthread_cond_timedwait(&d->done, &d->mu, &end) != ETIMEDOUT)

@@ -91,11 +91,7 @@ static void *reaper(void *arg)
 	while (!g->stopping) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 500 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = im_ts_plus(ts, 500 * 1000000LL);
 		pthread_cond_timedwait(&g->cv, &g->mu, &ts);
 		long long now = im_mono_ms();
 		for (struct guard_conn *e = g->head; e; e = e->next)

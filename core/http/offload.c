@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "http/internal.h"
 #include "log/log.h"
 
@@ -65,13 +66,7 @@ static void *watchdog(void *arg)
 	job *j = arg;
 	struct timespec end;
 	clock_gettime(CLOCK_REALTIME, &end);
-	long long ns = (long long)(j->deadline_s * 1e9);
-	end.tv_sec += ns / 1000000000LL;
-	end.tv_nsec += ns % 1000000000LL;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
+	end = im_ts_plus(end, (long long)(j->deadline_s * 1e9));
 	pthread_mutex_lock(&j->mu);
 	while (!j->done &&
 	       pthread_cond_timedwait(&j->cv, &j->mu, &end) != ETIMEDOUT)
