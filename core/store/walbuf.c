@@ -11,11 +11,14 @@
 #include <sqlite3.h>
 
 #define WB_NAME "im-walbuf"
-#define WB_MAX ((size_t)4 << 20) /* a larger commit goes out in parts */
 #define WB_MIN_CAP ((size_t)64 << 10)
 /* The unix VFS writes at most 128 KiB - 1 per call (os_unix.c masks the
- * length with 0x1ffff): a buffer goes out in pieces of 124 KiB. */
+ * length with 0x1ffff), so the buffer holds one piece of 124 KiB: a larger
+ * one would still reach the file 124 KiB per call and only cost memory (a
+ * 4 MiB buffer stayed allocated after one large commit). A larger commit
+ * goes out a piece at a time as it is written. */
 #define WB_PIECE ((size_t)124 << 10)
+#define WB_MAX WB_PIECE
 
 typedef struct wb_file {
 	sqlite3_file base;

@@ -252,7 +252,8 @@ Test(walbuf, spilled_rewritten_and_oversized_commits_read_back_intact)
 	cr_assert_eq(read_back("SELECT count(*) FROM t"), 300);
 	cr_assert_eq(read_back("SELECT sum(length(b)) FROM t"),
 		     200 * 1000 + 100 * 900);
-	/* Larger than the buffer (4 MiB): written in parts. */
+	/* Larger than the buffer (124 KiB), many times over: written a
+	 * piece at a time. */
 	exec(db, "PRAGMA cache_size=-20000");
 	insert(db, 1500, 4000);
 	cr_assert_eq(read_back("SELECT count(*) FROM t"), 1800);
