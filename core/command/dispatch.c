@@ -27,7 +27,8 @@
 
 typedef struct job {
 	struct job *next;      /* worker queue */
-	struct job *tnext;     /* timer queue */
+	struct job *tnext, *tprev; /* timer queue, under mu */
+	bool on_timer;             /* under mu */
 	pthread_mutex_t mu;
 	int refs;
 	bool answered;
@@ -96,9 +97,12 @@ static im_metric *latency_family(void)
 	    sizeof(buckets) / sizeof(buckets[0]));
 }
 
+static void count_pending(double d);
+
 void im_command_register_metrics(void)
 {
 	latency_family();
+	count_pending(0); /* shown as 0 from the start */
 }
 
 static void observe_latency(const char *platform, double s)
@@ -171,7 +175,45 @@ static json_t *reply_done(im_reply *r, int rc)
 	return reply;
 }
 
-/* Gives the first answer if nobody has; false when it was given. */
+/* Commands on the timer queue: received, handed on, not answered yet. */
+static void count_pending(double d)
+{
+	static im_metric_memo memo;
+	im_metric *m = im_metrics_memo(
+	    &memo, "chatops_commands_pending",
+	    "Chat commands received and not answered yet: on a command "
+	    "worker or waiting for their write, until the first answer (the "
+	    "result, or the working notice at the budget)",
+	    IM_METRIC_GAUGE, NULL, NULL, 0);
+	if (m)
+		im_metric_add(m, NULL, d);
+}
+
+/* Takes j off the timer queue (mu held); true when it was on it, and the
+ * caller drops the timer's reference. */
+static bool timer_unlink_locked(job *j)
+{
+	if (!j->on_timer)
+		return false;
+	count_pending(-1);
+	if (j->tprev)
+		j->tprev->tnext = j->tnext;
+	else
+		timer_head = j->tnext;
+	if (j->tnext)
+		j->tnext->tprev = j->tprev;
+	else
+		timer_tail = j->tprev;
+	j->tnext = j->tprev = NULL;
+	j->on_timer = false;
+	return true;
+}
+
+/* Gives the first answer if nobody has; false when it was given. An
+ * answered job leaves the budget timer at once: under load the timer
+ * would otherwise hold every command of the last budget (a second of
+ * commands, with their strings and plugin snapshot) only to find each
+ * answered. The caller still holds a reference of its own. */
 static bool answer_first(job *j, const json_t *reply)
 {
 	pthread_mutex_lock(&j->mu);
@@ -181,6 +223,11 @@ static bool answer_first(job *j, const json_t *reply)
 	if (mine) {
 		observe_latency(j->inv.platform, since(&j->t0));
 		j->first(j->ud, &j->inv, reply);
+		pthread_mutex_lock(&mu);
+		bool was_on = timer_unlink_locked(j);
+		pthread_mutex_unlock(&mu);
+		if (was_on)
+			job_unref(j);
 	}
 	return mine;
 }
@@ -642,9 +689,7 @@ static void *timer_main(void *arg)
 			pthread_cond_timedwait(&timer_cv, &mu, &wake);
 			continue;
 		}
-		timer_head = j->tnext;
-		if (!timer_head)
-			timer_tail = NULL;
+		timer_unlink_locked(j); /* its reference is ours now */
 		pthread_mutex_unlock(&mu);
 		pthread_mutex_lock(&j->mu);
 		bool pending = !j->answered;
@@ -703,12 +748,11 @@ void im_command_shutdown(void)
 	/* Jobs still queued for the timer: drop its references. */
 	while (timer_head) {
 		job *j = timer_head;
-		timer_head = j->tnext;
+		timer_unlink_locked(j);
 		pthread_mutex_unlock(&mu);
 		job_unref(j);
 		pthread_mutex_lock(&mu);
 	}
-	timer_tail = NULL;
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
@@ -965,11 +1009,14 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	 * (same budget, later deadline) does not need to wake it. */
 	bool new_head = timer_head == NULL ||
 			j->deadline.tv_sec < timer_head->deadline.tv_sec;
+	j->tprev = timer_tail;
 	if (timer_tail)
 		timer_tail->tnext = j;
 	else
 		timer_head = j;
 	timer_tail = j;
+	j->on_timer = true;
+	count_pending(1);
 	if (new_head)
 		pthread_cond_signal(&timer_cv);
 	pthread_mutex_unlock(&mu);

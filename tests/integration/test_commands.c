@@ -458,6 +458,76 @@ static void declare_rest(const char *title)
 	reply_free(&r);
 }
 
+static void *fire_slow(void *arg)
+{
+	long st;
+	json_decref(invoke("{\"text\":\"sleep 2700\",\"user_id\":\"U1\"}",
+			   &st));
+	return arg;
+}
+
+#define PENDING "\nchatops_commands_pending " /* not the HELP line */
+
+/* A command answered leaves the budget timer at once. It used to stay
+ * there until its budget ran out, so under load the server held a
+ * budget's worth of answered commands (their strings and a plugin
+ * snapshot each): the gauge shows what is still waiting. */
+Test(commands, an_answered_command_is_not_pending_until_its_budget_ends)
+{
+	srv_cleanup(&s); /* a budget long enough to tell the two apart */
+	srv_init(&s);
+	srv_conf(&s, "10-chat.yaml",
+		 "chatops:\n  command_budget: 2500ms\n"
+		 "plugins:\n  instances:\n"
+		 "    - {id: tc, module: testconn}\n"
+		 "    - {id: incident, module: incident-commands}\n");
+	cr_assert(srv_start(&s), "%s", srv_log(&s));
+	cr_expect_eq(metric_value(PENDING), 0, "shown from the start");
+	double t0 = now_s();
+	long st;
+	for (int i = 0; i < 20; i++) { /* on the workers, answered at once */
+		json_t *o = invoke("{\"text\":\"sleep 0 done\","
+				   "\"user_id\":\"U1\"}",
+				   &st);
+		cr_expect_eq(st, 200);
+		json_decref(o);
+	}
+	declare_rest("pending");
+	for (int i = 0; i < 5; i++) { /* a write, answered once on disk */
+		json_t *o = invoke("{\"text\":\"ack INC-1\","
+				   "\"user_id\":\"U1\"}",
+				   &st);
+		cr_expect_eq(st, 200);
+		json_decref(o);
+	}
+	cr_expect_eq(metric_value(WORKER), 20, "the sleeps ran on workers");
+	/* The last answer may still be leaving the timer: a moment. */
+	double v = metric_value(PENDING);
+	for (int i = 0; i < 20 && v != 0; i++) {
+		sleep_ms(10);
+		v = metric_value(PENDING);
+	}
+	double took = now_s() - t0;
+	if (took < 2.0) /* otherwise the budget ended: nothing to tell */
+		cr_expect_eq(v, 0, "%g commands still pending after %.2f s", v,
+			     took);
+	/* One that is really waiting is counted while it waits. */
+	pthread_t t;
+	pthread_create(&t, NULL, fire_slow, NULL);
+	v = 0;
+	for (int i = 0; i < 200 && v < 1; i++) {
+		sleep_ms(10);
+		v = metric_value(PENDING);
+	}
+	cr_expect_eq(v, 1, "the slow command is pending");
+	pthread_join(t, NULL);
+	for (int i = 0; i < 20 && v != 0; i++) {
+		sleep_ms(10);
+		v = metric_value(PENDING);
+	}
+	cr_expect_eq(v, 0, "answered (the working notice)");
+}
+
 Test(commands, a_write_verb_answers_once_durable_without_a_worker)
 {
 	declare_rest("Checkout down");
