@@ -192,17 +192,23 @@ static bool wanted(const feed *f, const char *type, const char *subject)
 	return false;
 }
 
-/* The next stored event of the page; 1 if it is wanted. */
+/* The next stored event of the page; 1 if it is wanted. One that cannot
+ * be read is stepped over: the cursor moves past it either way, or the
+ * next refill would load it again, forever. */
 static int from_page(feed *f, feed_ev *ev)
 {
-	const char *s = json_string_value(json_array_get(f->page, f->page_i++));
+	const json_t *pair = json_array_get(f->page, f->page_i++);
+	json_int_t n = json_integer_value(json_array_get(pair, 0));
+	const char *s = json_string_value(json_array_get(pair, 1));
+	if (n <= f->cursor)
+		return 0; /* out of order: never expected */
+	f->cursor = n;
 	json_t *doc = s ? json_loads(s, 0, NULL) : NULL;
 	json_t *seq = json_object_get(doc, "sequence");
-	if (!json_is_integer(seq) || json_integer_value(seq) <= f->cursor) {
+	if (!json_is_integer(seq) || json_integer_value(seq) != n) {
 		json_decref(doc);
-		return 0; /* unreadable or out of order: skip it */
+		return 0; /* unreadable: skip it */
 	}
-	f->cursor = json_integer_value(seq);
 	const char *type = json_string_value(json_object_get(doc, "type"));
 	const char *subj = json_string_value(json_object_get(doc, "subject"));
 	if (!wanted(f, type, subj) || !(ev->text = strdup(s))) {

@@ -266,15 +266,20 @@ int im_events_after(im_store *st, long long after, int limit, json_t **out)
 	sqlite3_stmt *stmt;
 	int rc = IM_EIO;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT body FROM events WHERE seq > ? ORDER BY "
-			       "seq LIMIT ?",
+			       "SELECT seq, body FROM events WHERE seq > ? "
+			       "ORDER BY seq LIMIT ?",
 			       -1, &stmt, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, after);
 		sqlite3_bind_int(stmt, 2, limit > 0 ? limit : 100);
-		while (sqlite3_step(stmt) == SQLITE_ROW)
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			const char *body =
+			    (const char *)sqlite3_column_text(stmt, 1);
 			json_array_append_new(
-			    *out, json_string((const char *)sqlite3_column_text(
-				      stmt, 0)));
+			    *out,
+			    json_pack("[I,o?]",
+				      (json_int_t)sqlite3_column_int64(stmt, 0),
+				      body ? json_string(body) : NULL));
+		}
 		sqlite3_finalize(stmt);
 		rc = 0;
 	}

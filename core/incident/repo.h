@@ -174,8 +174,10 @@ int im_inc_list_text(im_store *st, const im_inc_filter *f, char **out,
 /* Events of one incident, oldest first: {"items":[...]} */
 int im_inc_timeline(im_store *st, const char *id, json_t **out, im_err *err);
 
-/* Events with sequence > after, oldest first, at most `limit`, as
- * serialized JSON strings in a JSON array of strings (what streams send). */
+/* Events with sequence > after, oldest first, at most `limit`, as a JSON
+ * array of [sequence, body] pairs: the body is the stored JSON text (what
+ * streams send), or null when it is not UTF-8. The sequence comes from
+ * its column, so a reader can step over a body it cannot parse. */
 int im_events_after(im_store *st, long long after, int limit, json_t **out);
 /* Highest sequence in the timeline (0 when empty). */
 long long im_events_last_seq(im_store *st);

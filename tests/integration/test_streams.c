@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -300,6 +301,59 @@ Test(streams, sse_replays_from_the_store_after_a_restart)
 	sock *k = sse(NULL, "Last-Event-ID: 0\r\n");
 	declare("three", NULL);
 	expect_ids(k, (long long[]){1, 2, 3}, 3);
+	sock_close(k);
+}
+
+/* CPU seconds the server has used so far (utime + stime). */
+static double server_cpu_s(void)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)s.pid);
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "%s", path);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after the command name */
+	unsigned long ut = 0, st = 0;
+	cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+				     "%*u %lu %lu", &ut, &st) == 2);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Stored events whose bodies cannot be read (damaged on disk, or written
+ * by a broken build) are skipped on replay, and the stream waits for the
+ * next event. When they were the last ones stored, they used to be
+ * re-read forever: the stream's thread spun at 100% CPU until a new
+ * event came. */
+Test(streams, sse_replay_skips_unreadable_stored_events_without_spinning)
+{
+	declare("one", NULL);
+	declare("two", NULL);
+	declare("three", NULL);
+	cr_assert_eq(srv_stop(&s), 0);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/var/im.db", s.dir);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db,
+				  "UPDATE events SET body = '{\"broken' "
+				  "WHERE seq = 2; UPDATE events SET body = "
+				  "'[3]' WHERE seq = 3",
+				  NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	cr_assert(srv_start(&s), "restart:\n%s", srv_log(&s));
+	sock *k = sse(NULL, "Last-Event-ID: 0\r\n");
+	expect_ids(k, (long long[]){1}, 1);
+	sleep_ms(200);
+	double c0 = server_cpu_s();
+	sleep_ms(1000);
+	double used = server_cpu_s() - c0;
+	cr_expect_lt(used, 0.3, "an idle stream used %.2f s of CPU in 1 s",
+		     used);
+	declare("four", NULL);
+	expect_ids(k, (long long[]){1, 4}, 2);
 	sock_close(k);
 }
 

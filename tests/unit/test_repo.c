@@ -342,6 +342,11 @@ Test(repo, publishes_committed_events_on_the_bus_in_order)
 	json_t *after;
 	cr_assert_eq(im_events_after(st, 1, 10, &after), 0);
 	cr_expect_eq(json_array_size(after), 2);
+	/* [sequence, body] pairs, the sequence from its column. */
+	const json_t *first = json_array_get(after, 0);
+	cr_expect_eq(json_integer_value(json_array_get(first, 0)), 2);
+	cr_expect(strstr(json_string_value(json_array_get(first, 1)),
+			 "\"sequence\":2,"));
 	json_decref(after);
 }
 
