@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -126,8 +127,14 @@ bool srv_start(srv *s)
 {
 	char bin[512];
 	snprintf(bin, sizeof(bin), "%s/im", build_dir());
+	pid_t parent = getpid();
 	s->pid = fork();
 	if (s->pid == 0) {
+		/* Gone with the test process, also when it crashes: a server
+		 * left behind would run (and hold its ports) for good. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		dup2(fd, 1);
