@@ -66,7 +66,9 @@ typedef int (*im_reply_then_fn)(void *ud, im_reply *reply, int rc,
 				const json_t *out);
 struct im_cmd_later *im_cmd_later_begin(im_reply *r, im_reply_then_fn then,
 					void *ud);
-void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out);
+struct im_op_outcome;
+void im_cmd_later_done(struct im_cmd_later *l, int rc,
+		       struct im_op_outcome *o);
 void im_cmd_later_cancel(struct im_cmd_later *l);
 /* Budget (seconds, default 1) and chatops.permissions (verb -> ids;
  * borrowed, copied). Any thread; applies to new invocations. */
@@ -94,11 +96,18 @@ int im_incident_op(struct im_store *st, const char *op, const json_t *args,
 		   json_t **out);
 /* True for the operations that write: declare, transition, note, patch. */
 bool im_incident_op_writes(const char *op);
-/* Queues write `op` and returns 0: cb(ud, rc, out) follows exactly once on
- * the store's writer thread once it is durable or failed (out borrowed).
- * Input refused before anything was queued (or an op that does not
- * write): IM_E* with *out the error answer (new), and cb never runs. */
-typedef void (*im_incident_op_cb)(void *ud, int rc, const json_t *out);
+/* A queued write's outcome as it leaves the writer thread. Its answer
+ * ({"incident", "event", "replayed"}, or {"error"}) is made by whoever
+ * takes it, with im_op_outcome_json (which frees it; NULL for NULL or out
+ * of memory), so the writer thread builds no JSON. */
+typedef struct im_op_outcome im_op_outcome;
+json_t *im_op_outcome_json(im_op_outcome *o);
+/* Queues write `op` and returns 0: cb(ud, rc, outcome) follows exactly
+ * once on the store's writer thread once it is durable or failed; the
+ * outcome is the callee's. Input refused before anything was queued (or
+ * an op that does not write): IM_E* with *out the error answer (new), and
+ * cb never runs. */
+typedef void (*im_incident_op_cb)(void *ud, int rc, im_op_outcome *o);
 int im_incident_op_async(struct im_store *st, const char *op,
 			 const json_t *args, im_incident_op_cb cb, void *ud,
 			 json_t **out);

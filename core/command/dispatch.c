@@ -533,7 +533,7 @@ struct im_cmd_later {
 	im_reply_then_fn then;
 	void *ud;
 	int rc;
-	json_t *out;
+	im_op_outcome *outcome; /* its JSON is made by later_answer */
 	bool done, attached;
 	job *job; /* NULL when attached without one: nobody to answer */
 	im_snapshot *snap; /* without a job: keeps the plugin loaded */
@@ -585,11 +585,14 @@ static void queue_late(job *j, const json_t *reply)
 static void later_answer(struct im_cmd_later *l)
 {
 	job *j = l->job;
+	/* The write's answer as JSON, here and not on the writer. */
+	json_t *out = im_op_outcome_json(l->outcome);
+	int wrc = l->rc == 0 && !out ? IM_ENOMEM : l->rc;
 	long long start = im_mono_ns();
 	if (j)
 		im_plugin_call_enter(j->cmd_inst->module_name, j->cmd_inst->id,
 				     "command", j->verb);
-	int rc = l->then(l->ud, l->reply, l->rc, l->out);
+	int rc = l->then(l->ud, l->reply, wrc, out);
 	if (j)
 		im_plugin_call_leave();
 	double secs = (double)(im_mono_ns() - start) / 1e9;
@@ -600,7 +603,7 @@ static void later_answer(struct im_cmd_later *l)
 	if (j && !answer_first(j, reply))
 		queue_late(j, reply);
 	json_decref(reply);
-	json_decref(l->out);
+	json_decref(out);
 	im_registry_release(l->snap);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
@@ -635,11 +638,11 @@ static void later_hand_over(struct im_cmd_later *l)
 	pthread_mutex_unlock(&mu);
 }
 
-void im_cmd_later_done(struct im_cmd_later *l, int rc, const json_t *out)
+void im_cmd_later_done(struct im_cmd_later *l, int rc, im_op_outcome *o)
 {
 	pthread_mutex_lock(&l->mu);
 	l->rc = rc;
-	l->out = json_incref((json_t *)out);
+	l->outcome = o;
 	l->done = true;
 	bool go = l->attached;
 	pthread_mutex_unlock(&l->mu);

@@ -158,9 +158,9 @@ static int h_incident_op(im_instance *in, const char *op, const json_t *args,
 /* incident_op_then: a write from a verb running where the command arrived
  * is queued, and its reply waits for it (dispatch.c); anything else runs
  * now and then() with it. */
-static void later_written(void *ud, int rc, const json_t *out)
+static void later_written(void *ud, int rc, im_op_outcome *o)
 {
-	im_cmd_later_done(ud, rc, out);
+	im_cmd_later_done(ud, rc, o);
 }
 
 static int h_incident_op_then(im_instance *in, const char *op,

@@ -13,8 +13,13 @@ static json_t *error_json(const im_err *e)
 			 "code", e->code, "message", e->message);
 }
 
+/* The answer of a write; NULL when out of memory. */
 static json_t *write_json(im_write *w)
 {
+	if (!im_write_trees(w)) {
+		im_write_clear(w);
+		return NULL;
+	}
 	json_t *o = json_pack("{s:O?,s:O?,s:b}", "incident", w->incident,
 			      "event", w->event, "replayed", w->replayed);
 	im_write_clear(w);
@@ -146,18 +151,34 @@ int im_incident_op(struct im_store *st, const char *op, const json_t *args,
 	return rc;
 }
 
-typedef struct queued_op {
+/* A queued write, then its outcome. */
+struct im_op_outcome {
 	im_incident_op_cb cb;
 	void *ud;
-} queued_op;
+	int rc;
+	im_write w;
+	im_err err;
+};
 
+/* On the writer thread: the outcome moves on as it is, no JSON made. */
 static void op_written(void *ud, int rc, im_write *w, const im_err *err)
 {
-	queued_op *q = ud;
-	json_t *out = rc == 0 ? write_json(w) : error_json(err);
-	q->cb(q->ud, rc, out);
-	json_decref(out);
-	free(q);
+	im_op_outcome *o = ud;
+	o->rc = rc;
+	o->w = *w;
+	memset(w, 0, sizeof(*w));
+	o->err = *err;
+	o->cb(o->ud, rc, o);
+}
+
+json_t *im_op_outcome_json(im_op_outcome *o)
+{
+	if (!o)
+		return NULL;
+	json_t *out = o->rc == 0 ? write_json(&o->w) : error_json(&o->err);
+	im_write_clear(&o->w);
+	free(o);
+	return out;
 }
 
 int im_incident_op_async(struct im_store *st, const char *op,
@@ -167,10 +188,11 @@ int im_incident_op_async(struct im_store *st, const char *op,
 	*out = NULL;
 	if (!st || !cb || !im_incident_op_writes(op) || !json_is_object(args))
 		return IM_EINVAL;
-	queued_op *q = malloc(sizeof(*q));
+	im_op_outcome *q = calloc(1, sizeof(*q));
 	if (!q)
 		return IM_ENOMEM;
-	*q = (queued_op){cb, ud};
+	q->cb = cb;
+	q->ud = ud;
 	op_args a = read_args(args);
 	im_err err = {0};
 	im_write_then then = {.cb = op_written, .ud = q};

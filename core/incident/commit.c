@@ -11,12 +11,13 @@
 #include "bus/bus.h"
 #include "incident/internal.h"
 
-static void drop_texts(op *o)
+static void drop_events(op *o)
 {
-	for (int i = 0; i < OP_TEXTS; i++) {
-		free(o->texts[i]);
-		o->texts[i] = NULL;
+	for (int i = 0; i < o->n_ev; i++) {
+		free(o->ev[i].service);
+		free(o->ev[i].text);
 	}
+	o->n_ev = 0;
 }
 
 void op_free(op *o)
@@ -26,9 +27,7 @@ void op_free(op *o)
 	free(o->service);
 	free(o->commander);
 	free(o->text);
-	json_decref(o->pending);
-	o->pending = NULL;
-	drop_texts(o);
+	drop_events(o);
 }
 
 /* An Idempotency-Key belongs to its caller: the stored key is
@@ -120,10 +119,12 @@ static int idem_lookup(sqlite3 *db, const char *key, const char *shown,
 static int idem_store(sqlite3 *db, const char *key, const char *scope,
 		      const im_write *w)
 {
-	json_t *r = json_pack("{s:O?,s:O?}", "incident", w->incident, "event",
-			      w->event);
-	char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	json_decref(r);
+	char *text = NULL;
+	if (!w->incident_json ||
+	    asprintf(&text, "{\"incident\":%s,\"event\":%s}",
+		     w->incident_json,
+		     w->event_json ? w->event_json : "null") < 0)
+		text = NULL;
 	sqlite3_stmt *st = text ? im_store_stmt(db,
 						"INSERT INTO idempotency(key, "
 						"scope, status, response, "
@@ -155,13 +156,14 @@ void im_repo_set_outbox_hook(im_repo_outbox_fn fn)
 static int run_outbox(sqlite3 *db, op *o, im_err *err)
 {
 	im_repo_outbox_fn fn = __atomic_load_n(&outbox_hook, __ATOMIC_ACQUIRE);
-	size_t i;
-	json_t *ev;
-	if (!fn)
-		return 0;
-	json_array_foreach(o->pending, i, ev)
-	{
-		if (fn(db, ev) != 0) {
+	for (int i = 0; fn && i < o->n_ev; i++) {
+		const struct op_event *e = &o->ev[i];
+		im_repo_event ev = {.seq = e->seq,
+				    .type = e->type,
+				    .incident = e->num,
+				    .sev = e->sev,
+				    .service = e->service};
+		if (fn(db, &ev) != 0) {
 			set_db_err(err, db, "notification outbox");
 			return IM_EIO;
 		}
@@ -257,10 +259,8 @@ static int job_apply(sqlite3 *db, void *ud)
 		set_db_err(j->err, db, "idempotency record");
 		rc = IM_EIO;
 	}
-	if (rc != 0) {
-		json_array_clear(o->pending);
-		drop_texts(o);
-	}
+	if (rc != 0)
+		drop_events(o);
 	return rc;
 }
 
@@ -289,29 +289,18 @@ static void job_done(void *ud, int rc)
 	inc_cache_committed();
 	if (rc != 0) {
 		im_write_clear(j->out);
-		drop_texts(&j->o);
+		drop_events(&j->o);
 		if (j->err->status == 0)
 			set_err(j->err, 500, "storage_error",
 				"the write could not be stored; see the "
 				"server log");
 	} else {
-		size_t i;
-		json_t *ev;
-		json_array_foreach(j->o.pending, i, ev)
-		{
-			long long seq =
-			    json_integer_value(json_object_get(ev, "sequence"));
-			const char *type =
-			    json_string_value(json_object_get(ev, "type"));
-			const char *subject =
-			    json_string_value(json_object_get(ev, "subject"));
-			if (i < OP_TEXTS && j->o.texts[i]) {
-				im_bus_publish_text(seq, type, subject,
-						    j->o.texts[i]);
-				j->o.texts[i] = NULL;
-			} else {
-				im_bus_publish(seq, type, subject, ev);
-			}
+		for (int i = 0; i < j->o.n_ev; i++) {
+			struct op_event *e = &j->o.ev[i];
+			char subject[32];
+			snprintf(subject, sizeof(subject), "INC-%lld", e->num);
+			im_bus_publish_text(e->seq, e->type, subject, e->text);
+			e->text = NULL; /* the bus's now */
 		}
 	}
 	if (!j->then.cb)
@@ -377,8 +366,7 @@ int repo_commit(op *o, const char *idem, const char *scope, apply_fn apply,
 		j->then = *then;
 		memset(o, 0, sizeof(*o)); /* the job owns it now */
 	}
-	j->o.pending = json_array();
-	bool ok = j->o.pending && (!then || take_ownership(j));
+	bool ok = !then || take_ownership(j);
 	if (ok && idem) {
 		maybe_prune(j->o.st);
 		j->ikey = idem_key(&j->o, j->idem);
@@ -404,8 +392,14 @@ int repo_commit(op *o, const char *idem, const char *scope, apply_fn apply,
 			job_free(j);
 		return rc;
 	}
-	/* A waited job: the rest of o stays the caller's. */
-	json_decref(j->o.pending);
+	/* A waited job: the rest of o stays the caller's; the trees are
+	 * made here, on the caller's thread. */
+	drop_events(&j->o);
+	if (rc == 0 && out && !im_write_trees(out)) {
+		im_write_clear(out);
+		set_err(err, 500, "internal", "out of memory");
+		rc = IM_ENOMEM;
+	}
 	free(j->ikey);
 	free(j->iscope);
 	return rc;

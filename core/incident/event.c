@@ -29,6 +29,17 @@ void im_write_clear(im_write *w)
 	memset(w, 0, sizeof(*w));
 }
 
+bool im_write_trees(im_write *w)
+{
+	if (!w->incident && w->incident_json &&
+	    !(w->incident = json_loads(w->incident_json, 0, NULL)))
+		return false;
+	if (!w->event && w->event_json &&
+	    !(w->event = json_loads(w->event_json, 0, NULL)))
+		return false;
+	return true;
+}
+
 void set_err(im_err *err, int status, const char *code, const char *fmt, ...)
 {
 	err->status = status;
@@ -205,59 +216,46 @@ static void uuid4(char out[37])
 	*p = '\0';
 }
 
-json_t *event_new(const char *type, long long num, long long seq,
-		  long long ms, json_t *data)
+static void text_key(textbuf *b, const char *key, const char *val);
+static void text_str(textbuf *b, const char *s);
+/* A string literal, its length counted by the compiler. */
+#define text_lit(b, lit) text_put((b), (lit), sizeof(lit) - 1)
+
+char *event_text(const char *type, long long num, long long seq, long long ms,
+		 const char *inc, const json_t *change, const im_actor *who)
 {
-	char id[37], subject[32], time[32];
+	char id[37], time[32], head[192];
 	uuid4(id);
-	snprintf(subject, sizeof(subject), "INC-%lld", num);
 	fmt_time(ms, time);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}",
-			 "specversion", "1.0", "id", id, "source",
-			 "im/incidents", "type", type, "time", time, "subject",
-			 subject, "datacontenttype", "application/json",
-			 "sequence", (json_int_t)seq, "data", data);
-}
-
-/* Compact JSON text of an event_new() event whose data holds incident,
- * change and actor, byte for byte what json_dumps(ev, JSON_COMPACT) gives
- * (insertion order), with the incident's own text (`inc`, from
- * json_dumps of data.incident) spliced in, so the caller serializes the
- * incident once for the event and its answer. NULL when out of memory. */
-char *event_text(const json_t *ev, const char *inc)
-{
-	const json_t *data = json_object_get(ev, "data");
-	char *change = json_dumps(json_object_get(data, "change"),
-				  JSON_COMPACT | JSON_ENCODE_ANY);
-	char *actor = json_dumps(json_object_get(data, "actor"),
-				 JSON_COMPACT | JSON_ENCODE_ANY);
-	char *out = NULL;
-	if (change && actor &&
-	    asprintf(&out,
-		     "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
-		     "\"im/incidents\",\"type\":\"%s\",\"time\":\"%s\","
-		     "\"subject\":\"%s\",\"datacontenttype\":"
-		     "\"application/json\",\"sequence\":%lld,\"data\":{"
-		     "\"incident\":%s,\"change\":%s,\"actor\":%s}}",
-		     json_string_value(json_object_get(ev, "id")),
-		     json_string_value(json_object_get(ev, "type")),
-		     json_string_value(json_object_get(ev, "time")),
-		     json_string_value(json_object_get(ev, "subject")),
-		     (long long)json_integer_value(
-			 json_object_get(ev, "sequence")),
-		     inc, change, actor) < 0)
-		out = NULL;
-	free(change);
-	free(actor);
-	return out;
-}
-
-json_t *actor_json(const im_actor *who)
-{
-	return json_pack("{s:s,s:s?,s:s}", "id",
-			 who && who->id ? who->id : "unknown", "name",
-			 who ? who->name : NULL, "via",
-			 who && who->via ? who->via : "unknown");
+	char *ch = change ? json_dumps(change, JSON_COMPACT | JSON_ENCODE_ANY)
+			  : NULL;
+	textbuf b = {0};
+	int n = snprintf(head, sizeof(head),
+			 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
+			 "\"im/incidents\",\"type\":",
+			 id);
+	text_put(&b, head, (size_t)n);
+	text_str(&b, type);
+	n = snprintf(head, sizeof(head),
+		     ",\"time\":\"%s\",\"subject\":\"INC-%lld\","
+		     "\"datacontenttype\":\"application/json\",\"sequence\":"
+		     "%lld,\"data\":{\"incident\":",
+		     time, num, seq);
+	text_put(&b, head, (size_t)n);
+	text_put(&b, inc, strlen(inc));
+	text_lit(&b, ",\"change\":");
+	text_put(&b, ch ? ch : "{}", ch ? strlen(ch) : 2);
+	text_lit(&b, ",\"actor\":{\"id\":");
+	text_str(&b, who && who->id ? who->id : "unknown");
+	text_key(&b, "name", who ? who->name : NULL);
+	text_key(&b, "via", who && who->via ? who->via : "unknown");
+	text_lit(&b, "}}}");
+	free(ch);
+	if ((change && !ch) || b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }
 
 void text_put(textbuf *b, const char *s, size_t n)
@@ -282,7 +280,8 @@ void text_put(textbuf *b, const char *s, size_t n)
 }
 
 /* A JSON string as jansson writes it by default: UTF-8 kept, quotes,
- * backslashes and control characters escaped. NULL becomes null. */
+ * backslashes and control characters escaped. NULL becomes null. Text
+ * that is not UTF-8 fails the buffer (oom set), as jansson refuses it. */
 static void text_str(textbuf *b, const char *s)
 {
 	if (!s) {
@@ -293,6 +292,17 @@ static void text_str(textbuf *b, const char *s)
 	const char *run = s;
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
+		if (c >= 0x80) {
+			/* 4: it stops at the first byte that does not
+			 * continue the sequence, the terminator at worst. */
+			size_t k = im_utf8_seq((const unsigned char *)p, 4);
+			if (!k) {
+				b->oom = true;
+				return;
+			}
+			p += k - 1;
+			continue;
+		}
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		text_put(b, run, (size_t)(p - run));
@@ -306,7 +316,7 @@ static void text_str(textbuf *b, const char *s)
 		case '\b': text_put(b, "\\b", 2); break;
 		case '\f': text_put(b, "\\f", 2); break;
 		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			snprintf(esc, sizeof(esc), "\\u%04X", c);
 			text_put(b, esc, 6);
 		}
 		run = p + 1;

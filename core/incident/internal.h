@@ -50,13 +50,11 @@ long long now_ms(void);
 void fmt_time(long long ms, char buf[32]);
 /* "INC-7", "inc-7" or "7" -> 7; false when malformed. */
 bool parse_id(const char *id, long long *num);
-/* A CloudEvent; steals `data`. */
-json_t *event_new(const char *type, long long num, long long seq,
-		  long long ms, json_t *data);
-json_t *actor_json(const im_actor *who);
-/* json_dumps(ev, JSON_COMPACT) of an event_new() event, reusing the text
- * `inc` of its data.incident (see event.c). */
-char *event_text(const json_t *ev, const char *inc);
+/* The compact JSON text of the CloudEvent of incident `num` (a new id,
+ * time `ms`), its data the incident text `inc`, `change` ({} when NULL)
+ * and the actor. NULL when out of memory or when a string is not UTF-8. */
+char *event_text(const char *type, long long num, long long seq, long long ms,
+		 const char *inc, const json_t *change, const im_actor *who);
 
 /* One write on its way: validated input, then applied in the writer's
  * transaction (commit.c). Strings are owned (freed by op_free) except
@@ -70,11 +68,17 @@ typedef struct op {
 	const im_actor *who;
 	int to;                 /* transition target */
 	char *text;             /* note */
-	json_t *pending;        /* events to publish after commit */
-	/* Their compact text, as stored, for the bus (owned; the bus takes
-	 * them). A write makes at most OP_TEXTS events. */
-#define OP_TEXTS 4
-	char *texts[OP_TEXTS];
+	/* The events this write made, for the outbox hook and, after the
+	 * commit, the bus (which takes their texts). A write makes at most
+	 * OP_EVENTS (a patch: update, severity, assign). */
+#define OP_EVENTS 4
+	struct op_event {
+		long long seq, num;
+		char type[64];
+		int sev;
+		char *service, *text; /* owned */
+	} ev[OP_EVENTS];
+	int n_ev;
 	/* validated declare/patch values */
 	char *title, *description, *service, *commander;
 	int sev;

@@ -115,57 +115,62 @@ static long long max_of(sqlite3 *db, const char *sql)
 	return v;
 }
 
-/* Appends one event for the row as it is now; it becomes out->event. */
+/* Appends one event for the row as it is now; its text and the row's
+ * become out's (the last event of a write wins). Takes `change`. Only
+ * texts are made here, on the writer thread: no JSON trees. */
 static int append_event(sqlite3 *db, op *o, const inc_row *row,
 			const char *verb, json_t *change, im_write *out)
 {
-	char type[64];
-	snprintf(type, sizeof(type), "im.incident.%s", verb);
-	long long seq = max_of(db, "SELECT COALESCE(MAX(seq), 0) FROM events") + 1;
-	/* One incident object for the event and the answer (read-only). */
-	json_t *inc = row_json(row);
-	json_t *data = json_pack("{s:O,s:o,s:o}", "incident", inc,
-				 "change", change ? change : json_object(),
-				 "actor", actor_json(o->who));
-	json_t *ev = data ? event_new(type, row->num, seq, row->updated, data)
-			  : NULL;
-	char *inc_text = ev ? json_dumps(inc, JSON_COMPACT) : NULL;
-	char *text = inc_text ? event_text(ev, inc_text) : NULL;
-	sqlite3_stmt *st = text ? im_store_stmt(db,
-						"INSERT INTO events(seq, "
-						"incident, type, time, body) "
-						"VALUES (?, ?, ?, ?, ?)")
-				: NULL;
 	int rc = IM_EIO;
+	struct op_event *e = o->n_ev < OP_EVENTS ? &o->ev[o->n_ev] : NULL;
+	char *inc_text = NULL, *text = NULL;
+	if (!e)
+		goto out; /* never: see OP_EVENTS */
+	snprintf(e->type, sizeof(e->type), "im.incident.%s", verb);
+	long long seq = max_of(db, "SELECT COALESCE(MAX(seq), 0) FROM events") + 1;
+	/* One incident text for the event and the answer. */
+	textbuf ib = {0};
+	row_text(&ib, row);
+	if (ib.oom)
+		free(ib.p);
+	else
+		inc_text = ib.p;
+	text = inc_text ? event_text(e->type, row->num, seq, row->updated,
+				     inc_text, change, o->who)
+			: NULL;
+	char *service = row->service ? strdup(row->service) : NULL;
+	char *answer = text ? strdup(text) : NULL;
+	sqlite3_stmt *st = answer && (service || !row->service)
+			       ? im_store_stmt(db, "INSERT INTO events(seq, "
+						   "incident, type, time, body) "
+						   "VALUES (?, ?, ?, ?, ?)")
+			       : NULL;
 	if (st) {
 		sqlite3_bind_int64(st, 1, seq);
 		sqlite3_bind_int64(st, 2, row->num);
-		sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, e->type, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, row->updated);
 		sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
 		im_store_stmt_done(st);
 	}
 	if (rc == 0) {
-		size_t i = json_array_size(o->pending);
-		json_array_append(o->pending, ev);
+		e->seq = seq;
+		e->num = row->num;
+		e->sev = row->sev;
+		e->service = service;
+		e->text = text;
+		o->n_ev++;
 		free(out->event_json);
-		out->event_json = strdup(text);
+		out->event_json = answer;
 		free(out->incident_json);
 		out->incident_json = inc_text;
-		inc_text = NULL;
-		if (i < OP_TEXTS) {
-			o->texts[i] = text;
-			text = NULL;
-		}
-		json_decref(out->event);
-		out->event = ev;
-		json_decref(out->incident);
-		out->incident = json_incref(inc);
-	} else {
-		json_decref(ev);
+		service = answer = text = inc_text = NULL;
 	}
-	json_decref(inc);
+	free(service);
+	free(answer);
+out:
+	json_decref(change);
 	free(inc_text);
 	free(text);
 	return rc;
@@ -624,8 +629,17 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 	}
 	if (rc != 0)
 		set_db_err(err, db, "update");
-	else if (!out->incident)
-		out->incident = row_json(&row); /* nothing changed */
+	else if (!out->incident_json) { /* nothing changed */
+		textbuf b = {0};
+		row_text(&b, &row);
+		if (b.oom) {
+			free(b.p);
+			set_err(err, 500, "internal", "out of memory");
+			rc = IM_ENOMEM;
+		} else {
+			out->incident_json = b.p;
+		}
+	}
 	json_decref(upd);
 	row_free(&row);
 	return rc ? IM_EIO : 0;

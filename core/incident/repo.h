@@ -53,19 +53,27 @@ typedef struct im_actor {
 /* The answer to a write: the incident after the change and the event. A
  * replay of an idempotency key returns the first answer with
  * `replayed` set. */
+/* A write's result. A write made now carries the texts only (as stored
+ * and published: the writer thread builds no JSON trees); a replay from
+ * an Idempotency-Key carries the trees only. A caller that waited (the
+ * forms without _async) gets both; an _async callback that needs the
+ * trees calls im_write_trees, preferably off the writer thread. */
 typedef struct im_write {
 	json_t *incident;
 	json_t *event;
 	int status;     /* 201 for declare, 200 otherwise */
 	bool replayed;
-	/* `event` as compact JSON text, when this write made it (not on a
-	 * replay): the text stored and published, so answers need not
-	 * serialize it again. Freed by im_write_clear. */
+	/* Compact JSON texts of the incident and of the (last) event, or
+	 * NULL (no event: a patch that changed nothing). Freed by
+	 * im_write_clear. */
 	char *event_json;
-	char *incident_json; /* `incident` as text, likewise */
+	char *incident_json;
 } im_write;
 
 void im_write_clear(im_write *w);
+/* Fills incident and event from the texts where they are NULL; false
+ * when a text could not be parsed (out of memory). */
+bool im_write_trees(im_write *w);
 
 /* Idempotency keys answer repeats for this long (24 h), then expire. */
 #define IM_IDEMPOTENCY_TTL_MS (24LL * 3600 * 1000)
@@ -82,7 +90,14 @@ void im_repo_set_public_url(const char *url);
  * on `db`. It inserts the event's outbox rows there, so they commit with
  * the event or not at all; a non-zero return rolls the write back. It must
  * not take the store lock itself. NULL removes it. */
-typedef int (*im_repo_outbox_fn)(sqlite3 *db, const json_t *event);
+typedef struct im_repo_event {
+	long long seq;       /* the event's sequence */
+	const char *type;    /* "im.incident.ack", ... */
+	long long incident;  /* its number */
+	int sev;             /* 1..4, the incident's after the event */
+	const char *service; /* the incident's, or NULL */
+} im_repo_event;
+typedef int (*im_repo_outbox_fn)(sqlite3 *db, const im_repo_event *ev);
 void im_repo_set_outbox_hook(im_repo_outbox_fn fn);
 
 /* Writes for callers that must not wait for the disk (an HTTP worker):

@@ -24,6 +24,7 @@
 
 #include "clock/clock.h"
 #include "config/config.h"
+#include "incident/repo.h"
 #include "notify/notify.h"
 #include "plugin/plugin.h"
 #include "store/store.h"
@@ -211,7 +212,7 @@ void nt_subs_free(void);
  * transaction). */
 /* True (once) when the outbox hook wrote rows since the last call. */
 bool nt_outbox_take_added(void);
-int nt_outbox_hook(sqlite3 *db, const json_t *event);
+int nt_outbox_hook(sqlite3 *db, const im_repo_event *ev);
 
 /* Takes a claimed row (0, ownership moves to the callee) or refuses it
  * (non-zero: out of memory), and then its lease is given back at once. */

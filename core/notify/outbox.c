@@ -62,25 +62,20 @@ static int insert_row(void *ud, const nt_sub *s)
 	return sqlite3_step(q) == SQLITE_DONE ? 0 : IM_EIO;
 }
 
-int nt_outbox_hook(sqlite3 *db, const json_t *event)
+int nt_outbox_hook(sqlite3 *db, const im_repo_event *ev)
 {
-	const json_t *inc =
-	    json_object_get(json_object_get(event, "data"), "incident");
 	hook_ctx h = {
 	    .db = db,
-	    .seq = json_integer_value(json_object_get(event, "sequence")),
-	    .incident = json_integer_value(json_object_get(inc, "number")),
-	    .sev = im_inc_sev_parse(
-		json_string_value(json_object_get(inc, "severity"))),
-	    .type = json_string_value(json_object_get(event, "type")),
+	    .seq = ev->seq,
+	    .incident = ev->incident,
+	    .sev = ev->sev >= 1 && ev->sev <= 4 ? ev->sev : 0,
+	    .type = ev->type,
 	    .now = nt_wall_ms(),
 	};
 	if (!h.type || h.seq <= 0 || h.incident <= 0 || !h.sev)
 		return 0; /* not an incident event: nothing to notify */
 	h.critical = (nt_settings_crit_mask() >> h.sev) & 1;
-	int rc = nt_subs_each_match(
-	    h.type, h.sev, json_string_value(json_object_get(inc, "service")),
-	    insert_row, &h);
+	int rc = nt_subs_each_match(h.type, h.sev, ev->service, insert_row, &h);
 	if (rc != 0)
 		LOG_ERROR("notify", "outbox insert: %s", sqlite3_errmsg(db));
 	im_store_stmt_done(h.ins);

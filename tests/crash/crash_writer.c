@@ -28,14 +28,13 @@ static im_store *st;
 static const char *prefix;
 static int count, threads;
 
-static int outbox_row(sqlite3 *db, const json_t *event)
+static int outbox_row(sqlite3 *db, const im_repo_event *event)
 {
 	sqlite3_stmt *q = im_store_stmt(db, "INSERT INTO crash_outbox(seq) "
 					    "VALUES (?)");
 	if (!q)
 		return -1;
-	sqlite3_bind_int64(q, 1,
-			   json_integer_value(json_object_get(event, "sequence")));
+	sqlite3_bind_int64(q, 1, event->seq);
 	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 	im_store_stmt_done(q);
 	return rc;

@@ -115,6 +115,66 @@ Test(repo, keeps_texts_equal_to_the_serialized_objects)
 	json_decref(f);
 }
 
+/* The writer writes event texts by hand (no JSON trees on its thread):
+ * they must be, byte for byte, what jansson writes for the same event,
+ * with the strings that need escaping, UTF-8, a null actor name and a
+ * link. The event's id, time and sequence are taken from the text. */
+Test(repo, writes_an_event_text_as_jansson_would)
+{
+	const char *title = "Q \" \\ \x01 \x1f \x7f \t caf\u00e9 \xf0\x9f\x9a\x80";
+	json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "title", title,
+			      "description", "line\nbreak\r\b\f/",
+			      "severity", "SEV-2", "service", "svc \"a\"");
+	const im_actor odd = {.id = "U\"1\\", .name = NULL, .via = "te\x02st"};
+	im_write w;
+	im_err err;
+	cr_assert_eq(im_inc_declare(st, f, &odd, NULL, &w, &err), 0, "%s",
+		     err.message);
+	json_decref(f);
+	json_t *got = json_loads(w.event_json, 0, NULL);
+	cr_assert(got, "%s", w.event_json);
+	const json_t *inc = json_object_get(json_object_get(got, "data"),
+					    "incident");
+	json_t *want_inc = json_pack(
+	    "{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:n,s:s,s:s,s:s}", "id",
+	    "INC-1", "number", 1, "title", title, "description",
+	    "line\nbreak\r\b\f/", "severity", "SEV-2", "severity_label",
+	    im_inc_sev_label(2), "status", "open", "service", "svc \"a\"",
+	    "commander", "duplicate_of", "created_at", str(inc, "created_at"),
+	    "updated_at", str(inc, "updated_at"), "url",
+	    "https://im.example.com/incidents/INC-1");
+	json_t *want = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:{s:O,s:{},s:{s:s,s:n,s:s}}}",
+	    "specversion", "1.0", "id", str(got, "id"), "source",
+	    "im/incidents", "type", "im.incident.declare", "time",
+	    str(got, "time"), "subject", "INC-1", "datacontenttype",
+	    "application/json", "sequence", json_object_get(got, "sequence"),
+	    "data", "incident", want_inc, "change", "actor", "id", "U\"1\\",
+	    "name", "via", "te\x02st");
+	cr_assert(want);
+	char *want_text = json_dumps(want, JSON_COMPACT);
+	char *want_inc_text = json_dumps(want_inc, JSON_COMPACT);
+	cr_expect_str_eq(w.event_json, want_text);
+	cr_expect_str_eq(w.incident_json, want_inc_text);
+	free(want_text);
+	free(want_inc_text);
+	json_decref(want);
+	json_decref(want_inc);
+	json_decref(got);
+	im_write_clear(&w);
+	/* Text that is not UTF-8 cannot become JSON: the write fails and
+	 * stores nothing, as when jansson refused it. */
+	const im_actor bad = {.id = "U\xff", .name = "x", .via = "test"};
+	f = json_pack("{s:s}", "title", "second");
+	cr_expect_neq(im_inc_declare(st, f, &bad, NULL, &w, &err), 0);
+	cr_expect_eq(err.status, 500);
+	json_decref(f);
+	json_t *none = NULL;
+	cr_expect_neq(im_inc_get(st, "INC-2", &none, &err), 0,
+		      "nothing stored");
+	json_decref(none);
+}
+
 Test(repo, refuses_bad_declarations_with_reasons)
 {
 	im_write w;
