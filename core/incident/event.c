@@ -26,11 +26,20 @@ void im_write_clear(im_write *w)
 	json_decref(w->event);
 	free(w->event_json);
 	free(w->incident_json);
+	event_parts_free(w->parts);
+	free(w->parts);
 	memset(w, 0, sizeof(*w));
 }
 
 bool im_write_trees(im_write *w)
 {
+	/* From the parts when the write kept them: packing is cheaper than
+	 * parsing the texts. */
+	if (w->parts && !w->incident && !(w->incident = row_json(&w->parts->row)))
+		return false;
+	if (w->parts && !w->event &&
+	    !(w->event = event_tree(w->parts, w->incident)))
+		return false;
 	if (!w->incident && w->incident_json &&
 	    !(w->incident = json_loads(w->incident_json, 0, NULL)))
 		return false;
@@ -221,41 +230,102 @@ static void text_str(textbuf *b, const char *s);
 /* A string literal, its length counted by the compiler. */
 #define text_lit(b, lit) text_put((b), (lit), sizeof(lit) - 1)
 
-char *event_text(const char *type, long long num, long long seq, long long ms,
-		 const char *inc, const json_t *change, const im_actor *who)
+static char *dup_or_null(const char *s)
 {
-	char id[37], time[32], head[192];
-	uuid4(id);
-	fmt_time(ms, time);
-	char *ch = change ? json_dumps(change, JSON_COMPACT | JSON_ENCODE_ANY)
-			  : NULL;
+	return s ? strdup(s) : NULL;
+}
+
+/* s copied into *out; false when out of memory. */
+static bool dup_into(char **out, const char *s)
+{
+	*out = dup_or_null(s);
+	return !s || *out;
+}
+
+bool event_parts_make(event_parts *p, const char *type, long long seq,
+		      const inc_row *row, json_t *change, const im_actor *who)
+{
+	memset(p, 0, sizeof(*p));
+	p->change = change;
+	uuid4(p->id);
+	fmt_time(row->updated, p->time);
+	snprintf(p->type, sizeof(p->type), "%s", type);
+	p->seq = seq;
+	p->row = *row;
+	p->row.title = p->row.description = p->row.service =
+	    p->row.commander = p->row.duplicate_of = NULL;
+	return dup_into(&p->row.title, row->title) &&
+	       dup_into(&p->row.description, row->description) &&
+	       dup_into(&p->row.service, row->service) &&
+	       dup_into(&p->row.commander, row->commander) &&
+	       dup_into(&p->row.duplicate_of, row->duplicate_of) &&
+	       dup_into(&p->actor_id, who && who->id ? who->id : "unknown") &&
+	       dup_into(&p->actor_name, who ? who->name : NULL) &&
+	       dup_into(&p->actor_via, who && who->via ? who->via : "unknown");
+}
+
+void event_parts_free(event_parts *p)
+{
+	if (!p)
+		return;
+	row_free(&p->row);
+	json_decref(p->change);
+	free(p->actor_id);
+	free(p->actor_name);
+	free(p->actor_via);
+	memset(p, 0, sizeof(*p));
+}
+
+char *event_text(const event_parts *p, const char *inc)
+{
+	char head[192];
+	char *ch = p->change ? json_dumps(p->change,
+					  JSON_COMPACT | JSON_ENCODE_ANY)
+			     : NULL;
 	textbuf b = {0};
 	int n = snprintf(head, sizeof(head),
 			 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
 			 "\"im/incidents\",\"type\":",
-			 id);
+			 p->id);
 	text_put(&b, head, (size_t)n);
-	text_str(&b, type);
+	text_str(&b, p->type);
 	n = snprintf(head, sizeof(head),
 		     ",\"time\":\"%s\",\"subject\":\"INC-%lld\","
 		     "\"datacontenttype\":\"application/json\",\"sequence\":"
 		     "%lld,\"data\":{\"incident\":",
-		     time, num, seq);
+		     p->time, p->row.num, p->seq);
 	text_put(&b, head, (size_t)n);
 	text_put(&b, inc, strlen(inc));
 	text_lit(&b, ",\"change\":");
 	text_put(&b, ch ? ch : "{}", ch ? strlen(ch) : 2);
 	text_lit(&b, ",\"actor\":{\"id\":");
-	text_str(&b, who && who->id ? who->id : "unknown");
-	text_key(&b, "name", who ? who->name : NULL);
-	text_key(&b, "via", who && who->via ? who->via : "unknown");
+	text_str(&b, p->actor_id);
+	text_key(&b, "name", p->actor_name);
+	text_key(&b, "via", p->actor_via);
 	text_lit(&b, "}}}");
 	free(ch);
-	if ((change && !ch) || b.oom) {
+	if ((p->change && !ch) || b.oom) {
 		free(b.p);
 		return NULL;
 	}
 	return b.p;
+}
+
+json_t *event_tree(const event_parts *p, json_t *incident)
+{
+	json_t *empty = p->change ? NULL : json_object();
+	char subject[32];
+	snprintf(subject, sizeof(subject), "INC-%lld", p->row.num);
+	json_t *ev = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:{s:O,s:O,s:{s:s,s:s?,s:s}}}",
+	    "specversion", "1.0", "id", p->id, "source", "im/incidents",
+	    "type", p->type, "time", p->time, "subject", subject,
+	    "datacontenttype", "application/json", "sequence",
+	    (json_int_t)p->seq, "data", "incident", incident, "change",
+	    p->change ? p->change : empty, "actor", "id", p->actor_id,
+	    "name", p->actor_name, "via", p->actor_via);
+	json_decref(empty);
+	return ev;
 }
 
 void text_put(textbuf *b, const char *s, size_t n)

@@ -50,11 +50,28 @@ long long now_ms(void);
 void fmt_time(long long ms, char buf[32]);
 /* "INC-7", "inc-7" or "7" -> 7; false when malformed. */
 bool parse_id(const char *id, long long *num);
-/* The compact JSON text of the CloudEvent of incident `num` (a new id,
- * time `ms`), its data the incident text `inc`, `change` ({} when NULL)
- * and the actor. NULL when out of memory or when a string is not UTF-8. */
-char *event_text(const char *type, long long num, long long seq, long long ms,
-		 const char *inc, const json_t *change, const im_actor *who);
+/* A CloudEvent's parts: a new id, the time of the row's update, copies
+ * of the row and the actor, and `change` (taken; NULL stands for {}). The
+ * writer thread makes them and the text; whoever needs the event as a
+ * JSON tree packs it from them later (event_tree), off that thread. */
+struct event_parts {
+	inc_row row;
+	json_t *change;
+	char id[37], time[32], type[64];
+	long long seq;
+	char *actor_id, *actor_name, *actor_via;
+};
+typedef struct event_parts event_parts;
+/* False when out of memory (p is then freed with event_parts_free). */
+bool event_parts_make(event_parts *p, const char *type, long long seq,
+		      const inc_row *row, json_t *change, const im_actor *who);
+void event_parts_free(event_parts *p);
+/* The event's compact JSON text with `inc`, the row's text (row_text),
+ * byte for byte what json_dumps(event_tree(..), JSON_COMPACT) gives. NULL
+ * when out of memory or when a string is not UTF-8. */
+char *event_text(const event_parts *p, const char *inc);
+/* The event as a tree around `incident` (borrowed; row_json of p->row). */
+json_t *event_tree(const event_parts *p, json_t *incident);
 
 /* One write on its way: validated input, then applied in the writer's
  * transaction (commit.c). Strings are owned (freed by op_free) except

@@ -116,18 +116,25 @@ static long long max_of(sqlite3 *db, const char *sql)
 }
 
 /* Appends one event for the row as it is now; its text and the row's
- * become out's (the last event of a write wins). Takes `change`. Only
- * texts are made here, on the writer thread: no JSON trees. */
+ * become out's, with its parts (the last event of a write wins). Takes
+ * `change`. Only texts are made here, on the writer thread: no JSON
+ * trees. */
 static int append_event(sqlite3 *db, op *o, const inc_row *row,
 			const char *verb, json_t *change, im_write *out)
 {
 	int rc = IM_EIO;
 	struct op_event *e = o->n_ev < OP_EVENTS ? &o->ev[o->n_ev] : NULL;
-	char *inc_text = NULL, *text = NULL;
-	if (!e)
-		goto out; /* never: see OP_EVENTS */
-	snprintf(e->type, sizeof(e->type), "im.incident.%s", verb);
+	event_parts *parts = calloc(1, sizeof(*parts));
+	char *inc_text = NULL, *text = NULL, *service = NULL, *answer = NULL;
+	char type[64];
+	snprintf(type, sizeof(type), "im.incident.%s", verb);
 	long long seq = max_of(db, "SELECT COALESCE(MAX(seq), 0) FROM events") + 1;
+	bool made = e && parts &&
+		    event_parts_make(parts, type, seq, row, change, o->who);
+	if (!e || !parts)
+		json_decref(change); /* not taken by the parts */
+	if (!made)
+		goto out; /* e is never NULL: see OP_EVENTS */
 	/* One incident text for the event and the answer. */
 	textbuf ib = {0};
 	row_text(&ib, row);
@@ -135,11 +142,9 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 		free(ib.p);
 	else
 		inc_text = ib.p;
-	text = inc_text ? event_text(e->type, row->num, seq, row->updated,
-				     inc_text, change, o->who)
-			: NULL;
-	char *service = row->service ? strdup(row->service) : NULL;
-	char *answer = text ? strdup(text) : NULL;
+	text = inc_text ? event_text(parts, inc_text) : NULL;
+	service = row->service ? strdup(row->service) : NULL;
+	answer = text ? strdup(text) : NULL;
 	sqlite3_stmt *st = answer && (service || !row->service)
 			       ? im_store_stmt(db, "INSERT INTO events(seq, "
 						   "incident, type, time, body) "
@@ -148,29 +153,35 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	if (st) {
 		sqlite3_bind_int64(st, 1, seq);
 		sqlite3_bind_int64(st, 2, row->num);
-		sqlite3_bind_text(st, 3, e->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, row->updated);
 		sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
 		im_store_stmt_done(st);
 	}
 	if (rc == 0) {
-		e->seq = seq;
-		e->num = row->num;
-		e->sev = row->sev;
-		e->service = service;
-		e->text = text;
+		*e = (struct op_event){.seq = seq,
+				       .num = row->num,
+				       .sev = row->sev,
+				       .service = service,
+				       .text = text};
+		memcpy(e->type, type, sizeof(type));
 		o->n_ev++;
 		free(out->event_json);
 		out->event_json = answer;
 		free(out->incident_json);
 		out->incident_json = inc_text;
+		event_parts_free(out->parts);
+		free(out->parts);
+		out->parts = parts;
+		parts = NULL;
 		service = answer = text = inc_text = NULL;
 	}
+out:
+	event_parts_free(parts);
+	free(parts);
 	free(service);
 	free(answer);
-out:
-	json_decref(change);
 	free(inc_text);
 	free(text);
 	return rc;

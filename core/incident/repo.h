@@ -68,6 +68,8 @@ typedef struct im_write {
 	 * im_write_clear. */
 	char *event_json;
 	char *incident_json;
+	/* The last event's parts, for im_write_trees (internal). */
+	struct event_parts *parts;
 } im_write;
 
 void im_write_clear(im_write *w);

@@ -156,6 +156,11 @@ Test(repo, writes_an_event_text_as_jansson_would)
 	char *want_inc_text = json_dumps(want_inc, JSON_COMPACT);
 	cr_expect_str_eq(w.event_json, want_text);
 	cr_expect_str_eq(w.incident_json, want_inc_text);
+	/* The trees a waiting caller gets (packed from the write's parts,
+	 * not parsed from the texts) are the same event. */
+	char *tree_text = json_dumps(w.event, JSON_COMPACT);
+	cr_expect_str_eq(tree_text, want_text);
+	free(tree_text);
 	free(want_text);
 	free(want_inc_text);
 	json_decref(want);
