@@ -304,11 +304,9 @@ char *event_text(const event_parts *p, const char *inc)
 	text_key(&b, "via", p->actor_via);
 	text_lit(&b, "}}}");
 	free(ch);
-	if ((p->change && !ch) || b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	if (p->change && !ch)
+		b.oom = true;
+	return text_take(&b);
 }
 
 json_t *event_tree(const event_parts *p, json_t *incident)
@@ -326,6 +324,21 @@ json_t *event_tree(const event_parts *p, json_t *incident)
 	    "name", p->actor_name, "via", p->actor_via);
 	json_decref(empty);
 	return ev;
+}
+
+char *text_take(textbuf *b)
+{
+	char *p = b->oom ? NULL : b->p;
+	if (b->oom)
+		free(b->p);
+	else if (p && b->len + 1 < b->cap) {
+		/* Shrunk to fit: texts are kept (4,096 events in the bus
+		 * ring), and the buffer starts at 4 KiB. */
+		char *q = realloc(p, b->len + 1);
+		p = q ? q : p;
+	}
+	memset(b, 0, sizeof(*b));
+	return p;
 }
 
 void text_put(textbuf *b, const char *s, size_t n)

@@ -43,6 +43,9 @@ typedef struct textbuf {
 	bool oom;
 } textbuf;
 void text_put(textbuf *b, const char *s, size_t n);
+/* The text, shrunk to its length, and the buffer emptied; NULL (and the
+ * buffer freed) when an append failed. */
+char *text_take(textbuf *b);
 /* The row as JSON text, the same object row_json builds. */
 void row_text(textbuf *b, const inc_row *r);
 

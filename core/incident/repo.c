@@ -138,10 +138,7 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	/* One incident text for the event and the answer. */
 	textbuf ib = {0};
 	row_text(&ib, row);
-	if (ib.oom)
-		free(ib.p);
-	else
-		inc_text = ib.p;
+	inc_text = text_take(&ib);
 	text = inc_text ? event_text(parts, inc_text) : NULL;
 	service = row->service ? strdup(row->service) : NULL;
 	answer = text ? strdup(text) : NULL;
@@ -643,12 +640,9 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 	else if (!out->incident_json) { /* nothing changed */
 		textbuf b = {0};
 		row_text(&b, &row);
-		if (b.oom) {
-			free(b.p);
+		if (!(out->incident_json = text_take(&b))) {
 			set_err(err, 500, "internal", "out of memory");
 			rc = IM_ENOMEM;
-		} else {
-			out->incident_json = b.p;
 		}
 	}
 	json_decref(upd);

@@ -1,4 +1,5 @@
 /* Incidents and their timeline on a real SQLite file. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -402,6 +403,11 @@ Test(repo, publishes_committed_events_on_the_bus_in_order)
 	cr_expect_str_eq(evs[2]->subject, "INC-1");
 	for (int i = 0; i < n; i++) {
 		cr_expect_eq(evs[i]->seq, i + 1);
+		/* The ring keeps 4,096 of these: each holds its own length,
+		 * not the 4 KiB the text was written in. */
+		cr_expect_lt(malloc_usable_size(evs[i]->json), 2048,
+			     "%zu bytes held for %zu", malloc_usable_size(
+				 evs[i]->json), strlen(evs[i]->json));
 		im_bus_event_unref(evs[i]);
 	}
 	json_t *after;
