@@ -139,6 +139,13 @@ const char *im_buf_str(const im_buf *b)
 char *im_buf_take(im_buf *b, size_t *len)
 {
 	char *p = NULL;
+	if (!b->oom && b->p && b->cap - b->len > b->cap / 4) {
+		/* A quarter or more unused: given back, as a text taken may be
+		 * kept long (4,096 events in the bus ring). */
+		char *q = realloc(b->p, b->len + 1);
+		if (q)
+			b->p = q;
+	}
 	if (!b->oom && (p = b->p ? b->p : calloc(1, 1)) && len)
 		*len = b->len;
 	if (b->oom)

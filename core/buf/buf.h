@@ -42,7 +42,8 @@ size_t im_utf8_seq(const unsigned char *s, size_t n);
 /* The text so far ("" when empty); valid until the next append. */
 const char *im_buf_str(const im_buf *b);
 /* Hands the text to the caller (free() it) and resets the builder; NULL
- * (and the builder freed) when an allocation failed. */
+ * (and the builder freed) when an allocation failed. A buffer a quarter
+ * or more unused is shrunk to the text first. */
 char *im_buf_take(im_buf *b, size_t *len);
 void im_buf_free(im_buf *b);
 

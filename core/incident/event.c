@@ -225,10 +225,8 @@ static void uuid4(char out[37])
 	*p = '\0';
 }
 
-static void text_key(textbuf *b, const char *key, const char *val);
-static void text_str(textbuf *b, const char *s);
-/* A string literal, its length counted by the compiler. */
-#define text_lit(b, lit) text_put((b), (lit), sizeof(lit) - 1)
+static void text_key(im_buf *b, const char *key, const char *val);
+static void text_str(im_buf *b, const char *s);
 
 static char *dup_or_null(const char *s)
 {
@@ -278,35 +276,33 @@ void event_parts_free(event_parts *p)
 
 char *event_text(const event_parts *p, const char *inc)
 {
-	char head[192];
 	char *ch = p->change ? json_dumps(p->change,
 					  JSON_COMPACT | JSON_ENCODE_ANY)
 			     : NULL;
-	textbuf b = {0};
-	int n = snprintf(head, sizeof(head),
-			 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
-			 "\"im/incidents\",\"type\":",
-			 p->id);
-	text_put(&b, head, (size_t)n);
+	im_buf b = IM_BUF_INIT;
+	im_buf_printf(&b,
+		      "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
+		      "\"im/incidents\",\"type\":",
+		      p->id);
 	text_str(&b, p->type);
-	n = snprintf(head, sizeof(head),
-		     ",\"time\":\"%s\",\"subject\":\"INC-%lld\","
-		     "\"datacontenttype\":\"application/json\",\"sequence\":"
-		     "%lld,\"data\":{\"incident\":",
-		     p->time, p->row.num, p->seq);
-	text_put(&b, head, (size_t)n);
-	text_put(&b, inc, strlen(inc));
-	text_lit(&b, ",\"change\":");
-	text_put(&b, ch ? ch : "{}", ch ? strlen(ch) : 2);
-	text_lit(&b, ",\"actor\":{\"id\":");
+	/* Short formats only: im_buf_printf formats a longer text twice. */
+	im_buf_printf(&b,
+		      ",\"time\":\"%s\",\"subject\":\"INC-%lld\","
+		      "\"datacontenttype\":\"application/json\",\"sequence\":"
+		      "%lld,\"data\":{\"incident\":",
+		      p->time, p->row.num, p->seq);
+	im_buf_puts(&b, inc);
+	im_buf_puts(&b, ",\"change\":");
+	im_buf_puts(&b, ch ? ch : "{}");
+	im_buf_puts(&b, ",\"actor\":{\"id\":");
 	text_str(&b, p->actor_id);
 	text_key(&b, "name", p->actor_name);
 	text_key(&b, "via", p->actor_via);
-	text_lit(&b, "}}}");
+	im_buf_puts(&b, "}}}");
 	free(ch);
 	if (p->change && !ch)
 		b.oom = true;
-	return text_take(&b);
+	return im_buf_take(&b, NULL);
 }
 
 json_t *event_tree(const event_parts *p, json_t *incident)
@@ -326,52 +322,16 @@ json_t *event_tree(const event_parts *p, json_t *incident)
 	return ev;
 }
 
-char *text_take(textbuf *b)
-{
-	char *p = b->oom ? NULL : b->p;
-	if (b->oom)
-		free(b->p);
-	else if (p && b->len + 1 < b->cap) {
-		/* Shrunk to fit: texts are kept (4,096 events in the bus
-		 * ring), and the buffer starts at 4 KiB. */
-		char *q = realloc(p, b->len + 1);
-		p = q ? q : p;
-	}
-	memset(b, 0, sizeof(*b));
-	return p;
-}
-
-void text_put(textbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /* A JSON string as jansson writes it by default: UTF-8 kept, quotes,
  * backslashes and control characters escaped. NULL becomes null. Text
  * that is not UTF-8 fails the buffer (oom set), as jansson refuses it. */
-static void text_str(textbuf *b, const char *s)
+static void text_str(im_buf *b, const char *s)
 {
 	if (!s) {
-		text_put(b, "null", 4);
+		im_buf_put(b, "null", 4);
 		return;
 	}
-	text_put(b, "\"", 1);
+	im_buf_put(b, "\"", 1);
 	const char *run = s;
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
@@ -388,42 +348,41 @@ static void text_str(textbuf *b, const char *s)
 		}
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		text_put(b, run, (size_t)(p - run));
+		im_buf_put(b, run, (size_t)(p - run));
 		char esc[8];
 		switch (c) {
-		case '"': text_put(b, "\\\"", 2); break;
-		case '\\': text_put(b, "\\\\", 2); break;
-		case '\n': text_put(b, "\\n", 2); break;
-		case '\t': text_put(b, "\\t", 2); break;
-		case '\r': text_put(b, "\\r", 2); break;
-		case '\b': text_put(b, "\\b", 2); break;
-		case '\f': text_put(b, "\\f", 2); break;
+		case '"': im_buf_put(b, "\\\"", 2); break;
+		case '\\': im_buf_put(b, "\\\\", 2); break;
+		case '\n': im_buf_put(b, "\\n", 2); break;
+		case '\t': im_buf_put(b, "\\t", 2); break;
+		case '\r': im_buf_put(b, "\\r", 2); break;
+		case '\b': im_buf_put(b, "\\b", 2); break;
+		case '\f': im_buf_put(b, "\\f", 2); break;
 		default:
 			snprintf(esc, sizeof(esc), "\\u%04X", c);
-			text_put(b, esc, 6);
+			im_buf_put(b, esc, 6);
 		}
 		run = p + 1;
 	}
-	text_put(b, run, strlen(run));
-	text_put(b, "\"", 1);
+	im_buf_put(b, run, strlen(run));
+	im_buf_put(b, "\"", 1);
 }
 
-static void text_key(textbuf *b, const char *key, const char *val)
+static void text_key(im_buf *b, const char *key, const char *val)
 {
-	text_put(b, ",\"", 2);
-	text_put(b, key, strlen(key));
-	text_put(b, "\":", 2);
+	im_buf_put(b, ",\"", 2);
+	im_buf_put(b, key, strlen(key));
+	im_buf_put(b, "\":", 2);
 	text_str(b, val);
 }
 
-void row_text(textbuf *b, const inc_row *r)
+void row_text(im_buf *b, const inc_row *r)
 {
-	char head[96], created[32], updated[32];
+	char created[32], updated[32];
 	fmt_time(r->created, created);
 	fmt_time(r->updated, updated);
-	int n = snprintf(head, sizeof(head), "{\"id\":\"INC-%lld\",\"number\":%lld",
-			 r->num, r->num);
-	text_put(b, head, (size_t)n);
+	im_buf_printf(b, "{\"id\":\"INC-%lld\",\"number\":%lld", r->num,
+		      r->num);
 	text_key(b, "title", r->title ? r->title : "");
 	text_key(b, "description", r->description ? r->description : "");
 	text_key(b, "severity", im_inc_sev_name(r->sev));
@@ -440,5 +399,5 @@ void row_text(textbuf *b, const inc_row *r)
 			 r->num);
 		text_key(b, "url", url);
 	}
-	text_put(b, "}", 1);
+	im_buf_putc(b, '}');
 }

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "buf/buf.h"
 #include "incident/repo.h"
 
 typedef struct inc_row {
@@ -36,18 +37,8 @@ void inc_cache_put(unsigned long long store, unsigned long since, inc_row *r);
 void inc_cache_written(long long num);
 void inc_cache_committed(void);
 
-/* A growing text buffer for JSON written by hand (query.c lists). */
-typedef struct textbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} textbuf;
-void text_put(textbuf *b, const char *s, size_t n);
-/* The text, shrunk to its length, and the buffer emptied; NULL (and the
- * buffer freed) when an append failed. */
-char *text_take(textbuf *b);
 /* The row as JSON text, the same object row_json builds. */
-void row_text(textbuf *b, const inc_row *r);
+void row_text(im_buf *b, const inc_row *r);
 
 long long now_ms(void);
 void fmt_time(long long ms, char buf[32]);

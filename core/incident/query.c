@@ -193,9 +193,9 @@ int im_inc_list(im_store *st, const im_inc_filter *f, json_t **out,
  * for every row and dumping it was the largest cost of a list. */
 static void add_text(void *ud, const inc_row *row)
 {
-	textbuf *b = ud;
+	im_buf *b = ud;
 	if (b->len && b->p[b->len - 1] != '[')
-		text_put(b, ",", 1);
+		im_buf_putc(b, ',');
 	row_text(b, row);
 }
 
@@ -203,28 +203,23 @@ int im_inc_list_text(im_store *st, const im_inc_filter *f, char **out,
 		     size_t *len, im_err *err)
 {
 	long long next;
-	textbuf b = {0};
+	im_buf b = IM_BUF_INIT;
 	*out = NULL;
-	text_put(&b, "{\"items\":[", 10);
+	im_buf_puts(&b, "{\"items\":[");
 	int rc = list_rows(st, f, add_text, &b, &next, err);
-	if (rc == 0 && next) {
-		char tail[64];
-		int n = snprintf(tail, sizeof(tail), "],\"next_cursor\":\"%lld\"}",
-				 next);
-		text_put(&b, tail, (size_t)n);
-	} else if (rc == 0) {
-		text_put(&b, "],\"next_cursor\":null}", 21);
-	}
+	if (rc == 0 && next)
+		im_buf_printf(&b, "],\"next_cursor\":\"%lld\"}", next);
+	else if (rc == 0)
+		im_buf_puts(&b, "],\"next_cursor\":null}");
 	if (rc == 0 && b.oom) {
 		set_err(err, 500, "internal", "out of memory");
 		rc = IM_ENOMEM;
 	}
 	if (rc != 0) {
-		free(b.p);
+		im_buf_free(&b);
 		return rc;
 	}
-	*out = b.p;
-	*len = b.len;
+	*out = im_buf_take(&b, len);
 	return 0;
 }
 

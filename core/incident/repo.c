@@ -136,9 +136,9 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 	if (!made)
 		goto out; /* e is never NULL: see OP_EVENTS */
 	/* One incident text for the event and the answer. */
-	textbuf ib = {0};
+	im_buf ib = IM_BUF_INIT;
 	row_text(&ib, row);
-	inc_text = text_take(&ib);
+	inc_text = im_buf_take(&ib, NULL);
 	text = inc_text ? event_text(parts, inc_text) : NULL;
 	service = row->service ? strdup(row->service) : NULL;
 	answer = text ? strdup(text) : NULL;
@@ -638,9 +638,9 @@ static int apply_patch(sqlite3 *db, op *o, im_write *out, im_err *err)
 	if (rc != 0)
 		set_db_err(err, db, "update");
 	else if (!out->incident_json) { /* nothing changed */
-		textbuf b = {0};
+		im_buf b = IM_BUF_INIT;
 		row_text(&b, &row);
-		if (!(out->incident_json = text_take(&b))) {
+		if (!(out->incident_json = im_buf_take(&b, NULL))) {
 			set_err(err, 500, "internal", "out of memory");
 			rc = IM_ENOMEM;
 		}
