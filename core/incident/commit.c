@@ -309,39 +309,29 @@ static void job_done(void *ud, int rc)
 	job_free(j);
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* An asynchronous job keeps copies of what the caller lends. */
+/* An asynchronous job keeps copies of what the caller lends (job_free
+ * frees them, also after a failed copy). */
 static bool take_ownership(wjob *j)
 {
 	op *o = &j->o;
 	const im_actor *who = o->who;
 	j->out = &j->own_out;
 	j->err = &j->own_err;
+	j->fields = json_incref((json_t *)o->fields);
 	if (who) {
-		j->who_id = dup_or_null(who->id);
-		j->who_name = dup_or_null(who->name);
-		j->who_via = dup_or_null(who->via);
+		bool ok = dup_into(&j->who_id, who->id) &&
+			  dup_into(&j->who_name, who->name) &&
+			  dup_into(&j->who_via, who->via);
 		j->who = (im_actor){
 		    .id = j->who_id, .name = j->who_name, .via = j->who_via};
 		o->who = &j->who;
-		if ((who->id && !j->who_id) || (who->name && !j->who_name) ||
-		    (who->via && !j->who_via))
+		if (!ok)
 			return false;
 	}
-	j->id = dup_or_null(o->id);
-	if (o->id && !j->id)
-		return false;
+	bool ok = dup_into(&j->id, o->id) && dup_into(&j->idem_copy, j->idem);
 	o->id = j->id;
-	j->fields = json_incref((json_t *)o->fields);
-	if (j->idem) {
-		j->idem_copy = strdup(j->idem);
-		j->idem = j->idem_copy;
-	}
-	return !j->idem || j->idem_copy;
+	j->idem = j->idem_copy;
+	return ok;
 }
 
 int repo_commit(op *o, const char *idem, const char *scope, apply_fn apply,

@@ -228,15 +228,9 @@ static void uuid4(char out[37])
 static void text_key(im_buf *b, const char *key, const char *val);
 static void text_str(im_buf *b, const char *s);
 
-static char *dup_or_null(const char *s)
+bool dup_into(char **out, const char *s)
 {
-	return s ? strdup(s) : NULL;
-}
-
-/* s copied into *out; false when out of memory. */
-static bool dup_into(char **out, const char *s)
-{
-	*out = dup_or_null(s);
+	*out = s ? strdup(s) : NULL;
 	return !s || *out;
 }
 

@@ -40,6 +40,8 @@ void inc_cache_committed(void);
 /* The row as JSON text, the same object row_json builds. */
 void row_text(im_buf *b, const inc_row *r);
 
+/* s copied into *out (NULL stays NULL); false when out of memory. */
+bool dup_into(char **out, const char *s);
 long long now_ms(void);
 void fmt_time(long long ms, char buf[32]);
 /* "INC-7", "inc-7" or "7" -> 7; false when malformed. */
