@@ -14,7 +14,8 @@
 static void drop_events(op *o)
 {
 	for (int i = 0; i < o->n_ev; i++) {
-		free(o->ev[i].service);
+		event_parts_free(o->ev[i].parts);
+		free(o->ev[i].parts);
 		free(o->ev[i].text);
 	}
 	o->n_ev = 0;
@@ -157,12 +158,12 @@ static int run_outbox(sqlite3 *db, op *o, im_err *err)
 {
 	im_repo_outbox_fn fn = __atomic_load_n(&outbox_hook, __ATOMIC_ACQUIRE);
 	for (int i = 0; fn && i < o->n_ev; i++) {
-		const struct op_event *e = &o->ev[i];
-		im_repo_event ev = {.seq = e->seq,
-				    .type = e->type,
-				    .incident = e->num,
-				    .sev = e->sev,
-				    .service = e->service};
+		const event_parts *p = o->ev[i].parts;
+		im_repo_event ev = {.seq = p->seq,
+				    .type = p->type,
+				    .incident = p->row.num,
+				    .sev = p->row.sev,
+				    .service = p->row.service};
 		if (fn(db, &ev) != 0) {
 			set_db_err(err, db, "notification outbox");
 			return IM_EIO;
@@ -298,9 +299,16 @@ static void job_done(void *ud, int rc)
 		for (int i = 0; i < j->o.n_ev; i++) {
 			struct op_event *e = &j->o.ev[i];
 			char subject[32];
-			snprintf(subject, sizeof(subject), "INC-%lld", e->num);
-			im_bus_publish_text(e->seq, e->type, subject, e->text);
+			snprintf(subject, sizeof(subject), "INC-%lld",
+				 e->parts->row.num);
+			im_bus_publish_text(e->parts->seq, e->parts->type,
+					    subject, e->text);
 			e->text = NULL; /* the bus's now */
+		}
+		if (j->o.n_ev) { /* the answer's event: its parts go along */
+			struct op_event *last = &j->o.ev[j->o.n_ev - 1];
+			j->out->parts = last->parts;
+			last->parts = NULL;
 		}
 	}
 	if (!j->then.cb)

@@ -81,15 +81,14 @@ typedef struct op {
 	const im_actor *who;
 	int to;                 /* transition target */
 	char *text;             /* note */
-	/* The events this write made, for the outbox hook and, after the
-	 * commit, the bus (which takes their texts). A write makes at most
-	 * OP_EVENTS (a patch: update, severity, assign). */
+	/* The events this write made (owned), for the outbox hook and, after
+	 * the commit, the bus (which takes their texts) and the answer (the
+	 * last one's parts). A write makes at most OP_EVENTS (a patch:
+	 * update, severity, assign). */
 #define OP_EVENTS 4
 	struct op_event {
-		long long seq, num;
-		char type[64];
-		int sev;
-		char *service, *text; /* owned */
+		event_parts *parts;
+		char *text;
 	} ev[OP_EVENTS];
 	int n_ev;
 	/* validated declare/patch values */

@@ -116,37 +116,35 @@ static long long max_of(sqlite3 *db, const char *sql)
 }
 
 /* Appends one event for the row as it is now; its text and the row's
- * become out's, with its parts (the last event of a write wins). Takes
- * `change`. Only texts are made here, on the writer thread: no JSON
- * trees. */
+ * become out's (the last event of a write wins). Takes `change`. Only
+ * texts are made here, on the writer thread: no JSON trees (the event's
+ * parts are kept for whoever needs them, see im_write_trees). */
 static int append_event(sqlite3 *db, op *o, const inc_row *row,
 			const char *verb, json_t *change, im_write *out)
 {
-	int rc = IM_EIO;
-	struct op_event *e = o->n_ev < OP_EVENTS ? &o->ev[o->n_ev] : NULL;
-	event_parts *parts = calloc(1, sizeof(*parts));
-	char *inc_text = NULL, *text = NULL, *service = NULL, *answer = NULL;
+	/* Never more than OP_EVENTS: see there. */
+	event_parts *parts =
+	    o->n_ev < OP_EVENTS ? calloc(1, sizeof(*parts)) : NULL;
+	if (!parts) {
+		json_decref(change);
+		return IM_EIO;
+	}
 	char type[64];
 	snprintf(type, sizeof(type), "im.incident.%s", verb);
 	long long seq = max_of(db, "SELECT COALESCE(MAX(seq), 0) FROM events") + 1;
-	bool made = e && parts &&
-		    event_parts_make(parts, type, seq, row, change, o->who);
-	if (!e || !parts)
-		json_decref(change); /* not taken by the parts */
-	if (!made)
-		goto out; /* e is never NULL: see OP_EVENTS */
 	/* One incident text for the event and the answer. */
 	im_buf ib = IM_BUF_INIT;
 	row_text(&ib, row);
-	inc_text = im_buf_take(&ib, NULL);
-	text = inc_text ? event_text(parts, inc_text) : NULL;
-	service = row->service ? strdup(row->service) : NULL;
-	answer = text ? strdup(text) : NULL;
-	sqlite3_stmt *st = answer && (service || !row->service)
-			       ? im_store_stmt(db, "INSERT INTO events(seq, "
-						   "incident, type, time, body) "
-						   "VALUES (?, ?, ?, ?, ?)")
-			       : NULL;
+	char *inc_text = im_buf_take(&ib, NULL), *text = NULL, *answer = NULL;
+	if (event_parts_make(parts, type, seq, row, change, o->who) &&
+	    inc_text && (text = event_text(parts, inc_text)))
+		answer = strdup(text);
+	sqlite3_stmt *st = answer ? im_store_stmt(db, "INSERT INTO events(seq, "
+						      "incident, type, time, "
+						      "body) VALUES (?, ?, ?, "
+						      "?, ?)")
+				  : NULL;
+	int rc = IM_EIO;
 	if (st) {
 		sqlite3_bind_int64(st, 1, seq);
 		sqlite3_bind_int64(st, 2, row->num);
@@ -156,32 +154,20 @@ static int append_event(sqlite3 *db, op *o, const inc_row *row,
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : IM_EIO;
 		im_store_stmt_done(st);
 	}
-	if (rc == 0) {
-		*e = (struct op_event){.seq = seq,
-				       .num = row->num,
-				       .sev = row->sev,
-				       .service = service,
-				       .text = text};
-		memcpy(e->type, type, sizeof(type));
-		o->n_ev++;
-		free(out->event_json);
-		out->event_json = answer;
-		free(out->incident_json);
-		out->incident_json = inc_text;
-		event_parts_free(out->parts);
-		free(out->parts);
-		out->parts = parts;
-		parts = NULL;
-		service = answer = text = inc_text = NULL;
+	if (rc != 0) {
+		event_parts_free(parts);
+		free(parts);
+		free(inc_text);
+		free(text);
+		free(answer);
+		return rc;
 	}
-out:
-	event_parts_free(parts);
-	free(parts);
-	free(service);
-	free(answer);
-	free(inc_text);
-	free(text);
-	return rc;
+	o->ev[o->n_ev++] = (struct op_event){.parts = parts, .text = text};
+	free(out->event_json);
+	out->event_json = answer;
+	free(out->incident_json);
+	out->incident_json = inc_text;
+	return 0;
 }
 
 /* The columns an update sets. Only those are written, so an index whose

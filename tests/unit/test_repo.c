@@ -114,6 +114,17 @@ Test(repo, keeps_texts_equal_to_the_serialized_objects)
 	free(inc);
 	im_write_clear(&w);
 	json_decref(f);
+	/* A patch makes several events; the answer is the last one's, its
+	 * tree and its text alike. */
+	f = json_pack("{s:s,s:s}", "title", "renamed", "severity", "SEV-1");
+	cr_assert_eq(im_inc_patch(st, "INC-1", f, &who, NULL, &w, &err), 0,
+		     "%s", err.message);
+	ev = json_dumps(w.event, JSON_COMPACT);
+	cr_expect_str_eq(w.event_json, ev);
+	cr_expect_str_eq(str(w.event, "type"), "im.incident.severity");
+	free(ev);
+	im_write_clear(&w);
+	json_decref(f);
 }
 
 /* The writer writes event texts by hand (no JSON trees on its thread):
