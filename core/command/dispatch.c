@@ -28,7 +28,6 @@
 typedef struct job {
 	struct job *next;      /* worker queue */
 	struct job *tnext, *tprev; /* timer queue, under mu */
-	bool on_timer;             /* under mu */
 	pthread_mutex_t mu;
 	int refs;
 	bool answered;
@@ -193,8 +192,8 @@ static void count_pending(double d)
  * caller drops the timer's reference. */
 static bool timer_unlink_locked(job *j)
 {
-	if (!j->on_timer)
-		return false;
+	if (!j->tprev && timer_head != j)
+		return false; /* not on it (any more) */
 	count_pending(-1);
 	if (j->tprev)
 		j->tprev->tnext = j->tnext;
@@ -205,7 +204,6 @@ static bool timer_unlink_locked(job *j)
 	else
 		timer_tail = j->tprev;
 	j->tnext = j->tprev = NULL;
-	j->on_timer = false;
 	return true;
 }
 
@@ -1018,7 +1016,6 @@ static int dispatch(im_instance *conn, const im_invocation *inv,
 	else
 		timer_head = j;
 	timer_tail = j;
-	j->on_timer = true;
 	count_pending(1);
 	if (new_head)
 		pthread_cond_signal(&timer_cv);
