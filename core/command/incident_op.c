@@ -175,8 +175,8 @@ json_t *im_op_outcome_json(im_op_outcome *o)
 {
 	if (!o)
 		return NULL;
+	/* write_json clears the write; a failed one has nothing left. */
 	json_t *out = o->rc == 0 ? write_json(&o->w) : error_json(&o->err);
-	im_write_clear(&o->w);
 	free(o);
 	return out;
 }
