@@ -28,10 +28,10 @@ int im_inc_get(im_store *st, const char *id, json_t **out, im_err *err)
 	im_store_read_end(st, db);
 	if (rc == IM_ENOTFOUND)
 		set_not_found(err, id);
-	if (rc == 0)
+	if (rc == 0) {
 		*out = row_json(&row);
-	if (rc == 0)
 		inc_cache_put(sid, since, &row); /* takes the row */
+	}
 	row_free(&row);
 	return rc;
 }
