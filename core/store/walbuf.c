@@ -13,12 +13,11 @@
 #define WB_NAME "im-walbuf"
 #define WB_MIN_CAP ((size_t)64 << 10)
 /* The unix VFS writes at most 128 KiB - 1 per call (os_unix.c masks the
- * length with 0x1ffff), so the buffer holds one piece of 124 KiB: a larger
- * one would still reach the file 124 KiB per call and only cost memory (a
- * 4 MiB buffer stayed allocated after one large commit). A larger commit
- * goes out a piece at a time as it is written. */
+ * length with 0x1ffff), so the buffer holds one piece of 124 KiB, written
+ * in one call: a larger one would still reach the file 124 KiB per call
+ * and only cost memory (a 4 MiB buffer stayed allocated after one large
+ * commit). A larger commit goes out a piece at a time as it is written. */
 #define WB_PIECE ((size_t)124 << 10)
-#define WB_MAX WB_PIECE
 
 typedef struct wb_file {
 	sqlite3_file base;
@@ -45,25 +44,19 @@ static int n_pending; /* atomic: WAL files holding buffered writes */
 #define REAL(file) (((wb_file *)(file))->real)
 #define REAL_M(file) (REAL(file)->pMethods)
 
-/* Under f->mu. On failure the data stays buffered for the next try, and
- * the caller's operation reports the error. */
+/* Under f->mu: the buffer (at most one piece) in one write. On failure
+ * the data stays buffered for the next try, and the caller's operation
+ * reports the error. */
 static int flush(wb_file *f)
 {
-	int rc = SQLITE_OK;
-	size_t done = 0;
-	while (rc == SQLITE_OK && done < f->len) {
-		size_t n = f->len - done < WB_PIECE ? f->len - done : WB_PIECE;
-		rc = REAL_M(f)->xWrite(f->real, f->buf + done, (int)n,
-				       f->off + (sqlite3_int64)done);
-		if (rc == SQLITE_OK)
-			done += n;
-	}
-	if (done && done < f->len) /* keep what did not go out */
-		memmove(f->buf, f->buf + done, f->len - done);
-	f->off += (sqlite3_int64)done;
-	f->len -= done;
-	if (done && !f->len)
+	if (!f->len)
+		return SQLITE_OK;
+	int rc = REAL_M(f)->xWrite(f->real, f->buf, (int)f->len, f->off);
+	if (rc == SQLITE_OK) {
+		f->off += (sqlite3_int64)f->len;
+		f->len = 0;
 		__atomic_sub_fetch(&n_pending, 1, __ATOMIC_RELAXED);
+	}
 	return rc;
 }
 
@@ -118,7 +111,7 @@ static int wb_write(sqlite3_file *file, const void *data, int n,
 		memcpy(f->buf + (off - f->off), data, un);
 		goto out;
 	}
-	if (f->len && (off != end || f->len + un > WB_MAX))
+	if (f->len && (off != end || f->len + un > WB_PIECE))
 		rc = flush(f);
 	if (rc != SQLITE_OK)
 		goto out;
